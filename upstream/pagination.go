@@ -1,0 +1,49 @@
+package upstream
+
+import (
+	"net/url"
+	"strconv"
+)
+
+// ListOptions selects one page of a paginated DigitalOcean list. Zero values
+// are left out of the query string, so DigitalOcean applies its defaults
+// (page 1, 20 per page).
+type ListOptions struct {
+	Page    int
+	PerPage int
+}
+
+// values renders the options as DigitalOcean's `page` and `per_page` parameters.
+func (o ListOptions) values() url.Values {
+	v := url.Values{}
+	if o.Page > 0 {
+		v.Set("page", strconv.Itoa(o.Page))
+	}
+	if o.PerPage > 0 {
+		v.Set("per_page", strconv.Itoa(o.PerPage))
+	}
+	return v
+}
+
+// Links is the `links` object of a list response. It may be absent or `{}`.
+type Links struct {
+	Pages *Pages `json:"pages,omitempty"`
+}
+
+// Pages holds the absolute URLs of the neighbouring pages; only those that
+// make sense are present (page 1 has no first/prev, the last page no next/last).
+type Pages struct {
+	First string `json:"first,omitempty"`
+	Prev  string `json:"prev,omitempty"`
+	Next  string `json:"next,omitempty"`
+	Last  string `json:"last,omitempty"`
+}
+
+// HasNext reports whether the response links to a following page.
+func (l *Links) HasNext() bool { return l != nil && l.Pages != nil && l.Pages.Next != "" }
+
+// Meta is the `meta` object of a list response. Total is the number of
+// objects across all pages; billing history may leave it out, hence the pointer.
+type Meta struct {
+	Total *int `json:"total,omitempty"`
+}

@@ -1,0 +1,74 @@
+package upstream
+
+import (
+	"context"
+	"net/url"
+)
+
+// Volume is a block storage volume. DropletIDs and Tags may be null upstream.
+type Volume struct {
+	ID              string   `json:"id,omitempty"`
+	DropletIDs      []int    `json:"droplet_ids"`
+	Name            string   `json:"name,omitempty"`
+	Description     string   `json:"description,omitempty"`
+	SizeGigabytes   int      `json:"size_gigabytes,omitempty"`
+	CreatedAt       string   `json:"created_at,omitempty"`
+	Tags            []string `json:"tags"`
+	Region          *Region  `json:"region,omitempty"`
+	FilesystemType  string   `json:"filesystem_type,omitempty"`
+	FilesystemLabel string   `json:"filesystem_label,omitempty"`
+}
+
+// Region is the region object embedded in a volume; it may carry only Slug.
+type Region struct {
+	Name      string   `json:"name,omitempty"`
+	Slug      string   `json:"slug,omitempty"`
+	Features  []string `json:"features,omitempty"`
+	Available *bool    `json:"available,omitempty"`
+	Sizes     []string `json:"sizes,omitempty"`
+}
+
+// VolumeListOptions filters and pages GET /v2/volumes. Region is not checked
+// against the spec's stale enum (REFERENCE Q9).
+type VolumeListOptions struct {
+	ListOptions
+	Name   string
+	Region string
+}
+
+// VolumePage is one page of GET /v2/volumes.
+type VolumePage struct {
+	Volumes []Volume `json:"volumes"`
+	Links   *Links   `json:"links,omitempty"`
+	Meta    Meta     `json:"meta"`
+}
+
+// ListVolumes fetches one page of volumes, filtered by exact name and/or region.
+func (c *Client) ListVolumes(ctx context.Context, opt VolumeListOptions) (*VolumePage, error) {
+	q := opt.values()
+	if opt.Name != "" {
+		q.Set("name", opt.Name)
+	}
+	if opt.Region != "" {
+		q.Set("region", opt.Region)
+	}
+	var page VolumePage
+	if err := c.getJSON(ctx, EndpointVolumes, "/v2/volumes", q, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// GetVolume fetches one volume by id.
+func (c *Client) GetVolume(ctx context.Context, id string) (*Volume, error) {
+	var body struct {
+		Volume *Volume `json:"volume"`
+	}
+	if err := c.getJSON(ctx, EndpointVolume, "/v2/volumes/"+url.PathEscape(id), nil, &body); err != nil {
+		return nil, err
+	}
+	if body.Volume == nil {
+		return nil, &Error{Endpoint: EndpointVolume, Status: 200, Kind: KindDecode, Message: "response has no volume"}
+	}
+	return body.Volume, nil
+}
