@@ -22,9 +22,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outDir = resolve(process.argv[2] ?? join(here, 'dist'));
 const lock = JSON.parse(readFileSync(join(here, 'assets.lock.json'), 'utf8'));
 
+// fail throws, so that the finally below removes the temporary folders before the exit code 1.
 function fail(message) {
-  console.error(`build-assets: ${message}`);
-  process.exit(1);
+  throw new Error(message);
 }
 
 function sri(algorithm, bytes) {
@@ -104,6 +104,9 @@ try {
   rmSync(outDir, { recursive: true, force: true });
   renameSync(staging, outDir);
   console.log(`build-assets: wrote ${outDir}`);
+} catch (err) {
+  console.error(`build-assets: ${err.message}`);
+  process.exitCode = 1;
 } finally {
   rmSync(work, { recursive: true, force: true });
   rmSync(staging, { recursive: true, force: true });
