@@ -1,0 +1,175 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+const (
+	testInvoiceUUID = "22737513-0ea7-4206-8ceb-98a575af7681"
+	testToken       = "dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+)
+
+var testLinkKey = bytes.Repeat([]byte("k"), 32)
+
+// testLinks returns a codec whose clock the test moves by hand.
+func testLinks(t *testing.T, key []byte) (*FileLinks, *time.Time) {
+	t.Helper()
+	l, err := NewFileLinks(key, 0)
+	if err != nil {
+		t.Fatalf("NewFileLinks: %v", err)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return now }
+	return l, &now
+}
+
+// opaqueOf cuts the opaque part out of a link.
+func opaqueOf(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatalf("link %q does not parse: %v", link, err)
+	}
+	parts := strings.Split(strings.TrimPrefix(u.Path, "/files/"), "/")
+	if len(parts) != 2 {
+		t.Fatalf("link path %q: want /files/{opaque}/{name}", u.Path)
+	}
+	return parts[0]
+}
+
+func TestFileLinkRoundTrip(t *testing.T) {
+	links, now := testLinks(t, testLinkKey)
+	for _, tc := range []struct {
+		name   string
+		uuid   string
+		format upstream.FileFormat
+		token  string
+	}{
+		{"pdf with the caller's token", testInvoiceUUID, upstream.FormatPDF, testToken},
+		{"csv with the server's default token", testInvoiceUUID, upstream.FormatCSV, ""},
+		{"the preview invoice", "preview", upstream.FormatPDF, "t"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			link, err := links.URL("https://api.example.com/", tc.uuid, tc.format, tc.token)
+			if err != nil {
+				t.Fatalf("URL: %v", err)
+			}
+			wantPrefix := "https://api.example.com/files/"
+			wantSuffix := "/invoice-" + tc.uuid + "." + string(tc.format)
+			if !strings.HasPrefix(link, wantPrefix) || !strings.HasSuffix(link, wantSuffix) {
+				t.Fatalf("link %q: want %s{opaque}%s", link, wantPrefix, wantSuffix)
+			}
+			g, err := links.Open(opaqueOf(t, link))
+			if err != nil {
+				t.Fatalf("Open of a fresh link: %v", err)
+			}
+			want := Grant{UUID: tc.uuid, Format: tc.format, Token: tc.token, Expires: now.Add(DefaultFileLinkTTL)}
+			if g != want {
+				t.Errorf("grant = %+v, want %+v", g, want)
+			}
+		})
+	}
+}
+
+func TestFileLinksAreUniqueAndKeepTheTokenSecret(t *testing.T) {
+	links, _ := testLinks(t, testLinkKey)
+	a, _ := links.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
+	b, _ := links.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
+	if a == b {
+		t.Errorf("two links for the same file are identical (%q): the nonce is not random", a)
+	}
+	for _, secret := range []string{
+		testToken,
+		"0123456789abcdef0123456789abcdef",
+		base64.StdEncoding.EncodeToString([]byte(testToken)),
+		base64.RawURLEncoding.EncodeToString([]byte(testToken)),
+		base64.RawURLEncoding.EncodeToString([]byte(testToken))[8:40],
+		url.QueryEscape(testToken),
+	} {
+		if strings.Contains(a, secret) {
+			t.Errorf("link %q contains %q: the token is readable", a, secret)
+		}
+	}
+}
+
+func TestFileLinkRefusals(t *testing.T) {
+	links, now := testLinks(t, testLinkKey)
+	link, _ := links.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
+	opaque := opaqueOf(t, link)
+	raw, _ := base64.RawURLEncoding.DecodeString(opaque)
+
+	foreign, _ := testLinks(t, bytes.Repeat([]byte("f"), 32))
+	foreignLink, _ := foreign.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
+
+	for _, tc := range []struct {
+		name   string
+		opaque string
+	}{
+		{"empty", ""},
+		{"not base64", "!!!" + opaque[3:]},
+		{"truncated by one character", opaque[:len(opaque)-1]},
+		{"truncated to the header", opaque[:20]},
+		{"extended", opaque + "AA"},
+		{"sealed with another key", opaqueOf(t, foreignLink)},
+		{"far too long", strings.Repeat("A", maxLinkOpaque+4)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := links.Open(tc.opaque); !errors.Is(err, ErrFileLinkInvalid) {
+				t.Errorf("Open = %v, want ErrFileLinkInvalid", err)
+			}
+		})
+	}
+	// Flipping any single bit anywhere must be caught.
+	for i := range raw {
+		altered := bytes.Clone(raw)
+		altered[i] ^= 0x01
+		if _, err := links.Open(base64.RawURLEncoding.EncodeToString(altered)); !errors.Is(err, ErrFileLinkInvalid) {
+			t.Fatalf("byte %d flipped: Open = %v, want ErrFileLinkInvalid", i, err)
+		}
+	}
+
+	t.Run("expired", func(t *testing.T) {
+		*now = now.Add(DefaultFileLinkTTL - time.Second)
+		if _, err := links.Open(opaque); err != nil {
+			t.Fatalf("a second before expiry: Open = %v, want the grant", err)
+		}
+		*now = now.Add(time.Second)
+		if _, err := links.Open(opaque); !errors.Is(err, ErrFileLinkExpired) {
+			t.Errorf("at expiry: Open = %v, want ErrFileLinkExpired", err)
+		}
+	})
+}
+
+func TestNewFileLinksChecksItsConfiguration(t *testing.T) {
+	if _, err := NewFileLinks(make([]byte, 31), 0); err == nil {
+		t.Error("a 31-byte key was accepted; want an error")
+	}
+	if _, err := NewFileLinks(testLinkKey, -time.Second); err == nil {
+		t.Error("a negative TTL was accepted; want an error")
+	}
+	l, err := NewFileLinks(make([]byte, 64), 90*time.Second)
+	if err != nil || l.TTL() != 90*time.Second {
+		t.Errorf("NewFileLinks(64-byte key, 90s) = TTL %v, %v; want 1m30s, nil", l.TTL(), err)
+	}
+	links, _ := testLinks(t, testLinkKey)
+	for _, tc := range []struct {
+		name, base, uuid string
+		format           upstream.FileFormat
+	}{
+		{"relative base URL", "/api", testInvoiceUUID, upstream.FormatPDF},
+		{"empty uuid", "http://x", "", upstream.FormatPDF},
+		{"unknown format", "http://x", testInvoiceUUID, "xlsx"},
+	} {
+		if link, err := links.URL(tc.base, tc.uuid, tc.format, ""); err == nil {
+			t.Errorf("%s: URL = %q, want an error", tc.name, link)
+		}
+	}
+}
