@@ -1,19 +1,18 @@
 // Package upstream is the DigitalOcean REST client: one file per resource,
-// and in this file the one place that sends a request, decodes errors and
-// reads rate-limit headers.
+// and in this file the one place that sends a request.
 package upstream
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+	"github.com/hashicorp/go-retryablehttp"
 )
 
 // Version is the client's version, sent in the User-Agent.
@@ -38,20 +37,30 @@ const (
 	EndpointVolume         = "GET /v2/volumes/{id}"
 )
 
+// Retry defaults; see Config.
+const (
+	DefaultMaxRetries   = 3
+	DefaultRetryWaitMin = 100 * time.Millisecond
+	DefaultRetryWaitMax = 5 * time.Second
+)
+
 // Config configures a Client. Zero values take the documented defaults.
 type Config struct {
-	// BaseURL is DigitalOcean's API root; default DefaultBaseURL.
+	// BaseURL is DigitalOcean's API root, possibly with a path prefix; default DefaultBaseURL.
 	BaseURL string
 	// Token is used when the call's context carries none (see WithToken).
 	Token string
-	// HTTPClient sends the requests; default a client with sane transport timeouts.
+	// HTTPClient sends the requests; default a pooled client (go-cleanhttp's
+	// transport, more idle connections per host).
 	HTTPClient *http.Client
 	// MaxRetries is how many times an idempotent GET is retried; default 3, -1 for none.
 	MaxRetries int
-	// RetryWaitMin and RetryWaitMax bound the exponential back-off; default 100ms and 5s.
+	// RetryWaitMin and RetryWaitMax bound the exponential back-off; default
+	// 100ms and 5s. A server asking for a longer wait than RetryWaitMax
+	// (Retry-After, ratelimit-reset) is not retried: its error says how long.
 	RetryWaitMin, RetryWaitMax time.Duration
-	// Timeout bounds one call, retries included, when the caller's context has no
-	// earlier deadline; 0 means no bound beyond the context.
+	// Timeout bounds one call, retries included, as a deadline on the call's
+	// context (for a file, until its Body is closed); 0 means no bound beyond the context.
 	Timeout time.Duration
 	// Observe, when set, is told of every HTTP exchange, retries included.
 	Observe func(ctx context.Context, c Call)
@@ -68,25 +77,16 @@ type Call struct {
 	Duration time.Duration
 	// RateLimit is the zero value when the response carried no headers.
 	RateLimit RateLimit
-	Err       error
+	// Err is the transport error when there was no answer.
+	Err error
 }
-
-// RateLimit is DigitalOcean's ratelimit-* headers.
-type RateLimit struct {
-	Limit     int
-	Remaining int
-	// Reset is when the oldest counted request expires; zero when unknown.
-	Reset time.Time
-}
-
-// IsZero reports whether no rate-limit header was seen.
-func (r RateLimit) IsZero() bool { return r.Limit == 0 && r.Remaining == 0 && r.Reset.IsZero() }
 
 // Client calls DigitalOcean. It is safe for concurrent use.
 type Client struct {
-	base *url.URL
-	cfg  Config
-	http *http.Client
+	base       string // scheme, host and path prefix, no trailing slash
+	cfg        Config
+	http       *http.Client
+	maxRetries int
 }
 
 // New builds a Client, checking the configuration.
@@ -94,15 +94,35 @@ func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("base URL %q: want an absolute http(s) URL", cfg.BaseURL)
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("base URL %q: want an absolute http(s) URL without query", cfg.BaseURL)
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		t := cleanhttp.DefaultPooledTransport()
+		// One GraphQL request fans out to several concurrent calls, all to one host.
+		t.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Transport: t}
 	}
-	return &Client{base: base, cfg: cfg, http: cfg.HTTPClient}, nil
+	if cfg.RetryWaitMin <= 0 {
+		cfg.RetryWaitMin = DefaultRetryWaitMin
+	}
+	if cfg.RetryWaitMax <= 0 {
+		cfg.RetryWaitMax = DefaultRetryWaitMax
+	}
+	cfg.RetryWaitMax = max(cfg.RetryWaitMax, cfg.RetryWaitMin)
+	maxRetries := cfg.MaxRetries
+	switch {
+	case maxRetries == 0:
+		maxRetries = DefaultMaxRetries
+	case maxRetries < 0:
+		maxRetries = 0
+	}
+	return &Client{base: strings.TrimRight(base.String(), "/"), cfg: cfg, http: cfg.HTTPClient, maxRetries: maxRetries}, nil
 }
+
+// CloseIdleConnections closes the pooled connections no call is using, at shutdown.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 type tokenKey struct{}
 
@@ -125,113 +145,146 @@ func (c *Client) token(ctx context.Context) string {
 	return c.cfg.Token
 }
 
+// callContext applies Config.Timeout to one call.
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.cfg.Timeout > 0 {
+		return context.WithTimeout(ctx, c.cfg.Timeout)
+	}
+	return ctx, func() {}
+}
+
 // getJSON sends a GET and decodes a 2xx JSON body into out.
 func (c *Client) getJSON(ctx context.Context, endpoint, path string, query url.Values, out any) error {
-	resp, err := c.send(ctx, endpoint, path, query, "application/json")
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, attempts, err := c.send(ctx, endpoint, path, query, "application/json")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return &Error{Endpoint: endpoint, Kind: KindDecode, Status: resp.StatusCode, RateLimit: parseRateLimit(resp.Header), Err: err}
+	fail := func(kind ErrorKind, err error) *Error {
+		e := responseError(endpoint, kind, resp, time.Now())
+		e.Attempts, e.Err = attempts, err
+		return e
+	}
+	if ct := resp.Header.Get("Content-Type"); !jsonContentType(ct) {
+		return fail(KindDecode, fmt.Errorf("content type %q, want application/json", ct))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
+	if err != nil {
+		return fail(KindTransport, fmt.Errorf("read body: %w", err))
+	}
+	if len(body) > maxJSONBody {
+		return fail(KindDecode, fmt.Errorf("body larger than %d bytes", maxJSONBody))
+	}
+	if err := decodeJSON(body, out); err != nil {
+		return fail(KindDecode, err)
 	}
 	return nil
 }
 
-// getStream sends a GET and hands back the unread 2xx body.
-func (c *Client) getStream(ctx context.Context, endpoint, path string) (*File, error) {
-	resp, err := c.send(ctx, endpoint, path, nil, "*/*")
+// getStream sends a GET and hands back the unread 2xx body of a file.
+func (c *Client) getStream(ctx context.Context, endpoint, path string, format FileFormat) (*File, error) {
+	ctx, cancel := c.callContext(ctx)
+	resp, attempts, err := c.send(ctx, endpoint, path, nil, format.ContentType()+", application/json;q=0.5")
 	if err != nil {
+		cancel()
 		return nil, err
 	}
+	contentType, ok := fileContentType(resp.Header.Get("Content-Type"), format)
+	if !ok {
+		resp.Body.Close()
+		cancel()
+		e := responseError(endpoint, KindDecode, resp, time.Now())
+		e.Attempts = attempts
+		e.Err = fmt.Errorf("content type %q, want %s", resp.Header.Get("Content-Type"), format.ContentType())
+		return nil, e
+	}
 	return &File{
-		Body:          resp.Body,
-		ContentType:   resp.Header.Get("Content-Type"),
+		Body:          &cancelOnClose{ReadCloser: resp.Body, cancel: cancel},
+		ContentType:   contentType,
 		ContentLength: resp.ContentLength,
 		Filename:      filenameFrom(resp.Header.Get("Content-Disposition")),
 		RateLimit:     parseRateLimit(resp.Header),
 	}, nil
 }
 
-// send is the one request path: it returns a 2xx response or an *Error.
-// TODO(upstream): retries with back-off, Retry-After, deadline handling.
-func (c *Client) send(ctx context.Context, endpoint, path string, query url.Values, accept string) (*http.Response, error) {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+// cancelOnClose ends a call's Timeout context when its streamed body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// send is the one request path: it returns a 2xx response with its body
+// unread, or an *Error. Retries follow retry.go's policy.
+func (c *Client) send(ctx context.Context, endpoint, path string, query url.Values, accept string) (*http.Response, int, error) {
+	if err := checkPath(path); err != nil {
+		return nil, 0, &Error{Endpoint: endpoint, Kind: KindRequest, Err: err}
+	}
+	target := c.base + path
+	if len(query) > 0 {
+		// %20 rather than +: both mean a space in a query, %20 everywhere.
+		target += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, &Error{Endpoint: endpoint, Kind: KindTransport, Err: err}
+		return nil, 0, &Error{Endpoint: endpoint, Kind: KindRequest, Err: err}
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", UserAgent)
 	if t := c.token(ctx); t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	call := Call{Endpoint: endpoint, URL: u.RequestURI(), Attempt: 1, Duration: time.Since(start), Err: err}
-	if err != nil {
-		c.observe(ctx, call)
-		return nil, &Error{Endpoint: endpoint, Kind: KindTransport, Err: err}
+	r := &retrier{client: c, endpoint: endpoint, url: req.URL.RequestURI()}
+	rc := &retryablehttp.Client{
+		HTTPClient:     c.http,
+		Logger:         nil, // errors are returned, not logged
+		RetryMax:       c.maxRetries,
+		CheckRetry:     r.check,
+		Backoff:        r.backoff,
+		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
+		RequestLogHook: r.begin,
 	}
-	call.Status, call.RateLimit = resp.StatusCode, parseRateLimit(resp.Header)
-	c.observe(ctx, call)
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, errorFrom(endpoint, resp)
+	resp, err := rc.Do(req)
+	switch {
+	case r.waiting:
+		// The context ended while waiting to retry: the last answer is the news.
+		e := *r.last
+		e.Attempts = r.attempt
+		if e.Err == nil {
+			e.Err = err
+		} else {
+			e.Err = fmt.Errorf("%w (after %w)", err, e.Err)
+		}
+		return nil, r.attempt, &e
+	case r.last != nil:
+		r.last.Attempts = r.attempt
+		return nil, r.attempt, r.last
+	case err != nil: // not expected: check saw every outcome
+		return nil, r.attempt, &Error{Endpoint: endpoint, Kind: KindTransport, Attempts: r.attempt, Err: err}
 	}
-	return resp, nil
+	return resp, r.attempt, nil
+}
+
+// checkPath refuses a path with an empty, "." or ".." segment: an empty uuid
+// would otherwise list invoices instead of failing.
+func checkPath(path string) error {
+	for _, seg := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("invalid path %q: empty or dot segment", path)
+		}
+	}
+	return nil
 }
 
 func (c *Client) observe(ctx context.Context, call Call) {
 	if c.cfg.Observe != nil {
 		c.cfg.Observe(ctx, call)
 	}
-}
-
-// errorFrom reads DigitalOcean's error body and headers into an *Error.
-func errorFrom(endpoint string, resp *http.Response) *Error {
-	e := &Error{Endpoint: endpoint, Kind: KindHTTP, Status: resp.StatusCode, RateLimit: parseRateLimit(resp.Header)}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var wire struct {
-		ID        string `json:"id"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id"`
-	}
-	if json.Unmarshal(body, &wire) == nil {
-		e.ID, e.Message, e.RequestID = wire.ID, wire.Message, wire.RequestID
-	} else {
-		e.Message = strings.TrimSpace(string(body))
-	}
-	if e.RequestID == "" {
-		e.RequestID = resp.Header.Get("X-Request-Id")
-	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
-	} else if !e.RateLimit.Reset.IsZero() && resp.StatusCode == http.StatusTooManyRequests {
-		e.RetryAfter = max(time.Until(e.RateLimit.Reset).Round(time.Second), 0)
-	}
-	return e
-}
-
-func parseRateLimit(h http.Header) RateLimit {
-	var r RateLimit
-	r.Limit, _ = strconv.Atoi(h.Get("Ratelimit-Limit"))
-	r.Remaining, _ = strconv.Atoi(h.Get("Ratelimit-Remaining"))
-	if s, err := strconv.ParseInt(h.Get("Ratelimit-Reset"), 10, 64); err == nil {
-		r.Reset = time.Unix(s, 0).UTC()
-	}
-	return r
-}
-
-func filenameFrom(disposition string) string {
-	if disposition == "" {
-		return ""
-	}
-	_, params, err := mime.ParseMediaType(disposition)
-	if err != nil {
-		return ""
-	}
-	return params["filename"]
 }

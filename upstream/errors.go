@@ -1,8 +1,13 @@
 package upstream
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrorKind says how a call to DigitalOcean failed.
@@ -15,6 +20,9 @@ const (
 	KindTransport
 	// KindDecode: a 2xx whose body is not what the endpoint promises.
 	KindDecode
+	// KindRequest: the call was never sent, e.g. an empty id or "..", which
+	// would otherwise address a different endpoint.
+	KindRequest
 )
 
 // Error is the one error type every failed call returns; resolvers inspect it
@@ -27,19 +35,23 @@ type Error struct {
 	Status int
 	// ID, Message and RequestID come from DigitalOcean's error body
 	// ({"id","message","request_id"}); RequestID falls back to x-request-id.
+	// A body that is not such JSON becomes Message, shortened.
 	ID        string
 	Message   string
 	RequestID string
 	RateLimit RateLimit
-	// RetryAfter is from Retry-After or, failing that, ratelimit-reset; 0 when neither.
+	// RetryAfter is from Retry-After or, on a 429 without it, ratelimit-reset; 0 when neither.
 	RetryAfter time.Duration
-	// Err is the underlying transport or decoding error, if any.
+	// Attempts is how many HTTP exchanges the call made, retries included.
+	Attempts int
+	// Err is the underlying transport or decoding error, if any; for a deadline
+	// it wraps context.DeadlineExceeded.
 	Err error
 }
 
 func (e *Error) Error() string {
 	switch {
-	case e.Kind == KindTransport:
+	case e.Kind == KindTransport || e.Kind == KindRequest:
 		return fmt.Sprintf("%s: %v", e.Endpoint, e.Err)
 	case e.Kind == KindDecode && e.Err != nil:
 		return fmt.Sprintf("%s: status %d: undecodable body: %v", e.Endpoint, e.Status, e.Err)
@@ -54,3 +66,60 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // HasBody reports whether DigitalOcean answered with an error body of its own.
 func (e *Error) HasBody() bool { return e.Kind == KindHTTP && (e.ID != "" || e.Message != "") }
+
+// maxErrorBody bounds how much of an error body is read; DigitalOcean's are tiny.
+const maxErrorBody = 64 << 10
+
+// maxMessage bounds a Message taken from a body that is not DigitalOcean's JSON
+// (an HTML page from a proxy, say): enough to recognise it, not enough to flood a log.
+const maxMessage = 200
+
+// errorFrom reads DigitalOcean's error body and headers into an *Error and
+// closes the body.
+func errorFrom(endpoint string, resp *http.Response, now time.Time) *Error {
+	defer resp.Body.Close()
+	e := responseError(endpoint, KindHTTP, resp, now)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var wire struct {
+		ID        string `json:"id"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id"`
+	}
+	if json.Unmarshal(body, &wire) == nil && (wire.ID != "" || wire.Message != "") {
+		e.ID, e.Message = wire.ID, wire.Message
+		if wire.RequestID != "" {
+			e.RequestID = wire.RequestID
+		}
+	} else {
+		e.Message = shorten(string(body), maxMessage)
+	}
+	return e
+}
+
+// responseError is an *Error carrying what every response's headers say.
+func responseError(endpoint string, kind ErrorKind, resp *http.Response, now time.Time) *Error {
+	e := &Error{
+		Endpoint:  endpoint,
+		Kind:      kind,
+		Status:    resp.StatusCode,
+		RequestID: resp.Header.Get("X-Request-Id"),
+		RateLimit: parseRateLimit(resp.Header),
+	}
+	if resp.StatusCode/100 != 2 {
+		e.RetryAfter, _ = serverWait(resp, now)
+	}
+	return e
+}
+
+// shorten collapses whitespace and cuts s to at most n bytes on a rune boundary.
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "\uFFFD")), " ")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

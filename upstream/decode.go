@@ -1,0 +1,111 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"mime"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// maxJSONBody bounds a JSON response read into memory; a page of 200 volumes
+// is a few hundred kilobytes.
+const maxJSONBody = 16 << 20
+
+// jsonContentType reports whether a 2xx's Content-Type may carry the JSON the
+// endpoint promises. An absent type and text/plain (what Go's server sniffs
+// when a handler sets none) are left to the decoder; text/html and the like
+// are some proxy's page, not DigitalOcean's answer.
+func jsonContentType(header string) bool {
+	if header == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == "text/plain" || strings.HasSuffix(mt, "+json")
+}
+
+// decodeJSON decodes a 2xx body into out, a pointer to a struct. The body must
+// be one JSON object: empty bodies, null, arrays and trailing bytes are errors.
+//
+// The spec types money, counts and durations as strings. Should a number turn
+// up in such a field (or a numeric string in an integer field), it is read
+// with its literal text rather than failing the whole page: "amount": 12.30
+// becomes "12.30", exactly, never a float.
+func decodeJSON(body []byte, out any) error {
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 {
+		return errors.New("empty body")
+	} else if trimmed[0] != '{' {
+		return errors.New("body is not a JSON object")
+	}
+	err := json.Unmarshal(body, out)
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var tree any
+	if dec.Decode(&tree) != nil {
+		return err
+	}
+	target := reflect.ValueOf(out).Elem()
+	fixed, mErr := json.Marshal(coerce(tree, target.Type()))
+	if mErr != nil {
+		return err
+	}
+	target.SetZero()
+	return json.Unmarshal(fixed, out)
+}
+
+// coerce rewrites, in a JSON tree decoded with UseNumber, the numbers that
+// sit where t wants a string into that string, and integer strings where t
+// wants an integer into numbers. Everything else is left for json.Unmarshal
+// to accept or reject.
+func coerce(v any, t reflect.Type) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := v.(type) {
+	case json.Number:
+		if t.Kind() == reflect.String {
+			return string(x)
+		}
+	case string:
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			if _, err := strconv.ParseInt(x, 10, 64); err == nil {
+				return json.Number(x)
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice {
+			for i := range x {
+				x[i] = coerce(x[i], t.Elem())
+			}
+		}
+	case map[string]any:
+		if t.Kind() == reflect.Struct {
+			for i := range t.NumField() {
+				f := t.Field(i)
+				if val, ok := x[jsonName(f)]; ok {
+					x[jsonName(f)] = coerce(val, f.Type)
+				}
+			}
+		}
+	}
+	return v
+}
+
+// jsonName is the key encoding/json reads a struct field from.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
