@@ -1,0 +1,378 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Faults are the sandbox's fault knobs, set at construction (Options) and
+// changed at run time with SetFaults or PUT /_sandbox/faults. Over HTTP the
+// durations are Go duration strings ("20ms").
+type Faults struct {
+	// Latency is added to every DigitalOcean response, plus up to Jitter more.
+	Latency time.Duration `json:"latency"`
+	Jitter  time.Duration `json:"jitter"`
+	// ErrorRates maps a status to the fraction of requests answered with it;
+	// 429s carry Retry-After.
+	ErrorRates map[int]float64 `json:"error_rates,omitempty"`
+	// RateLimitPerMinute, when > 0, refuses requests beyond it per token per
+	// rolling minute with 429 too_many_requests and Retry-After.
+	RateLimitPerMinute int `json:"rate_limit_per_minute"`
+	// PDFSize pads every PDF to at least this many bytes, streamed in chunks.
+	PDFSize int64 `json:"pdf_size"`
+	// Hang holds every DigitalOcean request unanswered until the client gives
+	// up or Hang is switched off.
+	Hang bool `json:"hang"`
+	// TruncateRate is the fraction of responses whose body stops halfway
+	// (the connection is closed under a longer Content-Length).
+	TruncateRate float64 `json:"truncate_rate"`
+	// GarbageRate is the fraction of responses answered 200 with an HTML page
+	// instead of the promised body.
+	GarbageRate float64 `json:"garbage_rate"`
+}
+
+// faultsJSON is Faults on the wire, with durations as strings.
+type faultsJSON struct {
+	Latency            string          `json:"latency"`
+	Jitter             string          `json:"jitter"`
+	ErrorRates         map[int]float64 `json:"error_rates,omitempty"`
+	RateLimitPerMinute int             `json:"rate_limit_per_minute"`
+	PDFSize            int64           `json:"pdf_size"`
+	Hang               bool            `json:"hang"`
+	TruncateRate       float64         `json:"truncate_rate"`
+	GarbageRate        float64         `json:"garbage_rate"`
+}
+
+// MarshalJSON writes durations as strings ("20ms").
+func (f Faults) MarshalJSON() ([]byte, error) {
+	return json.Marshal(faultsJSON{
+		Latency: f.Latency.String(), Jitter: f.Jitter.String(), ErrorRates: f.ErrorRates,
+		RateLimitPerMinute: f.RateLimitPerMinute, PDFSize: f.PDFSize, Hang: f.Hang,
+		TruncateRate: f.TruncateRate, GarbageRate: f.GarbageRate,
+	})
+}
+
+// UnmarshalJSON reads durations as strings ("20ms"); a missing one is zero.
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var w faultsJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	out := Faults{ErrorRates: w.ErrorRates, RateLimitPerMinute: w.RateLimitPerMinute, PDFSize: w.PDFSize,
+		Hang: w.Hang, TruncateRate: w.TruncateRate, GarbageRate: w.GarbageRate}
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{{"latency", w.Latency, &out.Latency}, {"jitter", w.Jitter, &out.Jitter}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		*d.out = v
+	}
+	*f = out
+	return nil
+}
+
+// validate rejects knobs that cannot mean anything.
+func (f Faults) validate() error {
+	if f.Latency < 0 || f.Jitter < 0 || f.PDFSize < 0 || f.RateLimitPerMinute < 0 {
+		return fmt.Errorf("latency, jitter, pdf_size and rate_limit_per_minute must not be negative")
+	}
+	sum := 0.0
+	for status, rate := range f.ErrorRates {
+		if status < 400 || status > 599 {
+			return fmt.Errorf("error_rates: status %d is not an error status", status)
+		}
+		if rate < 0 || rate > 1 {
+			return fmt.Errorf("error_rates: rate %v for %d is not in [0, 1]", rate, status)
+		}
+		sum += rate
+	}
+	if sum > 1 {
+		return fmt.Errorf("error_rates: rates add up to %v, more than 1", sum)
+	}
+	for name, rate := range map[string]float64{"truncate_rate": f.TruncateRate, "garbage_rate": f.GarbageRate} {
+		if rate < 0 || rate > 1 {
+			return fmt.Errorf("%s: %v is not in [0, 1]", name, rate)
+		}
+	}
+	return nil
+}
+
+// faultState holds the current knobs and the seeded dice, so a test that
+// sends the same requests in the same order sees the same faults.
+type faultState struct {
+	mu      sync.Mutex
+	f       Faults
+	rng     *rand.Rand
+	release chan struct{} // closed when the knobs change, freeing hung requests
+}
+
+func newFaultState(o Options) *faultState {
+	f := Faults{
+		Latency: o.Latency, Jitter: o.Jitter, ErrorRates: maps.Clone(o.ErrorRates),
+		RateLimitPerMinute: o.RateLimitPerMinute, PDFSize: o.PDFSize, Hang: o.Hang,
+		TruncateRate: o.TruncateRate, GarbageRate: o.GarbageRate,
+	}
+	return &faultState{f: f, rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)), release: make(chan struct{})}
+}
+
+// get returns a copy of the knobs; its ErrorRates map is never written again.
+func (fs *faultState) get() Faults {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.f
+}
+
+// Faults returns the current fault knobs.
+func (s *Sandbox) Faults() Faults {
+	f := s.faults.get()
+	f.ErrorRates = maps.Clone(f.ErrorRates)
+	return f
+}
+
+// SetFaults replaces every fault knob at once; requests held by Hang are
+// released. It fails, changing nothing, on a knob that cannot mean anything.
+func (s *Sandbox) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	f.ErrorRates = maps.Clone(f.ErrorRates)
+	fs := s.faults
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.f = f
+	close(fs.release)
+	fs.release = make(chan struct{})
+	return nil
+}
+
+// roll draws the fault dice for one request: an error status (0 for none),
+// and whether to send garbage or truncate.
+func (fs *faultState) roll() (f Faults, status int, garbage, truncate bool, release <-chan struct{}, jitter time.Duration) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f, release = fs.f, fs.release
+	if f.Jitter > 0 {
+		jitter = time.Duration(fs.rng.Int64N(int64(f.Jitter) + 1))
+	}
+	if len(f.ErrorRates) > 0 {
+		u, cum := fs.rng.Float64(), 0.0
+		for _, st := range slices.Sorted(maps.Keys(f.ErrorRates)) {
+			if cum += f.ErrorRates[st]; u < cum {
+				status = st
+				break
+			}
+		}
+	}
+	if f.GarbageRate > 0 {
+		garbage = fs.rng.Float64() < f.GarbageRate
+	}
+	if f.TruncateRate > 0 {
+		truncate = fs.rng.Float64() < f.TruncateRate
+	}
+	return f, status, garbage, truncate, release, jitter
+}
+
+// errorIDs are the error body ids the sandbox answers injected statuses with.
+var errorIDs = map[int][2]string{
+	400: {"bad_request", "The request was invalid."},
+	401: {"unauthorized", "Unable to authenticate you."},
+	403: {"forbidden", "You do not have access for the attempted action."},
+	404: {"not_found", "The resource you requested could not be found."},
+	429: {"too_many_requests", "API rate limit exceeded."},
+	500: {"server_error", "Unexpected server-side error"},
+	502: {"bad_gateway", "Bad gateway."},
+	503: {"service_unavailable", "The service is temporarily unavailable."},
+	504: {"gateway_timeout", "The upstream service timed out."},
+}
+
+// inject applies the fault knobs to one DigitalOcean request. It returns the
+// writer to answer through (a cutting one when truncating) and false when the
+// request has been answered, or abandoned by its client, already.
+func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
+	f, status, garbage, truncate, release, jitter := s.faults.roll()
+	if d := f.Latency + jitter; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return w, false
+		}
+	}
+	if f.Hang {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return w, false
+		}
+	}
+	switch {
+	case status != 0:
+		e, ok := errorIDs[status]
+		if !ok {
+			e = [2]string{strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), http.StatusText(status)}
+		}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		s.writeError(w, r, status, e[0], e[1])
+		return w, false
+	case garbage:
+		body := "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>\n"
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(body))
+		return w, false
+	case truncate:
+		return &cutWriter{ResponseWriter: w}, true
+	}
+	return w, true
+}
+
+// cutWriter passes through the first half of a response body (by its
+// Content-Length, else 512 bytes), then aborts the connection.
+type cutWriter struct {
+	http.ResponseWriter
+	limit, written int64
+	started        bool
+}
+
+func (c *cutWriter) WriteHeader(status int) {
+	if !c.started {
+		c.started = true
+		c.limit = 512
+		if n, err := strconv.ParseInt(c.Header().Get("Content-Length"), 10, 64); err == nil {
+			c.limit = n / 2
+		}
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if !c.started {
+		c.WriteHeader(http.StatusOK)
+	}
+	if c.written+int64(len(p)) <= c.limit {
+		n, err := c.ResponseWriter.Write(p)
+		c.written += int64(n)
+		return n, err
+	}
+	n, _ := c.ResponseWriter.Write(p[:c.limit-c.written])
+	c.written += int64(n)
+	if fl, ok := c.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+	// net/http closes the connection without logging for this panic value.
+	panic(http.ErrAbortHandler)
+}
+
+// limiter counts requests per token in one-second buckets over a rolling
+// minute, as DigitalOcean's per-minute limit does.
+type limiter struct {
+	mu      sync.Mutex
+	windows map[string]*window
+}
+
+type window struct {
+	second [60]int64 // the Unix second each bucket counts
+	count  [60]int
+}
+
+// hourlyLimit is what ratelimit-limit announces when rate-limit mode is off:
+// DigitalOcean's hourly allowance.
+const hourlyLimit = 5000
+
+// maxWindows bounds the limiter's memory; past it, idle tokens are forgotten.
+const maxWindows = 10_000
+
+func newLimiter() *limiter { return &limiter{windows: map[string]*window{}} }
+
+type limitState struct {
+	limit, remaining int
+	reset            time.Time
+	refused          bool
+	retryAfter       int // seconds
+}
+
+// count counts one request of token at now against limit (0: not enforced).
+func (l *limiter) count(token string, now time.Time, limit int) limitState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.windows[token]
+	if w == nil {
+		if len(l.windows) >= maxWindows {
+			l.forgetIdle(now)
+		}
+		w = &window{}
+		l.windows[token] = w
+	}
+	sec := now.Unix()
+	used, oldest := w.used(sec)
+	st := limitState{limit: limit}
+	if limit <= 0 {
+		st.limit = hourlyLimit
+	}
+	if limit > 0 && used >= limit {
+		st.refused = true
+		st.reset = time.Unix(oldest+60, 0)
+		st.retryAfter = int(max(1, oldest+60-sec))
+		return st
+	}
+	i := sec % 60
+	if w.second[i] != sec {
+		w.second[i], w.count[i] = sec, 0
+	}
+	w.count[i]++
+	used++
+	if used == 1 {
+		oldest = sec
+	}
+	st.remaining = max(st.limit-used, 0)
+	if limit <= 0 {
+		st.remaining = max(st.remaining, 1) // with the limit off, never announce exhaustion
+	}
+	st.reset = time.Unix(oldest+60, 0)
+	return st
+}
+
+// used sums the buckets of the minute ending at sec and finds its oldest second.
+func (w *window) used(sec int64) (used int, oldest int64) {
+	oldest = sec
+	for i := range w.second {
+		if w.count[i] > 0 && w.second[i] > sec-60 && w.second[i] <= sec {
+			used += w.count[i]
+			oldest = min(oldest, w.second[i])
+		}
+	}
+	return used, oldest
+}
+
+func (l *limiter) forgetIdle(now time.Time) {
+	for token, w := range l.windows {
+		if used, _ := w.used(now.Unix()); used == 0 {
+			delete(l.windows, token)
+		}
+	}
+}
+
+func (l *limiter) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.windows)
+}

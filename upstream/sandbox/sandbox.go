@@ -1,0 +1,409 @@
+// Package sandbox is the built-in DigitalOcean stand-in: an http.Handler that
+// serves the billing and volume endpoints in DigitalOcean's wire format, from
+// deterministic accounts generated per token, with fault knobs for tests and
+// benchmarks and counters of the requests it served.
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// DemoToken is the token a server may use for callers who bring none, so the
+// sandbox shows an account with no setup.
+const DemoToken = "sandbox-demo-token"
+
+// ControlPrefix starts the sandbox's own endpoints (stats, reset, faults),
+// which need no token and cannot clash with DigitalOcean's /v2 paths.
+const ControlPrefix = "/_sandbox/"
+
+// Paging bounds, as DigitalOcean documents them.
+const (
+	DefaultPerPage = 20
+	MaxPerPage     = 200
+)
+
+// Options configures a Sandbox. Zero values take the documented defaults;
+// the fault fields are the initial Faults and can be changed with SetFaults.
+type Options struct {
+	// Now is the clock the data is relative to (the preview is Now's month);
+	// default time.Now.
+	Now func() time.Time
+	// Seed varies every account and the fault dice; the same seed gives the
+	// same data and the same sequence of injected faults.
+	Seed int64
+	// MaxAccounts bounds the cache of generated accounts; default 64.
+	MaxAccounts int
+	// RequestLog is how many recent request URIs Requests keeps; default 10,000.
+	RequestLog int
+
+	// Latency is added to every DigitalOcean response, plus up to Jitter more.
+	Latency, Jitter time.Duration
+	// ErrorRates maps a status to the fraction of requests answered with it,
+	// e.g. {503: 0.05, 429: 0.01}.
+	ErrorRates map[int]float64
+	// RateLimitPerMinute, when > 0, enforces that many requests per token per
+	// rolling minute (DigitalOcean: 250), answering 429 beyond it.
+	RateLimitPerMinute int
+	// PDFSize pads every PDF to at least this many bytes (streamed).
+	PDFSize int64
+	// Hang makes every DigitalOcean request wait until the client gives up.
+	Hang bool
+	// TruncateRate is the fraction of responses cut off halfway (connection closed).
+	TruncateRate float64
+	// GarbageRate is the fraction of responses answered 200 with an HTML body.
+	GarbageRate float64
+}
+
+// Sandbox is the DigitalOcean stand-in. It is safe for concurrent use.
+type Sandbox struct {
+	now      func() time.Time
+	seed     int64
+	accounts *lru.Cache[accountKey, *Account]
+	mux      *http.ServeMux
+	faults   *faultState
+	limiter  *limiter
+	stats    *stats
+	reqSeq   atomic.Uint64
+	genMu    sync.Mutex
+}
+
+// New builds a Sandbox.
+func New(opts Options) *Sandbox {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxAccounts <= 0 {
+		opts.MaxAccounts = 64
+	}
+	if opts.RequestLog <= 0 {
+		opts.RequestLog = 10_000
+	}
+	accounts, _ := lru.New[accountKey, *Account](opts.MaxAccounts) // errors only on size <= 0
+	s := &Sandbox{
+		now:      opts.Now,
+		seed:     opts.Seed,
+		accounts: accounts,
+		faults:   newFaultState(opts),
+		limiter:  newLimiter(),
+		stats:    newStats(opts.RequestLog),
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/v2/customers/my/billing_history", s.billingHistory)
+	s.mux.HandleFunc("/v2/customers/my/invoices", s.invoices)
+	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}", s.invoiceItems)
+	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}/summary", s.invoiceSummary)
+	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}/csv", s.invoiceCSV)
+	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}/pdf", s.invoicePDF)
+	s.mux.HandleFunc("/v2/customers/my/balance", s.balance)
+	s.mux.HandleFunc("/v2/volumes", s.volumes)
+	s.mux.HandleFunc("/v2/volumes/{id}", s.volume)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
+	})
+	return s
+}
+
+// Account returns the account a token sees today (generating it if needed),
+// so tests elsewhere know the data to expect. It must not be modified.
+func (s *Sandbox) Account(token string) *Account {
+	k := keyFor(token, s.now())
+	if a, ok := s.accounts.Get(k); ok {
+		return a
+	}
+	// One generation at a time: a burst of first requests builds the account once.
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	if a, ok := s.accounts.Get(k); ok {
+		return a
+	}
+	a := generateAccount(k, s.seed)
+	s.accounts.Add(k, a)
+	return a
+}
+
+type ctxKey struct{}
+
+// request is what ServeHTTP learned about a DigitalOcean request before
+// routing it: its token's account and its id.
+type request struct {
+	token     string
+	requestID string
+}
+
+// ServeHTTP answers DigitalOcean's endpoints and the sandbox's control endpoints.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ControlPrefix) {
+		s.control(w, r)
+		return
+	}
+	_, pattern := s.mux.Handler(r)
+	s.stats.record(r.Method, pattern, r.RequestURI, r.URL)
+
+	token := bearerToken(r)
+	limited := s.setRateLimitHeaders(w, token)
+	w.Header().Set("X-Request-Id", s.newRequestID())
+
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		s.writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The "+r.Method+" method is not supported by this sandbox.")
+		return
+	}
+	if token == "" {
+		s.writeError(w, r, http.StatusUnauthorized, "unauthorized", "Unable to authenticate you.")
+		return
+	}
+	if limited {
+		s.writeError(w, r, http.StatusTooManyRequests, "too_many_requests", "API rate limit exceeded.")
+		return
+	}
+	w, ok := s.inject(w, r)
+	if !ok {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// bearerToken reads "Authorization: Bearer <token>"; "" when absent.
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+func (s *Sandbox) newRequestID() string {
+	return requestUUID(s.seed, s.reqSeq.Add(1))
+}
+
+// setRateLimitHeaders sets ratelimit-limit/-remaining/-reset for the token's
+// rolling minute, counting this request, and reports whether rate-limit mode
+// refuses it (then with Retry-After).
+func (s *Sandbox) setRateLimitHeaders(w http.ResponseWriter, token string) (refused bool) {
+	st := s.limiter.count(token, s.now(), s.faults.get().RateLimitPerMinute)
+	h := w.Header()
+	h.Set("Ratelimit-Limit", strconv.Itoa(st.limit))
+	h.Set("Ratelimit-Remaining", strconv.Itoa(st.remaining))
+	h.Set("Ratelimit-Reset", strconv.FormatInt(st.reset.Unix(), 10))
+	if st.refused {
+		h.Set("Retry-After", strconv.Itoa(st.retryAfter))
+	}
+	return st.refused
+}
+
+// errorBody is DigitalOcean's error object.
+type errorBody struct {
+	ID        string `json:"id"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func (s *Sandbox) writeError(w http.ResponseWriter, r *http.Request, status int, id, message string) {
+	writeJSON(w, r, status, errorBody{ID: id, Message: message, RequestID: w.Header().Get("X-Request-Id")})
+}
+
+// writeJSON writes v with DigitalOcean's content type and an exact Content-Length.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only the sandbox's own types are encoded; this is a bug.
+		panic(fmt.Sprintf("sandbox: encode %T: %v", v, err))
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// pageWindow is a validated page request over a list of total items.
+type pageWindow struct {
+	page, perPage int
+	total         int
+}
+
+// parsePage reads page and per_page, answering 400 for invalid values.
+func (s *Sandbox) parsePage(w http.ResponseWriter, r *http.Request) (pageWindow, bool) {
+	p := pageWindow{page: 1, perPage: DefaultPerPage}
+	q := r.URL.Query()
+	for _, f := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{{"page", &p.page, 0}, {"per_page", &p.perPage, MaxPerPage}} {
+		if !q.Has(f.name) {
+			continue
+		}
+		n, err := strconv.Atoi(q.Get(f.name))
+		if err != nil || n < 1 || (f.max > 0 && n > f.max) {
+			msg := fmt.Sprintf("invalid %s %q: must be an integer of at least 1", f.name, q.Get(f.name))
+			if f.max > 0 {
+				msg = fmt.Sprintf("invalid %s %q: must be an integer from 1 to %d", f.name, q.Get(f.name), f.max)
+			}
+			s.writeError(w, r, http.StatusBadRequest, "bad_request", msg)
+			return p, false
+		}
+		*f.dst = n
+	}
+	return p, true
+}
+
+// bounds returns the slice [lo, hi) of the list this page covers.
+func (p pageWindow) bounds() (lo, hi int) {
+	lo = min((p.page-1)*p.perPage, p.total)
+	return lo, min(lo+p.perPage, p.total)
+}
+
+// links builds DigitalOcean's absolute links.pages for the page: nil when the
+// whole list fits on page 1 (DigitalOcean sends no links then); otherwise only
+// the links that make sense, keeping the request's other query parameters.
+func (p pageWindow) links(r *http.Request) *upstream.Links {
+	last := max(1, (p.total+p.perPage-1)/p.perPage)
+	if last == 1 && p.page == 1 {
+		return nil
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	at := func(page int) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(page))
+		q.Set("per_page", strconv.Itoa(p.perPage))
+		u := url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
+		return u.String()
+	}
+	pages := &upstream.Pages{}
+	if p.page > 1 {
+		pages.First = at(1)
+		pages.Prev = at(min(p.page-1, last))
+	}
+	if p.page < last {
+		pages.Next = at(p.page + 1)
+		pages.Last = at(last)
+	}
+	return &upstream.Links{Pages: pages}
+}
+
+func (p pageWindow) meta() upstream.Meta {
+	total := p.total
+	return upstream.Meta{Total: &total}
+}
+
+func (s *Sandbox) account(r *http.Request) *Account {
+	return s.Account(bearerToken(r))
+}
+
+func (s *Sandbox) billingHistory(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.parsePage(w, r)
+	if !ok {
+		return
+	}
+	all := s.account(r).BillingHistory
+	p.total = len(all)
+	lo, hi := p.bounds()
+	writeJSON(w, r, http.StatusOK, upstream.BillingHistoryPage{
+		BillingHistory: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta(),
+	})
+}
+
+func (s *Sandbox) invoices(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.parsePage(w, r)
+	if !ok {
+		return
+	}
+	a := s.account(r)
+	p.total = len(a.Invoices)
+	lo, hi := p.bounds()
+	list := make([]upstream.Invoice, 0, hi-lo)
+	for _, inv := range a.Invoices[lo:hi] {
+		list = append(list, inv.Wire())
+	}
+	preview := a.Preview.Wire()
+	writeJSON(w, r, http.StatusOK, upstream.InvoicePage{
+		Invoices: list, InvoicePreview: &preview, Links: p.links(r), Meta: p.meta(),
+	})
+}
+
+// invoice finds the path's invoice, answering 404 when it is unknown.
+func (s *Sandbox) invoice(w http.ResponseWriter, r *http.Request) (*Invoice, bool) {
+	inv := s.account(r).Invoice(r.PathValue("uuid"))
+	if inv == nil {
+		s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
+		return nil, false
+	}
+	return inv, true
+}
+
+func (s *Sandbox) invoiceItems(w http.ResponseWriter, r *http.Request) {
+	inv, ok := s.invoice(w, r)
+	if !ok {
+		return
+	}
+	p, ok := s.parsePage(w, r)
+	if !ok {
+		return
+	}
+	p.total = len(inv.Items)
+	lo, hi := p.bounds()
+	writeJSON(w, r, http.StatusOK, upstream.InvoiceItemPage{
+		InvoiceItems: nonNil(inv.Items[lo:hi]), Links: p.links(r), Meta: p.meta(),
+	})
+}
+
+func (s *Sandbox) invoiceSummary(w http.ResponseWriter, r *http.Request) {
+	if inv, ok := s.invoice(w, r); ok {
+		writeJSON(w, r, http.StatusOK, inv.Summary)
+	}
+}
+
+func (s *Sandbox) balance(w http.ResponseWriter, r *http.Request) {
+	b := s.account(r).Balance
+	b.GeneratedAt = s.now().UTC().Format(time.RFC3339)
+	writeJSON(w, r, http.StatusOK, b)
+}
+
+func (s *Sandbox) volumes(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.parsePage(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	all := s.account(r).FilterVolumes(q.Get("name"), q.Get("region"))
+	p.total = len(all)
+	lo, hi := p.bounds()
+	writeJSON(w, r, http.StatusOK, upstream.VolumePage{Volumes: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
+}
+
+func (s *Sandbox) volume(w http.ResponseWriter, r *http.Request) {
+	v := s.account(r).Volume(r.PathValue("id"))
+	if v == nil {
+		s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
+		return
+	}
+	writeJSON(w, r, http.StatusOK, struct {
+		Volume *upstream.Volume `json:"volume"`
+	}{v})
+}
+
+// nonNil makes an empty page encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
