@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+// mode is a server configuration under test.
+type mode struct {
+	Name string
+	Env  []string
+}
+
+// row is one measured scenario: a query at an upstream latency, in a mode,
+// with a number of concurrent clients.
+type row struct {
+	Latency time.Duration
+	Mode    string
+	Query   query
+	Clients int
+	// Calls is the upstream requests one query caused, counted at the sandbox.
+	Calls        int
+	CallsByRoute map[string]int
+	// CallsUnderLoad is the sandbox's count over the load run per response.
+	CallsUnderLoad float64
+	Load           loadResult
+	CPU            float64       // server CPU in cores over the run
+	CPUPerRequest  time.Duration // server CPU time per request
+	PeakRSS        int64         // server VmHWM over the run, bytes
+	Problem        string
+}
+
+func runBench(ctx context.Context, args []string) error {
+	cfg, err := parseBenchFlags(args)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "oceangraph-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	began := time.Now()
+	fmt.Println("building the server binary...")
+	bin, err := buildServer(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	sb, ctl, err := startSandbox(ctx, bin, tmp)
+	if err != nil {
+		return err
+	}
+	defer sb.stop()
+	fmt.Printf("sandbox at %s; %d clients; %v per scenario after %v warm-up\n", sb.URL, cfg.Clients, cfg.Duration, cfg.Warmup)
+
+	modes := []mode{{Name: "optimised"}}
+	if len(cfg.NaiveEnv) > 0 {
+		modes = append(modes, mode{Name: "naive", Env: cfg.NaiveEnv})
+	}
+	var rows []row
+	for _, lat := range cfg.Latencies {
+		if err := ctl.setFaults(ctx, sandbox.Faults{Latency: lat}); err != nil {
+			return err
+		}
+		for _, m := range modes {
+			srv, err := startServer(ctx, bin, fmt.Sprintf("server-%s-%v", m.Name, lat), sb.URL, cfg.Concurrency, m.Env, tmp)
+			if err != nil {
+				return err
+			}
+			gc := graphqlClient{url: srv.URL, token: cfg.Token, http: &http.Client{Timeout: 30 * time.Second}}
+			uuid, _, err := gc.firstInvoice(ctx)
+			if err != nil {
+				srv.stop()
+				return err
+			}
+			for _, q := range canonical {
+				counts := []int{cfg.Clients}
+				if q.Name == dashboard.Name {
+					// One client measures latency alone; many measure it under load.
+					counts = []int{1, cfg.Clients}
+				}
+				for _, n := range counts {
+					if ctx.Err() != nil {
+						srv.stop()
+						return ctx.Err()
+					}
+					r := measure(ctx, cfg, srv, ctl, gc, q, uuid, n)
+					r.Latency, r.Mode = lat, m.Name
+					fmt.Println(r.progressLine())
+					rows = append(rows, r)
+				}
+			}
+			srv.stop()
+		}
+	}
+	var pdf pdfResult
+	if cfg.PDFSize > 0 {
+		pdf = measurePDF(ctx, cfg, bin, sb.URL, ctl, tmp)
+	}
+	rep := report{Config: cfg, Rows: rows, PDF: pdf, Machine: machineInfo(ctx), Took: time.Since(began)}
+	fmt.Println()
+	fmt.Print(rep.text())
+	if cfg.Out != "" {
+		if err := os.WriteFile(cfg.Out, []byte(rep.markdown()), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("\nwrote %s\n", cfg.Out)
+	}
+	if n := rep.problems(); n > 0 {
+		return fmt.Errorf("%d scenario(s) saw errors; see the table", n)
+	}
+	return nil
+}
+
+// measure warms the server up with the query, counts the upstream calls of
+// one request, then runs the load and reads the sandbox and /proc around it.
+func measure(ctx context.Context, cfg benchConfig, srv *process, ctl sandboxControl, gc graphqlClient, q query, uuid string, clients int) row {
+	r := row{Query: q, Clients: clients}
+	body := q.body(uuid)
+	client := newLoadClient(clients)
+	defer client.CloseIdleConnections()
+	targets := []vegeta.Target{graphqlTarget(srv.URL, cfg.Token, body)}
+	runLoad(ctx, client, targets, clients, cfg.Warmup, "warm-up")
+
+	if err := ctl.reset(ctx); err != nil {
+		r.Problem = err.Error()
+		return r
+	}
+	if err := gc.post(ctx, body, nil); err != nil {
+		r.Problem = "one request: " + err.Error()
+	}
+	st, err := ctl.stats(ctx)
+	if err != nil {
+		r.Problem = err.Error()
+		return r
+	}
+	r.Calls, r.CallsByRoute = st.Total, st.Counts
+
+	if err := ctl.reset(ctx); err != nil {
+		r.Problem = err.Error()
+		return r
+	}
+	resetPeakRSS(srv.pid())
+	before, _ := readProc(srv.pid())
+	r.Load = runLoad(ctx, client, targets, clients, cfg.Duration, q.Name)
+	after, _ := readProc(srv.pid())
+	if st, err := ctl.stats(ctx); err == nil && r.Load.Requests > 0 {
+		r.CallsUnderLoad = float64(st.Total) / float64(r.Load.Requests)
+	}
+	cpu := after.CPU - before.CPU
+	if r.Load.Elapsed > 0 && r.Load.Requests > 0 {
+		r.CPU = cpu.Seconds() / r.Load.Elapsed.Seconds()
+		r.CPUPerRequest = cpu / time.Duration(r.Load.Requests)
+	}
+	r.PeakRSS = after.HWM
+	if !r.Load.Clean() && r.Problem == "" {
+		r.Problem = fmt.Sprintf("statuses %s, %d response(s) with errors %s; e.g. %v",
+			r.Load.statusSummary(), r.Load.WithErrors, countsSummary(r.Load.Codes), r.Load.Examples)
+	}
+	return r
+}
+
+func (r row) progressLine() string {
+	s := fmt.Sprintf("%-9s %-5v %-25s c=%-3d calls=%-3d p50=%-8v p99=%-8v %7.0f req/s  cpu=%.2f  rss=%dMB",
+		r.Mode, r.Latency, r.Query.Name, r.Clients, r.Calls, ms(r.Load.Quantile(0.5)), ms(r.Load.Quantile(0.99)),
+		r.Load.RPS(), r.CPU, r.PeakRSS>>20)
+	if r.Problem != "" {
+		s += "  PROBLEM: " + truncate(r.Problem, 400)
+	}
+	return s
+}
+
+// pdfResult is the memory cost of streaming one large PDF through the server.
+type pdfResult struct {
+	Size        int64 // the sandbox's PDF size knob
+	Bytes       int64 // bytes received
+	ContentType string
+	Took        time.Duration
+	BaseRSS     int64 // server VmRSS before the download
+	PeakRSS     int64 // server VmHWM during the download
+	Via         string
+	Problem     string
+}
+
+// Growth is how much the server's resident memory peaked above its level
+// before the download.
+func (p pdfResult) Growth() int64 { return p.PeakRSS - p.BaseRSS }
+
+// measurePDF streams one PDF of cfg.PDFSize bytes through a fresh server (by
+// its signed link, as a browser would) and reads the server's RSS around it.
+func measurePDF(ctx context.Context, cfg benchConfig, bin, upstreamURL string, ctl sandboxControl, logDir string) pdfResult {
+	res := pdfResult{Size: cfg.PDFSize}
+	if err := ctl.setFaults(ctx, sandbox.Faults{PDFSize: cfg.PDFSize}); err != nil {
+		res.Problem = err.Error()
+		return res
+	}
+	srv, err := startServer(ctx, bin, "server-pdf", upstreamURL, cfg.Concurrency, nil, logDir)
+	if err != nil {
+		res.Problem = err.Error()
+		return res
+	}
+	defer srv.stop()
+	gc := graphqlClient{url: srv.URL, token: cfg.Token, http: &http.Client{Timeout: 30 * time.Second}}
+	uuid, link, err := gc.firstInvoice(ctx)
+	if err != nil {
+		res.Problem = err.Error()
+		return res
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	res.Via = "signed link (no headers)"
+	if link == "" {
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/invoices/"+uuid+"/pdf", nil)
+		req.Header.Set("Authorization", "Bearer "+cfg.Token)
+		res.Via = "download route with Authorization"
+	}
+	base, _ := readProc(srv.pid())
+	resetPeakRSS(srv.pid())
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		res.Problem = err.Error()
+		return res
+	}
+	defer resp.Body.Close()
+	res.ContentType = resp.Header.Get("Content-Type")
+	res.Bytes, err = io.Copy(io.Discard, resp.Body)
+	res.Took = time.Since(start)
+	after, _ := readProc(srv.pid())
+	res.BaseRSS, res.PeakRSS = base.RSS, after.HWM
+	switch {
+	case err != nil:
+		res.Problem = "download: " + err.Error()
+	case resp.StatusCode != http.StatusOK:
+		res.Problem = fmt.Sprintf("download: HTTP %d", resp.StatusCode)
+	case res.Bytes < cfg.PDFSize:
+		res.Problem = fmt.Sprintf("download: %d bytes, want at least %d", res.Bytes, cfg.PDFSize)
+	}
+	return res
+}

@@ -1,0 +1,92 @@
+// Command bench measures oceangraph the way a user would run it: the server
+// binary as a process, pointed at the sandbox running as another process on
+// its own loopback port with added latency, driven by a real load generator
+// (vegeta). It reports, per canonical query, the upstream calls per query
+// (counted at the sandbox), p50/p95/p99 latency, requests per second, and the
+// server's CPU and peak RSS, optimised and naive side by side, plus the RSS
+// growth while streaming a large PDF. `bench soak` is the load-and-soak run.
+//
+//	go run ./bench                                 # the full benchmark (~4 min); writes bench/results.md
+//	go run ./bench -quick                          # a short run (~1 min)
+//	go run ./bench soak -duration 60s -clients 200 # 5% 5xx + 1% 429 injected upstream
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		err = runSoak(ctx, os.Args[2:])
+	} else {
+		err = runBench(ctx, os.Args[1:])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// benchConfig is the benchmark's flags.
+type benchConfig struct {
+	Quick       bool
+	Duration    time.Duration
+	Warmup      time.Duration
+	Clients     int
+	Latencies   []time.Duration
+	Concurrency int
+	NaiveEnv    []string
+	PDFSize     int64
+	Token       string
+	Out         string
+	Args        []string
+}
+
+func parseBenchFlags(args []string) (benchConfig, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	c := benchConfig{Args: args}
+	fs.BoolVar(&c.Quick, "quick", false, "a short run: 2s per scenario")
+	fs.DurationVar(&c.Duration, "duration", 8*time.Second, "load duration per scenario")
+	fs.IntVar(&c.Clients, "clients", 32, "concurrent closed-loop clients for the throughput rows")
+	lat := fs.String("latencies", "0ms,20ms", "upstream latencies to measure, comma-separated")
+	fs.IntVar(&c.Concurrency, "concurrency", 8, "the server's MAX_CONCURRENCY (per-request upstream bound)")
+	naive := fs.String("naive-env", "NAIVE_UPSTREAM=true,MAX_CONCURRENCY=1", "environment that switches the server to naive mode (loaders, de-duplication and concurrency off); empty: skip naive")
+	fs.Int64Var(&c.PDFSize, "pdf-size", 50<<20, "PDF size for the streaming-memory measurement, bytes (0: skip)")
+	fs.StringVar(&c.Token, "token", "bench-token", "bearer token the load sends (a sandbox account)")
+	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results (empty: nowhere)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.Quick {
+		c.Duration = 2 * time.Second
+	}
+	c.Warmup = min(time.Second, c.Duration/4)
+	for _, s := range strings.Split(*lat, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < 0 {
+			return c, fmt.Errorf("-latencies: %q is not a duration", s)
+		}
+		c.Latencies = append(c.Latencies, d)
+	}
+	if *naive != "" {
+		c.NaiveEnv = strings.Split(*naive, ",")
+	}
+	if c.Clients < 1 || c.Concurrency < 1 {
+		return c, errors.New("-clients and -concurrency must be at least 1")
+	}
+	return c, nil
+}

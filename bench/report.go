@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report renders the benchmark's figures as a terminal table and as Markdown.
+type report struct {
+	Config  benchConfig
+	Rows    []row
+	PDF     pdfResult
+	Machine []string
+	Took    time.Duration
+}
+
+// target is one figure the issue sets, beside what was measured.
+type target struct {
+	Name, Want, Got string
+	Met             bool
+	Measured        bool
+}
+
+func (rep report) find(lat time.Duration, mode, name string, clients int) (row, bool) {
+	for _, r := range rep.Rows {
+		if r.Latency == lat && r.Mode == mode && r.Query.Name == name && r.Clients == clients {
+			return r, true
+		}
+	}
+	return row{}, false
+}
+
+func (rep report) targets() []target {
+	var ts []target
+	for _, lat := range rep.Config.Latencies {
+		t := target{Name: fmt.Sprintf("dashboard upstream calls at %v", lat), Want: fmt.Sprintf("= %d (distinct resources)", dashboardMinCalls)}
+		if r, ok := rep.find(lat, "optimised", dashboard.Name, 1); ok {
+			t.Measured, t.Met = true, r.Calls == dashboardMinCalls && r.Problem == ""
+			t.Got = fmt.Sprintf("%d (%.2f per query under load)", r.Calls, r.CallsUnderLoad)
+		}
+		ts = append(ts, t)
+	}
+	const floorLatency = 20 * time.Millisecond
+	floor, why := dashboard.Floor(floorLatency, rep.Config.Concurrency)
+	t := target{Name: "dashboard p50 at 20ms, 1 client", Want: fmt.Sprintf("<= %v (floor %v: %s, + 10ms)", ms(floor+10*time.Millisecond), ms(floor), why)}
+	if r, ok := rep.find(floorLatency, "optimised", dashboard.Name, 1); ok {
+		p50 := r.Load.Quantile(0.5)
+		t.Measured, t.Met = true, p50 <= floor+10*time.Millisecond && r.Problem == ""
+		t.Got = fmt.Sprintf("%v (floor + %v)", ms(p50), ms(p50-floor))
+		if r32, ok := rep.find(floorLatency, "optimised", dashboard.Name, rep.Config.Clients); ok {
+			t.Got += fmt.Sprintf("; with %d clients %v", r32.Clients, ms(r32.Load.Quantile(0.5)))
+		}
+	}
+	ts = append(ts, t)
+	if r, ok := rep.find(0, "optimised", volumesPage.Name, rep.Config.Clients); ok {
+		clean := r.Problem == ""
+		ts = append(ts,
+			target{Name: fmt.Sprintf("volumes(first:20) at 0ms, %d clients: throughput", r.Clients), Want: ">= 3000 req/s",
+				Got: fmt.Sprintf("%.0f req/s", r.Load.RPS()), Met: clean && r.Load.RPS() >= 3000, Measured: true},
+			target{Name: "volumes(first:20) at 0ms: p99", Want: "<= 25ms",
+				Got: ms(r.Load.Quantile(0.99)).String(), Met: clean && r.Load.Quantile(0.99) <= 25*time.Millisecond, Measured: true},
+			target{Name: "volumes(first:20) at 0ms: server peak RSS", Want: "<= 100 MB",
+				Got: mb(r.PeakRSS), Met: r.PeakRSS > 0 && r.PeakRSS <= 100<<20, Measured: true},
+		)
+	}
+	if rep.PDF.Size > 0 {
+		t := target{Name: fmt.Sprintf("streaming a %s PDF: server RSS growth", mb(rep.PDF.Size)), Want: "<= 10 MB"}
+		if rep.PDF.Problem == "" {
+			t.Measured, t.Met = true, rep.PDF.Growth() <= 10<<20
+			t.Got = fmt.Sprintf("%s (RSS %s before, peak %s; %s in %v via %s)", mb(rep.PDF.Growth()),
+				mb(rep.PDF.BaseRSS), mb(rep.PDF.PeakRSS), mb(rep.PDF.Bytes), rep.PDF.Took.Round(time.Millisecond), rep.PDF.Via)
+		} else {
+			t.Got = "not measured: " + rep.PDF.Problem
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+func (t target) verdict() string {
+	switch {
+	case !t.Measured:
+		return "NOT MEASURED"
+	case t.Met:
+		return "met"
+	default:
+		return "MISSED"
+	}
+}
+
+// gains pairs each optimised row with its naive twin.
+func (rep report) gains() [][]string {
+	var out [][]string
+	for _, o := range rep.Rows {
+		if o.Mode != "optimised" {
+			continue
+		}
+		n, ok := rep.find(o.Latency, "naive", o.Query.Name, o.Clients)
+		if !ok {
+			continue
+		}
+		out = append(out, []string{
+			o.Latency.String(), o.Query.Name, fmt.Sprint(o.Clients),
+			fmt.Sprintf("%d → %d (%s)", n.Calls, o.Calls, ratio(float64(n.Calls), float64(o.Calls))),
+			fmt.Sprintf("%v → %v (%s)", ms(n.Load.Quantile(0.5)), ms(o.Load.Quantile(0.5)), ratio(float64(n.Load.Quantile(0.5)), float64(o.Load.Quantile(0.5)))),
+			fmt.Sprintf("%.0f → %.0f (%s)", n.Load.RPS(), o.Load.RPS(), ratio(o.Load.RPS(), n.Load.RPS())),
+		})
+	}
+	return out
+}
+
+var (
+	tableHeader = []string{"latency", "mode", "query", "clients", "upstream calls/query", "p50", "p95", "p99", "req/s", "server CPU (cores)", "CPU/req", "peak RSS", "errors"}
+	gainHeader  = []string{"latency", "query", "clients", "upstream calls naive → optimised", "p50 naive → optimised", "req/s naive → optimised"}
+)
+
+func (r row) cells() []string {
+	calls := fmt.Sprint(r.Calls)
+	if r.CallsUnderLoad > 0 && fmt.Sprintf("%.2f", r.CallsUnderLoad) != fmt.Sprintf("%d.00", r.Calls) {
+		calls += fmt.Sprintf(" (%.2f under load)", r.CallsUnderLoad)
+	}
+	errs := "none"
+	if r.Problem != "" {
+		errs = truncate(r.Problem, 120)
+	}
+	return []string{
+		r.Latency.String(), r.Mode, r.Query.Name, fmt.Sprint(r.Clients), calls,
+		ms(r.Load.Quantile(0.5)).String(), ms(r.Load.Quantile(0.95)).String(), ms(r.Load.Quantile(0.99)).String(),
+		fmt.Sprintf("%.0f", r.Load.RPS()), fmt.Sprintf("%.2f", r.CPU), r.CPUPerRequest.Round(time.Microsecond).String(),
+		mb(r.PeakRSS), errs,
+	}
+}
+
+func (rep report) text() string {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
+	for _, r := range rep.Rows {
+		fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
+	}
+	tw.Flush()
+	if g := rep.gains(); len(g) > 0 {
+		b.WriteString("\nnaive → optimised, side by side:\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(gainHeader, "\t"))
+		for _, c := range g {
+			fmt.Fprintln(tw, strings.Join(c, "\t"))
+		}
+		tw.Flush()
+	}
+	b.WriteString("\ntargets:\n")
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, t := range rep.targets() {
+		fmt.Fprintf(tw, "%s\t%s\twant %s\tgot %s\n", t.verdict(), t.Name, t.Want, t.Got)
+	}
+	tw.Flush()
+	fmt.Fprintf(&b, "\nmachine: %s\nrun took %v\n", strings.Join(rep.Machine, "; "), rep.Took.Round(time.Second))
+	return b.String()
+}
+
+func (rep report) markdown() string {
+	var b bytes.Buffer
+	b.WriteString("# Benchmark results\n\n")
+	fmt.Fprintf(&b, "Command: `go run ./bench %s` (took %v).\n\n", strings.Join(rep.Config.Args, " "), rep.Took.Round(time.Second))
+	b.WriteString("Machine:\n\n")
+	for _, m := range rep.Machine {
+		fmt.Fprintf(&b, "- %s\n", m)
+	}
+	fmt.Fprintf(&b, "\nSet-up: the server binary and the sandbox (`oceangraph sandbox`) each run as a process on loopback; "+
+		"vegeta drives closed-loop clients (each sends its next request when the last one answered) from a third process on the same machine. "+
+		"Upstream calls are counted at the sandbox; CPU and peak RSS (VmHWM, reset per scenario) are the server's, from /proc. "+
+		"%v of load per scenario after %v of warm-up; MAX_CONCURRENCY=%d; naive mode: `%s`.\n\n",
+		rep.Config.Duration, rep.Config.Warmup, rep.Config.Concurrency, strings.Join(rep.Config.NaiveEnv, " "))
+	b.WriteString("## Targets\n\n| | target | wanted | measured |\n|---|---|---|---|\n")
+	for _, t := range rep.targets() {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.verdict(), t.Name, t.Want, t.Got)
+	}
+	b.WriteString("\n## Every scenario\n\n")
+	mdTable(&b, tableHeader, func(yield func([]string)) {
+		for _, r := range rep.Rows {
+			yield(r.cells())
+		}
+	})
+	if g := rep.gains(); len(g) > 0 {
+		b.WriteString("\n## Naive → optimised, side by side\n\n")
+		mdTable(&b, gainHeader, func(yield func([]string)) {
+			for _, c := range g {
+				yield(c)
+			}
+		})
+	}
+	b.WriteString("\n## Upstream calls of one query, by route (optimised)\n\n")
+	seen := map[string]bool{}
+	for _, r := range rep.Rows {
+		if r.Mode != "optimised" || seen[r.Query.Name] {
+			continue
+		}
+		seen[r.Query.Name] = true
+		fmt.Fprintf(&b, "- %s: %d: %s\n", r.Query.Name, r.Calls, countsSummary(r.CallsByRoute))
+	}
+	return b.String()
+}
+
+func mdTable(b *bytes.Buffer, header []string, rows func(yield func([]string))) {
+	fmt.Fprintf(b, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
+	rows(func(c []string) {
+		fmt.Fprintf(b, "| %s |\n", strings.ReplaceAll(strings.Join(c, " | "), "\n", " "))
+	})
+}
+
+func (rep report) problems() int {
+	n := 0
+	for _, r := range rep.Rows {
+		if r.Problem != "" {
+			n++
+		}
+	}
+	if rep.PDF.Problem != "" {
+		n++
+	}
+	return n
+}
+
+// machineInfo names what the figures came from.
+func machineInfo(ctx context.Context) []string {
+	info := []string{fmt.Sprintf("nproc %d", runtime.NumCPU())}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				info = append(info, "CPU "+strings.TrimSpace(v))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		info = append(info, strings.Join(strings.Fields(line), " "))
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		info = append(info, "Linux "+strings.TrimSpace(string(b)))
+	}
+	if out, err := exec.CommandContext(ctx, "go", "version").Output(); err == nil {
+		info = append(info, strings.TrimSpace(string(out)))
+	}
+	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		info = append(info, "commit "+strings.TrimSpace(string(out)))
+	}
+	info = append(info, "date "+time.Now().UTC().Format(time.RFC3339))
+	return info
+}
+
+// ms rounds a latency for display.
+func ms(d time.Duration) time.Duration {
+	if d >= 10*time.Millisecond {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("×%.1f", a/b)
+}
