@@ -1,0 +1,344 @@
+package graph
+
+// Connection math: the arguments first/after/last/before become a window
+// [start, end) of offsets into the upstream list, the window becomes one or two
+// upstream pages, and the pages are sliced back into the window.
+//
+// Cursors are offsets ("v1:<kind>:<offset>", base64url) checked against the
+// connection kind, so a volumes cursor is refused by invoices. Offset cursors
+// mean: when DigitalOcean adds an item at the head of a list between two page
+// requests (a new invoice, a new billing event, a new volume), every later
+// item shifts by one, so the next page repeats the last item of the previous
+// one; when one is removed, the next page skips one. Nothing breaks and no
+// item is shown twice within one response; clients that need exactness
+// re-read from the start.
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/oceangraph/oceangraph/graph/model"
+)
+
+const (
+	defaultPageSize = 20
+	maxPageSize     = 200
+)
+
+// connectionKind names a connection in its cursors.
+type connectionKind string
+
+const (
+	kindBillingHistory connectionKind = "billing"
+	kindInvoices       connectionKind = "invoices"
+	kindInvoiceItems   connectionKind = "items"
+	kindVolumes        connectionKind = "volumes"
+)
+
+// encodeCursor is the one cursor codec: base64url of "v1:<kind>:<offset>".
+func encodeCursor(kind connectionKind, offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + string(kind) + ":" + strconv.Itoa(offset)))
+}
+
+// decodeCursor returns the offset a cursor of this kind stands for.
+func decodeCursor(kind connectionKind, cursor string) (int, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return 0, ErrBadCursor
+	}
+	rest, ok := strings.CutPrefix(string(raw), "v1:"+string(kind)+":")
+	if !ok {
+		return 0, ErrBadCursor
+	}
+	offset, err := strconv.Atoi(rest)
+	if err != nil || offset < 0 || strconv.Itoa(offset) != rest {
+		return 0, ErrBadCursor
+	}
+	return offset, nil
+}
+
+// pageArgs are a connection's four arguments as the resolver received them.
+type pageArgs struct {
+	First, Last   *int
+	After, Before *string
+}
+
+// pageRequest is a validated pageArgs: offsets instead of cursors.
+type pageRequest struct {
+	size int
+	// backward: `last` was given; the window ends at `before` or the end of the list.
+	backward bool
+	// after and before are exclusive offset bounds; -1 when not given.
+	after, before int
+}
+
+// parsePageArgs checks a connection's arguments; every failure is a
+// BAD_USER_INPUT raised before any upstream call.
+func parsePageArgs(kind connectionKind, a pageArgs) (pageRequest, error) {
+	r := pageRequest{size: defaultPageSize, after: -1, before: -1}
+	if a.First != nil && a.Last != nil {
+		return r, ErrFirstAndLast
+	}
+	for _, n := range []*int{a.First, a.Last} {
+		if n == nil {
+			continue
+		}
+		if *n < 0 {
+			return r, ErrNegativeSize
+		}
+		if *n > maxPageSize {
+			return r, ErrPageTooLarge
+		}
+		r.size = *n
+	}
+	r.backward = a.Last != nil
+	var err error
+	if a.After != nil {
+		if r.after, err = decodeCursor(kind, *a.After); err != nil {
+			return r, err
+		}
+	}
+	if a.Before != nil {
+		if r.before, err = decodeCursor(kind, *a.Before); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// needsTotal reports whether the window can only be placed once the list's
+// length is known: `last` without `before`.
+func (r pageRequest) needsTotal() bool { return r.backward && r.before < 0 }
+
+// window is the half-open range of offsets [start, end) a page covers.
+type window struct{ start, end int }
+
+func (w window) size() int { return max(w.end-w.start, 0) }
+
+// window places the request in a list of total items (total is only read when
+// needsTotal).
+func (r pageRequest) window(total int) window {
+	start := r.after + 1
+	if !r.backward {
+		end := start + r.size
+		if r.before >= 0 {
+			end = min(end, r.before)
+		}
+		return window{start, max(end, start)}
+	}
+	end := total
+	if r.before >= 0 {
+		end = r.before
+	}
+	return window{max(start, end-r.size, 0), max(end, 0)}
+}
+
+// pageSpan is the upstream pages (per_page and 1-based page numbers) that cover a window.
+type pageSpan struct {
+	perPage     int
+	first, last int
+}
+
+// spanFor maps a window onto upstream pages. per_page is the requested page
+// size, so forward paging from the start costs exactly one call per page. A
+// window not aligned to it (after an arbitrary cursor, or backward) is served
+// by the smallest per_page up to twice the size whose single page covers the
+// window, which is never more items than the two pages it replaces and one call
+// less; when there is none it straddles two pages, fetched concurrently.
+func spanFor(w window, size int) pageSpan {
+	size = max(size, w.size(), 1)
+	for p := size; p <= min(2*size, maxPageSize); p++ {
+		if w.start/p == (w.end-1)/p {
+			return pageSpan{perPage: p, first: w.start/p + 1, last: w.start/p + 1}
+		}
+	}
+	return pageSpan{perPage: size, first: w.start/size + 1, last: (w.end-1)/size + 1}
+}
+
+// listPage is what a connection needs from one upstream page.
+type listPage[T any] struct {
+	items []T
+	// total is meta.total; nil when DigitalOcean left it out (billing history).
+	total   *int
+	hasNext bool
+	// lastPage is the page number of links.pages.last, 0 when absent.
+	lastPage int
+}
+
+// pageFetcher loads one upstream page of a list through the request's loaders.
+type pageFetcher[T any] func(ctx context.Context, page, perPage int) (listPage[T], error)
+
+// windowResult is a window's items and what the pages said about the list.
+type windowResult[T any] struct {
+	window  window
+	items   []T
+	total   *int
+	hasNext bool
+}
+
+// countOnly learns a list's length with the cheapest call there is: page 1 of
+// one item. Without meta.total the last page's number (per_page=1) is the total.
+func countOnly[T any](ctx context.Context, fetch pageFetcher[T]) (listPage[T], *int, error) {
+	p, err := fetch(ctx, 1, 1)
+	if err != nil {
+		return p, nil, err
+	}
+	switch {
+	case p.total != nil:
+		return p, p.total, nil
+	case p.lastPage > 0:
+		n := p.lastPage
+		return p, &n, nil
+	case !p.hasNext:
+		n := len(p.items)
+		return p, &n, nil
+	}
+	return p, nil, nil
+}
+
+// loadWindow fetches the pages covering the request's window (concurrently
+// when there are two) and slices them. For `last` without `before` it first
+// learns the total with countOnly.
+func loadWindow[T any](ctx context.Context, r pageRequest, fetch pageFetcher[T]) (windowResult[T], error) {
+	var res windowResult[T]
+	total := 0
+	if r.needsTotal() {
+		_, t, err := countOnly(ctx, fetch)
+		if err != nil {
+			return res, err
+		}
+		if t == nil {
+			return res, &InputError{"`last` without `before` needs the list's length, which DigitalOcean does not report here; page forward instead"}
+		}
+		total, res.total = *t, t
+	}
+	res.window = r.window(total)
+	if res.window.size() == 0 {
+		return res, nil
+	}
+	span := spanFor(res.window, r.size)
+	pages := make([]listPage[T], span.last-span.first+1)
+	errs := make([]error, len(pages))
+	var wg sync.WaitGroup
+	for i := range pages {
+		wg.Go(func() { pages[i], errs[i] = fetch(ctx, span.first+i, span.perPage) })
+	}
+	wg.Wait()
+	base := (span.first - 1) * span.perPage
+	var all []T
+	for i, p := range pages {
+		if errs[i] != nil {
+			return res, errs[i]
+		}
+		all = append(all, p.items...)
+		if p.total != nil {
+			res.total = p.total
+		}
+	}
+	last := pages[len(pages)-1]
+	from := min(res.window.start-base, len(all))
+	to := min(res.window.end-base, len(all))
+	res.items = all[from:to]
+	// Items beyond the window on the fetched pages, or a next page, mean more follow.
+	res.hasNext = to < len(all) || (len(last.items) == span.perPage && last.hasNext)
+	return res, nil
+}
+
+// pageInfo describes the window within the list.
+func (res windowResult[T]) pageInfo(kind connectionKind) *model.PageInfo {
+	pi := &model.PageInfo{HasPreviousPage: res.window.start > 0}
+	if res.total != nil {
+		pi.HasNextPage = res.window.start+len(res.items) < *res.total
+	} else {
+		pi.HasNextPage = res.hasNext
+	}
+	if n := len(res.items); n > 0 {
+		start, end := encodeCursor(kind, res.window.start), encodeCursor(kind, res.window.start+n-1)
+		pi.StartCursor, pi.EndCursor = &start, &end
+	}
+	return pi
+}
+
+// cursorAt is the cursor of the i-th item of the window.
+func (res windowResult[T]) cursorAt(kind connectionKind, i int) string {
+	return encodeCursor(kind, res.window.start+i)
+}
+
+// connectionSelection says which parts of a connection the query selected, so
+// that a resolver fetches only what they need.
+type connectionSelection struct {
+	// items: edges, nodes or pageInfo (they need the window's pages).
+	items bool
+	// count: totalCount, or anything the list's first page carries (the preview).
+	count bool
+}
+
+// selectedParts reads the selection of the connection field being resolved.
+// countFields are the fields answered by any page of the list.
+func selectedParts(ctx context.Context, countFields ...string) connectionSelection {
+	var sel connectionSelection
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		switch f.Name {
+		case "edges", "nodes", "pageInfo":
+			sel.items = true
+		case "totalCount":
+			sel.count = true
+		default:
+			for _, c := range countFields {
+				if f.Name == c {
+					sel.count = true
+				}
+			}
+		}
+	}
+	return sel
+}
+
+// resolveWindow is what every connection resolver does: parse the arguments,
+// then fetch only what the selection needs. The window's pages when items are
+// selected (they carry the total too); else, when only the total is, one
+// per_page=1 call; else nothing. first is the page the count came from (for
+// the invoice preview), nil when no call was made.
+func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, sel connectionSelection, fetch pageFetcher[T]) (res windowResult[T], first *listPage[T], err error) {
+	r, err := parsePageArgs(kind, a)
+	if err != nil {
+		return res, nil, err
+	}
+	var recordFirst sync.Once
+	recording := func(ctx context.Context, page, perPage int) (listPage[T], error) {
+		p, err := fetch(ctx, page, perPage)
+		if err == nil {
+			recordFirst.Do(func() { first = &p })
+		}
+		return p, err
+	}
+	switch {
+	case sel.items && (r.size > 0 || r.needsTotal()):
+		if res, err = loadWindow(ctx, r, recording); err != nil {
+			return res, nil, err
+		}
+		if first != nil {
+			// A page was fetched: it answers the count too (a nil total means
+			// DigitalOcean reports none, and totalCount is null).
+			return res, first, nil
+		}
+		// The window is empty and nothing was fetched; count below.
+	case sel.items || sel.count:
+		start := r.after + 1
+		res.window = window{start, start}
+	default:
+		return res, nil, nil
+	}
+	p, total, err := countOnly(ctx, recording)
+	if err != nil {
+		return res, nil, err
+	}
+	res.total = total
+	res.hasNext = res.window.start < len(p.items) || p.hasNext
+	return res, first, nil
+}

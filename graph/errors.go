@@ -1,0 +1,155 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// The values of errors[].extensions.code this server sets (gqlgen sets its own
+// GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED... and they are left alone).
+const (
+	CodeUnauthenticated     = "UNAUTHENTICATED"
+	CodeForbidden           = "FORBIDDEN"
+	CodeNotFound            = "NOT_FOUND"
+	CodeRateLimited         = "RATE_LIMITED"
+	CodeBadUserInput        = "BAD_USER_INPUT"
+	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
+	CodeInternal            = "INTERNAL_SERVER_ERROR"
+)
+
+// ErrUnauthenticated: the request carries no usable DigitalOcean token (none,
+// none configured, or an Authorization header that is not "Bearer <token>").
+var ErrUnauthenticated = errors.New("a DigitalOcean token is required: send Authorization: Bearer <token>")
+
+// InputError is a bad argument, raised before any upstream call. Its message
+// is shown to the client as is.
+type InputError struct{ Message string }
+
+func (e *InputError) Error() string { return e.Message }
+
+// The argument checks, one named error each.
+var (
+	ErrFirstAndLast    = &InputError{"pass either `first` or `last`, not both"}
+	ErrNegativeSize    = &InputError{"`first` and `last` must not be negative"}
+	ErrPageTooLarge    = &InputError{fmt.Sprintf("a page may hold at most %d items", maxPageSize)}
+	ErrBadCursor       = &InputError{"the cursor was not issued by this connection"}
+	ErrEmptyInvoiceRef = &InputError{"`uuid` must not be empty"}
+	ErrEmptyVolumeID   = &InputError{"`id` must not be empty"}
+)
+
+// errPanic stands for a recovered panic; its details go to the log only.
+var errPanic = errors.New("panic")
+
+// internalMessage is all a client learns of a fault of this server.
+const internalMessage = "internal server error"
+
+// errorPresenter is the one place errors become GraphQL errors: it sets
+// extensions.code (and retryAfter, upstream) and keeps internal details out of
+// the response.
+func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if gqlErr.Err == nil {
+			// An error gqlgen or a resolver built on purpose (validation, argument
+			// coercion): its message is meant for the client.
+			return gqlErr
+		}
+		cause := gqlErr.Err
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		var (
+			ue    *upstream.Error
+			input *InputError
+		)
+		switch {
+		case errors.Is(cause, ErrUnauthenticated):
+			gqlErr.Message = ErrUnauthenticated.Error()
+			gqlErr.Extensions["code"] = CodeUnauthenticated
+		case errors.As(cause, &input):
+			gqlErr.Message = input.Message
+			gqlErr.Extensions["code"] = CodeBadUserInput
+		case errors.As(cause, &ue):
+			presentUpstream(gqlErr, ue)
+		case errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded):
+			gqlErr.Message = "DigitalOcean did not answer in time"
+			gqlErr.Extensions["code"] = CodeUpstreamUnavailable
+		default:
+			if !errors.Is(cause, errPanic) {
+				logger.ErrorContext(ctx, "internal error", "path", gqlErr.Path.String(), "err", cause)
+			}
+			gqlErr.Message = internalMessage
+			gqlErr.Extensions["code"] = CodeInternal
+		}
+		return gqlErr
+	}
+}
+
+// presentUpstream maps a failed DigitalOcean call. The message of an answer
+// with DigitalOcean's error body is DigitalOcean's own words and is shown; a
+// transport or decoding failure is described generically.
+func presentUpstream(gqlErr *gqlerror.Error, ue *upstream.Error) {
+	ext := gqlErr.Extensions
+	switch {
+	case ue.Kind == upstream.KindTransport:
+		gqlErr.Message = "DigitalOcean could not be reached"
+		ext["code"] = CodeUpstreamUnavailable
+	case ue.Kind == upstream.KindDecode:
+		gqlErr.Message = "DigitalOcean answered with a body this server cannot read"
+		ext["code"] = CodeUpstreamUnavailable
+	case ue.Kind != upstream.KindHTTP:
+		// The client refused to send the request (an id that would address another endpoint).
+		gqlErr.Message = "the id does not address a DigitalOcean resource"
+		ext["code"] = CodeBadUserInput
+	case ue.Status == 401:
+		ext["code"] = CodeUnauthenticated
+	case ue.Status == 403:
+		ext["code"] = CodeForbidden
+	case ue.Status == 404:
+		ext["code"] = CodeNotFound
+	case ue.Status == 429:
+		ext["code"] = CodeRateLimited
+		ext["retryAfter"] = int(math.Ceil(ue.RetryAfter.Seconds()))
+	case ue.Status >= 500:
+		ext["code"] = CodeUpstreamUnavailable
+	default:
+		ext["code"] = CodeUpstreamUnavailable
+	}
+	if ue.Kind == upstream.KindHTTP {
+		gqlErr.Message = upstreamMessage(ue)
+		if ue.HasBody() {
+			ext["upstream"] = map[string]any{"status": ue.Status, "id": ue.ID, "requestId": ue.RequestID}
+		}
+	}
+}
+
+// upstreamMessage is DigitalOcean's message, or a description of the status
+// when it sent none.
+func upstreamMessage(ue *upstream.Error) string {
+	if ue.Message != "" {
+		return ue.Message
+	}
+	return fmt.Sprintf("DigitalOcean answered with status %d", ue.Status)
+}
+
+// recoverFunc turns a panic in a resolver into INTERNAL_SERVER_ERROR; the
+// panic value and the stack go to the log only.
+func recoverFunc(logger *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		path := ""
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			path = fc.Path().String()
+		}
+		logger.ErrorContext(ctx, "panic in resolver", "path", path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return errPanic
+	}
+}

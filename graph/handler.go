@@ -1,0 +1,178 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/oceangraph/oceangraph/graph/generated"
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// DefaultMaxConcurrency bounds a request's concurrent upstream calls when
+// Config.MaxConcurrency is 0.
+const DefaultMaxConcurrency = 8
+
+// Config is what NewHandler needs, read once at start-up.
+type Config struct {
+	// Client calls DigitalOcean. Set its upstream.Config.Observe to (or chain
+	// it with) ObserveUpstream so that responses carry extensions.rateLimit.
+	Client *upstream.Client
+	// DefaultToken is used when a request carries no Authorization header.
+	DefaultToken string
+	// MaxConcurrency bounds each request's concurrent upstream calls; default 8.
+	MaxConcurrency int
+	// Introspection enables __schema and __type (_service { sdl } always works).
+	Introspection bool
+	// PublicURL is this server's absolute base URL for file links; when empty it
+	// is derived from each request (X-Forwarded-Proto/Host, else Host).
+	PublicURL string
+	// Links signs InvoiceFile.url links (graph/filelinks.go).
+	Links *FileLinks
+	// Logger receives internal errors and panics; default slog.Default().
+	Logger *slog.Logger
+	// Extensions are added to the GraphQL server after this package's own
+	// (complexity and depth limits, APQ, metrics, tracing).
+	Extensions []graphql.HandlerExtension
+}
+
+// NewHandler returns the whole GraphQL HTTP handler: gqlgen's server with
+// explicit transports and extensions, the one error presenter, and a
+// middleware that gives each request its token and its own loaders.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxConcurrency <= 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency
+	}
+	srv := NewServer(cfg)
+	return &requestMiddleware{cfg: cfg, next: srv}
+}
+
+// NewServer returns gqlgen's server for this schema without the per-request
+// middleware; NewHandler wraps it. Exposed for tests and for callers that
+// need srv.Use / srv.AroundOperations before wrapping it themselves.
+func NewServer(cfg Config) *handler.Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{Client: cfg.Client, Links: cfg.Links, Logger: cfg.Logger}}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(rateLimitExtension{})
+	for _, ext := range cfg.Extensions {
+		srv.Use(ext)
+	}
+	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
+	srv.SetRecoverFunc(recoverFunc(cfg.Logger))
+	return srv
+}
+
+// requestMiddleware puts a fresh requestScope into every request's context.
+type requestMiddleware struct {
+	cfg  Config
+	next http.Handler
+}
+
+func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := &requestScope{
+		baseURL: m.cfg.PublicURL,
+		slots:   make(chan struct{}, m.cfg.MaxConcurrency),
+		loaders: newLoaders(m.cfg.Client),
+	}
+	s.token, s.authErr = tokenOf(r, m.cfg.DefaultToken)
+	if s.baseURL == "" {
+		s.baseURL = baseURLOf(r)
+	}
+	s.baseURL = strings.TrimRight(s.baseURL, "/")
+	m.next.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
+}
+
+// tokenOf reads the caller's DigitalOcean token: "Authorization: Bearer X";
+// with no Authorization header the configured default. Anything else, or no
+// token at all, is ErrUnauthenticated for every field that needs DigitalOcean.
+func tokenOf(r *http.Request, defaultToken string) (string, error) {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		if defaultToken == "" {
+			return "", ErrUnauthenticated
+		}
+		return defaultToken, nil
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", ErrUnauthenticated
+	}
+	return token, nil
+}
+
+// baseURLOf derives this server's base URL from the request, honouring the
+// reverse proxy's X-Forwarded-Proto and X-Forwarded-Host.
+func baseURLOf(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+		scheme = p
+	}
+	host := r.Host
+	if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" {
+		host = h
+	}
+	return scheme + "://" + host
+}
+
+// firstValue is the first of a comma-separated header's values (the client's end of a proxy chain).
+func firstValue(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return strings.TrimSpace(first)
+}
+
+// rateLimitExtension adds extensions.rateLimit { limit remaining resetAt } from
+// the newest DigitalOcean response of the request to every response (null
+// when the request made no upstream call).
+type rateLimitExtension struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.ResponseInterceptor
+} = rateLimitExtension{}
+
+func (rateLimitExtension) ExtensionName() string                          { return "RateLimit" }
+func (rateLimitExtension) Validate(graphql.ExecutableSchema) error         { return nil }
+func (rateLimitExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil {
+		return nil
+	}
+	var value any
+	if rl, ok := scopeFrom(ctx).newestRateLimit(); ok {
+		v := map[string]any{"limit": rl.Limit, "remaining": rl.Remaining, "resetAt": nil}
+		if !rl.Reset.IsZero() {
+			v["resetAt"] = rl.Reset.UTC().Format(time.RFC3339)
+		}
+		value = v
+	}
+	if resp.Extensions == nil {
+		resp.Extensions = map[string]any{}
+	}
+	resp.Extensions["rateLimit"] = value
+	return resp
+}

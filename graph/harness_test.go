@@ -1,0 +1,132 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/oceangraph/oceangraph/upstream"
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+// callerToken is the caller's token in tests; the sandbox derives an account from it.
+const callerToken = "dop_v1_graph_tests"
+
+// harness is the real GraphQL handler in-process, its client pointed at an
+// upstream (the sandbox, or a stub) served by httptest on loopback.
+type harness struct {
+	t       *testing.T
+	handler http.Handler
+	sandbox *sandbox.Sandbox // nil with a stub upstream
+	logs    *bytes.Buffer
+}
+
+// newSandboxHarness starts the sandbox and the handler in front of it.
+func newSandboxHarness(t *testing.T, tweak ...func(*Config)) *harness {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{Seed: 1})
+	h := newHarness(t, sb, tweak...)
+	h.sandbox = sb
+	return h
+}
+
+// newHarness starts upstream on loopback and the handler in front of it.
+func newHarness(t *testing.T, upstreamHandler http.Handler, tweak ...func(*Config)) *harness {
+	t.Helper()
+	srv := httptest.NewServer(upstreamHandler)
+	t.Cleanup(srv.Close)
+	client, err := upstream.New(upstream.Config{BaseURL: srv.URL, MaxRetries: -1, Observe: ObserveUpstream})
+	if err != nil {
+		t.Fatalf("upstream client: %v", err)
+	}
+	logs := &bytes.Buffer{}
+	cfg := Config{
+		Client:        client,
+		Introspection: true,
+		PublicURL:     "https://og.example",
+		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	return &harness{t: t, handler: NewHandler(cfg), logs: logs}
+}
+
+// gqlResponse is a GraphQL response with the raw data kept for typed decoding.
+type gqlResponse struct {
+	Data       json.RawMessage `json:"data"`
+	Errors     []gqlError      `json:"errors"`
+	Extensions map[string]any  `json:"extensions"`
+}
+
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// post sends a query with the test token and returns the decoded response.
+func (h *harness) post(query string, vars map[string]any) gqlResponse {
+	h.t.Helper()
+	return h.postAs("Bearer "+callerToken, query, vars)
+}
+
+// postAs sends a query with the given Authorization header ("" for none).
+func (h *harness) postAs(authorization, query string, vars map[string]any) gqlResponse {
+	h.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	raw, _ := io.ReadAll(rec.Result().Body)
+	var resp gqlResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		h.t.Fatalf("response is not JSON (%v): %s", err, raw)
+	}
+	return resp
+}
+
+// mustData sends a query that must succeed and decodes its data into out.
+func (h *harness) mustData(query string, vars map[string]any, out any) gqlResponse {
+	h.t.Helper()
+	resp := h.post(query, vars)
+	if len(resp.Errors) > 0 {
+		h.t.Fatalf("query failed: %+v\nquery: %s", resp.Errors, query)
+	}
+	if err := json.Unmarshal(resp.Data, out); err != nil {
+		h.t.Fatalf("decode data: %v: %s", err, resp.Data)
+	}
+	return resp
+}
+
+// upstreamCalls returns the sandbox's request log sorted, then resets it.
+func (h *harness) upstreamCalls() []string {
+	h.t.Helper()
+	calls := h.sandbox.Requests()
+	h.sandbox.Reset()
+	slices.Sort(calls)
+	return calls
+}
+
+// expectCalls runs query and asserts the exact (sorted) upstream requests it caused.
+func (h *harness) expectCalls(name, query string, want ...string) gqlResponse {
+	h.t.Helper()
+	h.sandbox.Reset()
+	resp := h.post(query, nil)
+	got := h.upstreamCalls()
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		h.t.Errorf("%s: upstream requests\n got: %s\nwant: %s", name, strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+	return resp
+}

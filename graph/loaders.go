@@ -1,0 +1,204 @@
+package graph
+
+// The per-request loaders: one set per GraphQL HTTP request (made in
+// handler.go), never shared across requests or tokens. Each loader caches by
+// the identity of an upstream call, so an identical call is made at most once
+// per request however many aliases, fragments or entities ask for it.
+//
+// Failures: a call that fails for good (401, 403, 404) is cached like a value,
+// so asking again in the same request costs nothing and gives the same error.
+// A transient failure (5xx, 429, no answer, an undecodable body) is returned
+// wrapped in dataloader's SkipCacheError, which v7.2.0 removes from the cache
+// when the waiters read it: the fields that asked together share the failure,
+// and a field that asks later tries DigitalOcean again.
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// loaderWait is how long a loader collects keys before fetching them. No
+// DigitalOcean endpoint takes several keys at once, so a batch only serves
+// de-duplication and metrics; the wait is kept far below one upstream round.
+const loaderWait = 100 * time.Microsecond
+
+// listKey identifies one page of a list endpoint. filter carries what
+// narrows the list besides paging: the invoice uuid for items, region and name
+// for volumes.
+type listKey struct {
+	filter        string
+	page, perPage int
+}
+
+// volumeListKey identifies one page of GET /v2/volumes.
+type volumeListKey struct {
+	region, name  string
+	page, perPage int
+}
+
+// loaders is the set of per-request loaders, one per upstream call shape.
+type loaders struct {
+	// billingHistoryPages: GET /v2/customers/my/billing_history?page&per_page.
+	billingHistoryPages *dataloader.Loader[listKey, *upstream.BillingHistoryPage]
+	// invoicePages: GET /v2/customers/my/invoices?page&per_page.
+	invoicePages *dataloader.Loader[listKey, *upstream.InvoicePage]
+	// invoiceItemPages: GET /v2/customers/my/invoices/{uuid}?page&per_page (filter = uuid).
+	invoiceItemPages *dataloader.Loader[listKey, *upstream.InvoiceItemPage]
+	// invoiceSummaries: GET /v2/customers/my/invoices/{uuid}/summary.
+	invoiceSummaries *dataloader.Loader[string, *upstream.InvoiceSummary]
+	// volumePages: GET /v2/volumes?region&name&page&per_page; primes volumes.
+	volumePages *dataloader.Loader[volumeListKey, *upstream.VolumePage]
+	// volumes: GET /v2/volumes/{id}.
+	volumes *dataloader.Loader[string, *upstream.Volume]
+	// balance: GET /v2/customers/my/balance (one key).
+	balance *dataloader.Loader[struct{}, *upstream.Balance]
+}
+
+// newLoaders makes a request's loaders; every upstream call goes through
+// fetch (token, concurrency bound).
+func newLoaders(c *upstream.Client) *loaders {
+	l := &loaders{}
+	l.billingHistoryPages = newLoader(func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
+		return c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+	})
+	l.invoicePages = newLoader(func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
+		return c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+	})
+	l.invoiceItemPages = newLoader(func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
+		return c.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+	})
+	l.invoiceSummaries = newLoader(c.GetInvoiceSummary)
+	l.volumes = newLoader(c.GetVolume)
+	l.volumePages = newLoader(func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
+		p, err := c.ListVolumes(ctx, upstream.VolumeListOptions{
+			ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
+			Region:      k.region, Name: k.name,
+		})
+		if err == nil {
+			// A listed volume answers volume(id) and Volume entities without a call.
+			for i := range p.Volumes {
+				if v := &p.Volumes[i]; v.ID != "" {
+					l.volumes.Prime(ctx, v.ID, v)
+				}
+			}
+		}
+		return p, err
+	})
+	l.balance = newLoader(func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
+		return c.GetBalance(ctx)
+	})
+	return l
+}
+
+// newLoader wraps a one-key upstream call in a per-request loader: the keys of
+// a batch are fetched concurrently, each under the request's concurrency bound.
+func newLoader[K comparable, V any](call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
+	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		results := make([]*dataloader.Result[V], len(keys))
+		var wg sync.WaitGroup
+		for i, key := range keys {
+			wg.Go(func() {
+				var v V
+				err := fetch(ctx, func(ctx context.Context) (err error) {
+					v, err = call(ctx, key)
+					return err
+				})
+				if err != nil && isTransient(err) {
+					err = dataloader.NewSkipCacheError(err)
+				}
+				results[i] = &dataloader.Result[V]{Data: v, Error: err}
+			})
+		}
+		wg.Wait()
+		return results
+	}
+	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](loaderWait))
+}
+
+// load asks a loader for one key and waits for the answer.
+func load[K comparable, V any](ctx context.Context, l *dataloader.Loader[K, V], key K) (V, error) {
+	return l.Load(ctx, key)()
+}
+
+// Page fetchers: how a connection (connection.go) reads one upstream page
+// through the request's loaders.
+
+// billingHistoryPage reads a page of the billing history.
+func billingHistoryPage(ctx context.Context, page, perPage int) (listPage[upstream.BillingHistoryEntry], error) {
+	p, err := load(ctx, scopeFrom(ctx).loaders.billingHistoryPages, listKey{page: page, perPage: perPage})
+	if err != nil {
+		return listPage[upstream.BillingHistoryEntry]{}, err
+	}
+	return listPage[upstream.BillingHistoryEntry]{items: p.BillingHistory, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+}
+
+// invoicePage reads a page of the invoice list; the page also carries the preview.
+func invoicePage(ctx context.Context, page, perPage int) (listPage[upstream.Invoice], error) {
+	p, err := loadInvoicePage(ctx, page, perPage)
+	if err != nil {
+		return listPage[upstream.Invoice]{}, err
+	}
+	return listPage[upstream.Invoice]{items: p.Invoices, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+}
+
+// loadInvoicePage reads the raw invoice list page (for its invoice_preview).
+func loadInvoicePage(ctx context.Context, page, perPage int) (*upstream.InvoicePage, error) {
+	return load(ctx, scopeFrom(ctx).loaders.invoicePages, listKey{page: page, perPage: perPage})
+}
+
+// invoiceItemPages returns the fetcher of an invoice's item pages.
+func invoiceItemPages(ref string) pageFetcher[upstream.InvoiceItem] {
+	return func(ctx context.Context, page, perPage int) (listPage[upstream.InvoiceItem], error) {
+		p, err := load(ctx, scopeFrom(ctx).loaders.invoiceItemPages, listKey{filter: ref, page: page, perPage: perPage})
+		if err != nil {
+			return listPage[upstream.InvoiceItem]{}, err
+		}
+		return listPage[upstream.InvoiceItem]{items: p.InvoiceItems, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+	}
+}
+
+// volumePages returns the fetcher of the volume list filtered by region and name.
+func volumePages(region, name string) pageFetcher[upstream.Volume] {
+	return func(ctx context.Context, page, perPage int) (listPage[upstream.Volume], error) {
+		p, err := load(ctx, scopeFrom(ctx).loaders.volumePages, volumeListKey{region: region, name: name, page: page, perPage: perPage})
+		if err != nil {
+			return listPage[upstream.Volume]{}, err
+		}
+		return listPage[upstream.Volume]{items: p.Volumes, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+	}
+}
+
+// loadInvoiceSummary reads an invoice's summary (ref: a UUID or "preview").
+func loadInvoiceSummary(ctx context.Context, ref string) (*upstream.InvoiceSummary, error) {
+	return load(ctx, scopeFrom(ctx).loaders.invoiceSummaries, ref)
+}
+
+// loadVolume reads a volume by id (free when a list page of this request had it).
+func loadVolume(ctx context.Context, id string) (*upstream.Volume, error) {
+	return load(ctx, scopeFrom(ctx).loaders.volumes, id)
+}
+
+// loadBalance reads the account balance.
+func loadBalance(ctx context.Context) (*upstream.Balance, error) {
+	return load(ctx, scopeFrom(ctx).loaders.balance, struct{}{})
+}
+
+// lastPageOf reads the page number of links.pages.last; 0 when absent.
+func lastPageOf(l *upstream.Links) int {
+	if l == nil || l.Pages == nil || l.Pages.Last == "" {
+		return 0
+	}
+	u, err := url.Parse(l.Pages.Last)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(u.Query().Get("page"))
+	return n
+}

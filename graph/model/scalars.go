@@ -1,0 +1,94 @@
+// Package model holds the Go types behind the GraphQL schema: gqlgen's generated
+// models (models_gen.go), the hand-written ones whose fields resolve lazily
+// (Invoice, InvoiceFile), the two custom scalars, and the conversions from
+// DigitalOcean's wire types (upstream.go).
+package model
+
+import (
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Money is an exact decimal amount in US dollars, kept as the string
+// DigitalOcean sent so that no float ever rounds it.
+type Money string
+
+var decimalPattern = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+// MoneyFrom returns s as Money, or nil when s is missing or not a decimal.
+func MoneyFrom(s string) *Money {
+	if !decimalPattern.MatchString(s) {
+		return nil
+	}
+	m := Money(s)
+	return &m
+}
+
+// MarshalGQL writes the amount as a JSON string.
+func (m Money) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(string(m)))
+}
+
+// UnmarshalGQL accepts a decimal string such as "12.34" or "-0.50".
+func (m *Money) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok || !decimalPattern.MatchString(s) {
+		return fmt.Errorf("Money must be a decimal string such as \"12.34\"")
+	}
+	*m = Money(s)
+	return nil
+}
+
+// DateTime is an instant, serialised in UTC as RFC 3339 with a trailing Z and
+// fractional seconds only when they are not zero.
+type DateTime struct{ time.Time }
+
+// upstreamTimeLayouts are the timestamp shapes DigitalOcean sends: RFC 3339
+// (with or without fractions, Z or an offset such as +00:00) and the CSV's
+// "2020-07-01 00:00:00 +0000".
+var upstreamTimeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02T15:04:05.999999999",
+}
+
+// DateTimeFrom parses one of DigitalOcean's timestamp shapes; nil when s is
+// missing or unparseable, so that a strange timestamp never fails a query.
+func DateTimeFrom(s string) *DateTime {
+	if s == "" {
+		return nil
+	}
+	for _, layout := range upstreamTimeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return &DateTime{t.UTC()}
+		}
+	}
+	return nil
+}
+
+// String renders the instant as the API serialises it.
+func (d DateTime) String() string { return d.UTC().Format(time.RFC3339Nano) }
+
+// MarshalGQL writes the instant as a JSON string.
+func (d DateTime) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(d.String()))
+}
+
+// UnmarshalGQL accepts an RFC 3339 string.
+func (d *DateTime) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DateTime must be an RFC 3339 string")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("DateTime must be an RFC 3339 string such as 2020-01-01T00:00:00Z")
+	}
+	d.Time = t.UTC()
+	return nil
+}
