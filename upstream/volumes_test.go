@@ -1,0 +1,95 @@
+package upstream
+
+import (
+	"context"
+	"net/http"
+	"testing"
+)
+
+// specRegionNYC1 is the full region object of the spec's volume examples.
+func specRegion(name, slug string) *Region {
+	return &Region{
+		Name: name, Slug: slug,
+		Sizes:     []string{"s-1vcpu-1gb", "s-1vcpu-2gb", "s-1vcpu-3gb", "s-2vcpu-2gb", "s-3vcpu-1gb", "s-2vcpu-4gb", "s-4vcpu-8gb", "s-6vcpu-16gb", "s-8vcpu-32gb", "s-12vcpu-48gb", "s-16vcpu-64gb", "s-20vcpu-96gb", "s-24vcpu-128gb", "s-32vcpu-192gb"},
+		Features:  []string{"private_networking", "backups", "ipv6", "metadata"},
+		Available: ptr(true),
+	}
+}
+
+func specVolume(id string, region *Region, createdAt string) Volume {
+	return Volume{
+		ID: id, Region: region, DropletIDs: []int{}, Name: "example", Description: "Block store for examples",
+		SizeGigabytes: 10, CreatedAt: createdAt, FilesystemType: "ext4", FilesystemLabel: "example",
+		Tags: []string{"aninterestingtag"},
+	}
+}
+
+func TestListVolumesDecodesSpecExamples(t *testing.T) {
+	nyc1, nyc3 := specRegion("New York 1", "nyc1"), specRegion("New York 3", "nyc3")
+	first := specVolume("506f78a4-e098-11e5-ad9f-000f53306ae1", nyc1, "2016-03-02T17:00:49Z")
+	cases := []struct {
+		name, fixture string
+		opt           VolumeListOptions
+		wantQuery     string
+		want          *VolumePage
+	}{
+		{"all volumes", "volumes_all.json", VolumeListOptions{}, "", &VolumePage{
+			Volumes: []Volume{first, specVolume("506f78a4-e098-11e5-ad9f-000f53305eb2", nyc3, "2016-03-02T17:01:49Z")},
+			Links:   &Links{}, Meta: Meta{Total: ptr(2)},
+		}},
+		{"filtered by name", "volumes_filtered_by_name.json", VolumeListOptions{Name: "example"}, "name=example", &VolumePage{
+			Volumes: []Volume{first}, Links: &Links{}, Meta: Meta{Total: ptr(1)},
+		}},
+		{"filtered by region", "volumes_filtered_by_region.json", VolumeListOptions{Region: "nyc1", ListOptions: ListOptions{Page: 1, PerPage: 20}}, "page=1&per_page=20&region=nyc1", &VolumePage{
+			Volumes: []Volume{first}, Links: &Links{}, Meta: Meta{Total: ptr(1)},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			do := newFakeDO(t)
+			do.mux.Handle("GET /v2/volumes", serveJSON(http.StatusOK, fixture(t, tc.fixture)))
+			c := newTestClient(t, do.URL, Config{})
+
+			page, err := c.ListVolumes(context.Background(), tc.opt)
+			if err != nil {
+				t.Fatalf("ListVolumes: %v", err)
+			}
+			assertEqual(t, "volume page", page, tc.want)
+			if page.Links.HasNext() {
+				t.Error(`HasNext() = true for "links": {}`)
+			}
+			if q := do.seen()[0].URL.RawQuery; q != tc.wantQuery {
+				t.Errorf("query = %q, want %q", q, tc.wantQuery)
+			}
+		})
+	}
+}
+
+func TestGetVolumeDecodesSpecExample(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.Handle("GET /v2/volumes/{id}", serveJSON(http.StatusOK, fixture(t, "volume.json")))
+	c := newTestClient(t, do.URL, Config{})
+
+	v, err := c.GetVolume(context.Background(), "506f78a4-e098-11e5-ad9f-000f53306ae1")
+	if err != nil {
+		t.Fatalf("GetVolume: %v", err)
+	}
+	want := specVolume("506f78a4-e098-11e5-ad9f-000f53306ae1", specRegion("New York 1", "nyc1"), "2020-03-02T17:00:49Z")
+	want.Tags = nil // the spec's single-volume example has no tags
+	assertEqual(t, "volume", v, &want)
+	if p := do.seen()[0].URL.Path; p != "/v2/volumes/506f78a4-e098-11e5-ad9f-000f53306ae1" {
+		t.Errorf("path = %q", p)
+	}
+}
+
+func TestGetVolumeWithoutVolumeKeyIsADecodeError(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.Handle("GET /v2/volumes/{id}", serveJSON(http.StatusOK, []byte(`{}`)))
+	c := newTestClient(t, do.URL, Config{})
+
+	v, err := c.GetVolume(context.Background(), "x")
+	e := asError(t, err)
+	if v != nil || e.Kind != KindDecode || e.Status != http.StatusOK {
+		t.Errorf("GetVolume on {} = %v, %v; want nil and a KindDecode error with status 200", v, err)
+	}
+}
