@@ -23,8 +23,9 @@ import (
 const playgroundAssetsPath = "/playground/assets/"
 
 // playgroundExampleQuery is what the Playground opens with: it runs as is against the sandbox.
-const playgroundExampleQuery = `# Welcome to oceangraph: GraphQL in front of DigitalOcean's billing and volumes APIs.
-# Press the run button (or Ctrl-Enter) to send this query; the Docs button lists every field.
+const playgroundExampleQuery = `# oceangraph: DigitalOcean billing and volumes
+# as GraphQL. Run it with the play button or
+# Ctrl-Enter; the book icon opens the docs.
 query Overview {
   volumes(first: 3) {
     totalCount
