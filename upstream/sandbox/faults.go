@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -60,10 +61,13 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON reads durations as strings ("20ms"); a missing one is zero.
+// UnmarshalJSON reads durations as strings ("20ms"); a missing knob is
+// zero, an unknown one an error (a typo must not silently disable a fault).
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var w faultsJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
 		return err
 	}
 	out := Faults{ErrorRates: w.ErrorRates, RateLimitPerMinute: w.RateLimitPerMinute, PDFSize: w.PDFSize,
