@@ -29,6 +29,13 @@ export async function graphql(url, query, variables = undefined) {
   return body;
 }
 
+/** Like graphql, but GraphQL errors in the answer throw too: for queries a test relies on. */
+export async function graphqlData(url, query, variables = undefined) {
+  const body = await graphql(url, query, variables);
+  if (body.errors) throw new Error(`POST ${url}: errors: ${JSON.stringify(body.errors)}\nfor query: ${query}`);
+  return body.data;
+}
+
 /** Zeroes the sandbox's request counters. */
 export async function resetSandboxStats() {
   const response = await fetch(`${sandboxURL()}/_sandbox/reset`, { method: 'POST' });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
-import { graphql, oceangraphURL, required } from '../lib/stack.mjs';
+import { graphqlData, oceangraphURL, required } from '../lib/stack.mjs';
 
 const artifacts = new URL('../artifacts/', import.meta.url).pathname;
 const screenshot = join(artifacts, 'playground.png');
@@ -46,7 +46,7 @@ after(async () => {
 test('the Playground runs its example query offline and shows the result', async () => {
   const base = oceangraphURL();
   // What the page should show: the first volume the example query lists, asked over plain HTTP.
-  const { data } = await graphql(`${base}/query`, '{ volumes(first: 3) { nodes { name } } }');
+  const data = await graphqlData(`${base}/query`, '{ volumes(first: 3) { nodes { name } } }');
   const volumeName = data.volumes.nodes[0].name;
 
   // Anything not on this server counts as the internet: refused and remembered.
