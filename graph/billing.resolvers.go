@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/graph/model"
@@ -15,12 +14,27 @@ import (
 
 // BillingHistory is the resolver for the billingHistory field.
 func (r *queryResolver) BillingHistory(ctx context.Context, first *int, after *string, last *int, before *string) (*model.BillingHistoryConnection, error) {
-	panic(fmt.Errorf("not implemented: BillingHistory - billingHistory"))
+	res, err := resolveWindow(ctx, kindBillingHistory, pageArgs{first, last, after, before}, selectedParts(ctx), billingHistoryPage)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.BillingHistoryConnection{PageInfo: res.pageInfo(kindBillingHistory), TotalCount: res.total,
+		Edges: []*model.BillingHistoryEdge{}, Nodes: []*model.BillingHistoryEntry{}}
+	for i, e := range res.items {
+		entry := model.BillingHistoryEntryFrom(e)
+		conn.Nodes = append(conn.Nodes, entry)
+		conn.Edges = append(conn.Edges, &model.BillingHistoryEdge{Cursor: res.cursorAt(kindBillingHistory, i), Node: entry})
+	}
+	return conn, nil
 }
 
 // Balance is the resolver for the balance field.
 func (r *queryResolver) Balance(ctx context.Context) (*model.Balance, error) {
-	panic(fmt.Errorf("not implemented: Balance - balance"))
+	b, err := loadBalance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return model.BalanceFrom(b), nil
 }
 
 // Query returns generated.QueryResolver implementation.

@@ -16,11 +16,14 @@ package graph
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/oceangraph/oceangraph/graph/model"
 )
@@ -274,71 +277,73 @@ func (res windowResult[T]) cursorAt(kind connectionKind, i int) string {
 type connectionSelection struct {
 	// items: edges, nodes or pageInfo (they need the window's pages).
 	items bool
-	// count: totalCount, or anything the list's first page carries (the preview).
+	// count: totalCount, or anything any page of the list carries (the preview).
 	count bool
 }
 
 // selectedParts reads the selection of the connection field being resolved.
 // countFields are the fields answered by any page of the list.
 func selectedParts(ctx context.Context, countFields ...string) connectionSelection {
+	return partsOf(graphql.CollectFieldsCtx(ctx, nil), countFields)
+}
+
+// selectedPartsIn reads a connection's selection set from outside its field
+// (the invoice resolver proving that an invoice exists with its items call).
+func selectedPartsIn(ctx context.Context, set ast.SelectionSet, countFields ...string) connectionSelection {
+	return partsOf(graphql.CollectFields(graphql.GetOperationContext(ctx), set, nil), countFields)
+}
+
+func partsOf(fields []graphql.CollectedField, countFields []string) connectionSelection {
 	var sel connectionSelection
-	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
-		switch f.Name {
-		case "edges", "nodes", "pageInfo":
+	for _, f := range fields {
+		switch {
+		case f.Name == "edges" || f.Name == "nodes" || f.Name == "pageInfo":
 			sel.items = true
-		case "totalCount":
+		case f.Name == "totalCount" || slices.Contains(countFields, f.Name):
 			sel.count = true
-		default:
-			for _, c := range countFields {
-				if f.Name == c {
-					sel.count = true
-				}
-			}
 		}
 	}
 	return sel
 }
 
 // resolveWindow is what every connection resolver does: parse the arguments,
-// then fetch only what the selection needs. The window's pages when items are
-// selected (they carry the total too); else, when only the total is, one
-// per_page=1 call; else nothing. first is the page the count came from (for
-// the invoice preview), nil when no call was made.
-func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, sel connectionSelection, fetch pageFetcher[T]) (res windowResult[T], first *listPage[T], err error) {
+// then fetch only what the selection needs. When items are selected, the
+// window's pages (they carry the total too); when only the count is, one
+// per_page=1 call; when neither, nothing.
+func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, sel connectionSelection, fetch pageFetcher[T]) (windowResult[T], error) {
+	var res windowResult[T]
 	r, err := parsePageArgs(kind, a)
 	if err != nil {
-		return res, nil, err
+		return res, err
 	}
-	var recordFirst sync.Once
-	recording := func(ctx context.Context, page, perPage int) (listPage[T], error) {
-		p, err := fetch(ctx, page, perPage)
-		if err == nil {
-			recordFirst.Do(func() { first = &p })
-		}
-		return p, err
+	var fetched atomic.Bool
+	counting := func(ctx context.Context, page, perPage int) (listPage[T], error) {
+		fetched.Store(true)
+		return fetch(ctx, page, perPage)
 	}
 	switch {
 	case sel.items && (r.size > 0 || r.needsTotal()):
-		if res, err = loadWindow(ctx, r, recording); err != nil {
-			return res, nil, err
-		}
-		if first != nil {
-			// A page was fetched: it answers the count too (a nil total means
+		if res, err = loadWindow(ctx, r, counting); err != nil || fetched.Load() {
+			// A fetched page answers the count too (a nil total means
 			// DigitalOcean reports none, and totalCount is null).
-			return res, first, nil
+			return res, err
 		}
 		// The window is empty and nothing was fetched; count below.
 	case sel.items || sel.count:
-		start := r.after + 1
-		res.window = window{start, start}
+		w := r.window(0)
+		if r.backward {
+			res.window = window{w.end, w.end}
+		} else {
+			res.window = window{w.start, w.start}
+		}
 	default:
-		return res, nil, nil
+		return res, nil
 	}
-	p, total, err := countOnly(ctx, recording)
+	p, total, err := countOnly(ctx, fetch)
 	if err != nil {
-		return res, nil, err
+		return res, err
 	}
 	res.total = total
 	res.hasNext = res.window.start < len(p.items) || p.hasNext
-	return res, first, nil
+	return res, nil
 }

@@ -7,7 +7,7 @@ package graph
 
 import (
 	"context"
-	"fmt"
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/graph/model"
@@ -15,12 +15,17 @@ import (
 
 // FindManyInvoiceByUUIDs is the resolver for the findManyInvoiceByUUIDs field.
 func (r *entityResolver) FindManyInvoiceByUUIDs(ctx context.Context, reps []*model.InvoiceByUUIDsInput) ([]*model.Invoice, error) {
-	panic(fmt.Errorf("not implemented: FindManyInvoiceByUUIDs - findManyInvoiceByUUIDs"))
+	fields := graphql.CollectFieldsCtx(ctx, []string{"Invoice", "_Entity"})
+	return resolveEntities(reps, func(rep *model.InvoiceByUUIDsInput) (*model.Invoice, error) {
+		return lookupInvoice(ctx, rep.UUID, fields)
+	})
 }
 
 // FindManyVolumeByIDs is the resolver for the findManyVolumeByIDs field.
 func (r *entityResolver) FindManyVolumeByIDs(ctx context.Context, reps []*model.VolumeByIDsInput) ([]*model.Volume, error) {
-	panic(fmt.Errorf("not implemented: FindManyVolumeByIDs - findManyVolumeByIDs"))
+	return resolveEntities(reps, func(rep *model.VolumeByIDsInput) (*model.Volume, error) {
+		return r.Query().Volume(ctx, rep.ID)
+	})
 }
 
 // Entity returns generated.EntityResolver implementation.

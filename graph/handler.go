@@ -155,8 +155,8 @@ var _ interface {
 	graphql.ResponseInterceptor
 } = rateLimitExtension{}
 
-func (rateLimitExtension) ExtensionName() string                          { return "RateLimit" }
-func (rateLimitExtension) Validate(graphql.ExecutableSchema) error         { return nil }
+func (rateLimitExtension) ExtensionName() string                   { return "RateLimit" }
+func (rateLimitExtension) Validate(graphql.ExecutableSchema) error { return nil }
 func (rateLimitExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
 	if resp == nil {

@@ -7,7 +7,7 @@ package graph
 
 import (
 	"context"
-	"fmt"
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/graph/model"
@@ -15,47 +15,121 @@ import (
 
 // InvoiceID is the resolver for the invoiceId field.
 func (r *invoiceResolver) InvoiceID(ctx context.Context, obj *model.Invoice) (*string, error) {
-	panic(fmt.Errorf("not implemented: InvoiceID - invoiceId"))
+	if obj.Listed != nil {
+		return optionalString(obj.Listed.InvoiceID), nil
+	}
+	if obj.KnownInvoiceID != "" {
+		return &obj.KnownInvoiceID, nil
+	}
+	s, err := loadInvoiceSummary(ctx, obj.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return optionalString(s.InvoiceID), nil
 }
 
 // Period is the resolver for the period field.
 func (r *invoiceResolver) Period(ctx context.Context, obj *model.Invoice) (*string, error) {
-	panic(fmt.Errorf("not implemented: Period - period"))
+	if obj.Listed != nil {
+		return optionalString(obj.Listed.InvoicePeriod), nil
+	}
+	s, err := loadInvoiceSummary(ctx, obj.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return optionalString(s.BillingPeriod), nil
 }
 
 // Amount is the resolver for the amount field.
 func (r *invoiceResolver) Amount(ctx context.Context, obj *model.Invoice) (*model.Money, error) {
-	panic(fmt.Errorf("not implemented: Amount - amount"))
+	if obj.Listed != nil {
+		return model.MoneyFrom(obj.Listed.Amount), nil
+	}
+	s, err := loadInvoiceSummary(ctx, obj.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return model.MoneyFrom(s.Amount), nil
 }
 
 // UpdatedAt is the resolver for the updatedAt field.
 func (r *invoiceResolver) UpdatedAt(ctx context.Context, obj *model.Invoice) (*model.DateTime, error) {
-	panic(fmt.Errorf("not implemented: UpdatedAt - updatedAt"))
+	if obj.Listed != nil {
+		return model.DateTimeFrom(obj.Listed.UpdatedAt), nil
+	}
+	if !obj.IsPreview {
+		return nil, nil
+	}
+	// Only the invoice list carries the preview's updated_at: its cheapest page.
+	p, err := loadInvoicePage(ctx, 1, 1)
+	if err != nil || p.InvoicePreview == nil {
+		return nil, err
+	}
+	return model.DateTimeFrom(p.InvoicePreview.UpdatedAt), nil
 }
 
 // Items is the resolver for the items field.
 func (r *invoiceResolver) Items(ctx context.Context, obj *model.Invoice, first *int, after *string, last *int, before *string) (*model.InvoiceItemConnection, error) {
-	panic(fmt.Errorf("not implemented: Items - items"))
+	res, err := resolveWindow(ctx, kindInvoiceItems, pageArgs{first, last, after, before}, selectedParts(ctx), invoiceItemPages(obj.Ref))
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.InvoiceItemConnection{PageInfo: res.pageInfo(kindInvoiceItems), Edges: []*model.InvoiceItemEdge{}, Nodes: []*model.InvoiceItem{}}
+	if res.total != nil {
+		conn.TotalCount = *res.total
+	}
+	for i, it := range res.items {
+		item := model.InvoiceItemFrom(it)
+		conn.Nodes = append(conn.Nodes, item)
+		conn.Edges = append(conn.Edges, &model.InvoiceItemEdge{Cursor: res.cursorAt(kindInvoiceItems, i), Node: item})
+	}
+	return conn, nil
 }
 
 // Summary is the resolver for the summary field.
 func (r *invoiceResolver) Summary(ctx context.Context, obj *model.Invoice) (*model.InvoiceSummary, error) {
-	panic(fmt.Errorf("not implemented: Summary - summary"))
+	s, err := loadInvoiceSummary(ctx, obj.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return model.InvoiceSummaryFrom(s), nil
 }
 
 // Invoices is the resolver for the invoices field.
 func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string, last *int, before *string) (*model.InvoiceConnection, error) {
-	panic(fmt.Errorf("not implemented: Invoices - invoices"))
+	sink := &previewSink{}
+	res, err := resolveWindow(ctx, kindInvoices, pageArgs{first, last, after, before}, selectedParts(ctx, "preview"), invoiceListPages(sink))
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.InvoiceConnection{PageInfo: res.pageInfo(kindInvoices), Edges: []*model.InvoiceEdge{}, Nodes: []*model.Invoice{}}
+	if res.total != nil {
+		conn.TotalCount = *res.total
+	}
+	if sink.preview != nil {
+		conn.Preview = model.PreviewFromList(*sink.preview)
+	}
+	for i, it := range res.items {
+		inv := model.InvoiceFromList(it)
+		conn.Nodes = append(conn.Nodes, inv)
+		conn.Edges = append(conn.Edges, &model.InvoiceEdge{Cursor: res.cursorAt(kindInvoices, i), Node: inv})
+	}
+	return conn, nil
 }
 
 // InvoicePreview is the resolver for the invoicePreview field.
 func (r *queryResolver) InvoicePreview(ctx context.Context) (*model.Invoice, error) {
-	panic(fmt.Errorf("not implemented: InvoicePreview - invoicePreview"))
+	// The preview comes with every page of the invoice list: read the cheapest.
+	p, err := loadInvoicePage(ctx, 1, 1)
+	if err != nil || p.InvoicePreview == nil {
+		return nil, err
+	}
+	return model.PreviewFromList(*p.InvoicePreview), nil
 }
 
 // Invoice is the resolver for the invoice field.
 func (r *queryResolver) Invoice(ctx context.Context, uuid string) (*model.Invoice, error) {
-	panic(fmt.Errorf("not implemented: Invoice - invoice"))
+	return lookupInvoice(ctx, uuid, graphql.CollectFieldsCtx(ctx, nil))
 }
 
 // Invoice returns generated.InvoiceResolver implementation.

@@ -139,15 +139,6 @@ func billingHistoryPage(ctx context.Context, page, perPage int) (listPage[upstre
 	return listPage[upstream.BillingHistoryEntry]{items: p.BillingHistory, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
 }
 
-// invoicePage reads a page of the invoice list; the page also carries the preview.
-func invoicePage(ctx context.Context, page, perPage int) (listPage[upstream.Invoice], error) {
-	p, err := loadInvoicePage(ctx, page, perPage)
-	if err != nil {
-		return listPage[upstream.Invoice]{}, err
-	}
-	return listPage[upstream.Invoice]{items: p.Invoices, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
-}
-
 // loadInvoicePage reads the raw invoice list page (for its invoice_preview).
 func loadInvoicePage(ctx context.Context, page, perPage int) (*upstream.InvoicePage, error) {
 	return load(ctx, scopeFrom(ctx).loaders.invoicePages, listKey{page: page, perPage: perPage})
@@ -201,4 +192,29 @@ func lastPageOf(l *upstream.Links) int {
 	}
 	n, _ := strconv.Atoi(u.Query().Get("page"))
 	return n
+}
+
+// previewSink keeps the invoice_preview of the first invoice list page read
+// (pages of one window may be read concurrently).
+type previewSink struct {
+	mu      sync.Mutex
+	preview *upstream.Invoice
+	seen    bool
+}
+
+// invoiceListPages returns the fetcher of the invoice list; the preview the
+// pages carry goes to sink, so `preview` costs no call of its own.
+func invoiceListPages(sink *previewSink) pageFetcher[upstream.Invoice] {
+	return func(ctx context.Context, page, perPage int) (listPage[upstream.Invoice], error) {
+		p, err := loadInvoicePage(ctx, page, perPage)
+		if err != nil {
+			return listPage[upstream.Invoice]{}, err
+		}
+		sink.mu.Lock()
+		if !sink.seen {
+			sink.preview, sink.seen = p.InvoicePreview, true
+		}
+		sink.mu.Unlock()
+		return listPage[upstream.Invoice]{items: p.Invoices, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+	}
 }

@@ -107,3 +107,11 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// optionalString returns nil for a missing (empty) upstream string.
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,130 @@
+package graph
+
+// Looking an invoice up by UUID (Query.invoice and Invoice entities) answers
+// null + NOT_FOUND for one that does not exist, without spending a call only
+// to prove existence when the selection needs one anyway:
+//
+//   - the calls the selection needs start together (the summary for
+//     invoiceId/period/amount/summary, the first items page of each `items`
+//     selection), and a 404 from any of them means the invoice does not exist;
+//   - when the selection needs no call (only uuid, isPreview, files,
+//     updatedAt, __typename), the summary proves existence: it is one small
+//     object, and a later `summary`/`amount` field of the request reuses it;
+//   - "preview" always exists and needs no proof.
+//
+// The field resolvers then read the same loader keys, so the proof costs no
+// extra round and no extra call.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/oceangraph/oceangraph/graph/model"
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// summaryFields are the Invoice fields answered by the summary when the
+// invoice did not come from a list.
+var summaryFields = map[string]bool{"invoiceId": true, "period": true, "amount": true, "summary": true}
+
+// lookupInvoice returns the invoice with this UUID (or "preview"), proving it
+// exists with the calls its selection (fields, collected on the Invoice) needs.
+func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedField) (*model.Invoice, error) {
+	if uuid == "" {
+		return nil, ErrEmptyInvoiceRef
+	}
+	inv := &model.Invoice{UUID: uuid, Ref: uuid, IsPreview: uuid == upstream.PreviewUUID}
+	var probes []func(context.Context) error
+	needSummary := false
+	for _, f := range fields {
+		switch {
+		case summaryFields[f.Name]:
+			needSummary = true
+		case f.Name == "items":
+			if args, ok := pageArgsOf(ctx, f); ok {
+				sel := selectedPartsIn(ctx, f.Selections)
+				probes = append(probes, func(ctx context.Context) error {
+					_, err := resolveWindow(ctx, kindInvoiceItems, args, sel, invoiceItemPages(inv.Ref))
+					return err
+				})
+			}
+		}
+	}
+	onlyProof := !needSummary && len(probes) == 0
+	if onlyProof && inv.IsPreview {
+		return inv, nil
+	}
+	if needSummary || onlyProof {
+		probes = append(probes, func(ctx context.Context) error {
+			_, err := loadInvoiceSummary(ctx, inv.Ref)
+			return err
+		})
+	}
+	errs := make([]error, len(probes))
+	var wg sync.WaitGroup
+	for i, probe := range probes {
+		wg.Go(func() { errs[i] = probe(ctx) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		var ue *upstream.Error
+		if errors.As(err, &ue) && ue.Kind == upstream.KindHTTP && ue.Status == 404 {
+			return nil, err
+		}
+		// Any other failure belongs to the field that needs the call, which
+		// reports it at its own path; unless nothing else needs the call.
+		if err != nil && onlyProof {
+			return nil, err
+		}
+	}
+	return inv, nil
+}
+
+// pageArgsOf reads the first/after/last/before arguments of a collected
+// connection field; ok is false when they are not well-formed (the field's own
+// resolver then reports them).
+func pageArgsOf(ctx context.Context, f graphql.CollectedField) (a pageArgs, ok bool) {
+	args := f.ArgumentMap(graphql.GetOperationContext(ctx).Variables)
+	intArg := func(name string) (*int, bool) {
+		v, present := args[name]
+		if !present || v == nil {
+			return nil, true
+		}
+		var n int
+		switch x := v.(type) {
+		case int:
+			n = x
+		case int64:
+			n = int(x)
+		case float64:
+			n = int(x)
+		case json.Number:
+			i, err := x.Int64()
+			if err != nil {
+				return nil, false
+			}
+			n = int(i)
+		default:
+			return nil, false
+		}
+		return &n, true
+	}
+	strArg := func(name string) (*string, bool) {
+		v, present := args[name]
+		if !present || v == nil {
+			return nil, true
+		}
+		s, isString := v.(string)
+		return &s, isString
+	}
+	var ok1, ok2, ok3, ok4 bool
+	a.First, ok1 = intArg("first")
+	a.Last, ok2 = intArg("last")
+	a.After, ok3 = strArg("after")
+	a.Before, ok4 = strArg("before")
+	return a, ok1 && ok2 && ok3 && ok4
+}
