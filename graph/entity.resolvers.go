@@ -7,8 +7,8 @@ package graph
 
 import (
 	"context"
-	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/graph/model"
 )

@@ -13,7 +13,7 @@ import (
 
 // Volumes is the resolver for the volumes field.
 func (r *queryResolver) Volumes(ctx context.Context, region *string, name *string, first *int, after *string, last *int, before *string) (*model.VolumeConnection, error) {
-	res, _, err := resolveWindow(ctx, kindVolumes, pageArgs{first, last, after, before}, selectedParts(ctx),
+	res, err := resolveWindow(ctx, kindVolumes, pageArgs{first, last, after, before}, selectedParts(ctx),
 		volumePages(deref(region), deref(name)))
 	if err != nil {
 		return nil, err
