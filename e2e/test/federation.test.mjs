@@ -37,8 +37,7 @@ const watchlistTypeDefs = parse(`
   }
 `);
 
-let seed; // volumes and invoices of the sandbox account, read from oceangraph directly
-let watches; // what the watchlist subgraph returns
+let watches = []; // what the watchlist subgraph returns, set by the gateway test
 let watchlistServer;
 let watchlistURL;
 let gatewayServer;
@@ -46,24 +45,7 @@ let gatewayURL;
 const subgraphRequests = []; // every request the gateway sent to a subgraph
 
 before(async () => {
-  seed = await graphqlData(
-    `${oceangraphURL()}/query`,
-    `{
-      volumes(first: 3) { nodes { id name sizeGigabytes region { slug } } }
-      invoices(first: 2) { nodes { uuid invoiceId period amount } }
-    }`,
-  );
-  const [v0, v1, v2] = seed.volumes.nodes;
-  const [i0, i1] = seed.invoices.nodes;
-  assert.ok(v2 && i1, `the sandbox account has 3 volumes and 2 invoices: ${JSON.stringify(seed)}`);
-  // Two watches share an invoice: the gateway or oceangraph's loader must fetch it once.
-  watches = [
-    { note: 'database disk', volume: v0, invoice: i0 },
-    { note: 'log archive', volume: v1, invoice: i0 },
-    { note: 'backups', volume: v2, invoice: i1 },
-  ];
-
-  const watchlist = new ApolloServer({
+  watchlistServer = new ApolloServer({
     schema: buildSubgraphSchema({
       typeDefs: watchlistTypeDefs,
       resolvers: {
@@ -78,8 +60,7 @@ before(async () => {
       },
     }),
   });
-  watchlistServer = watchlist;
-  ({ url: watchlistURL } = await startStandaloneServer(watchlist, { listen: { host: '127.0.0.1', port: 0 } }));
+  ({ url: watchlistURL } = await startStandaloneServer(watchlistServer, { listen: { host: '127.0.0.1', port: 0 } }));
 });
 
 after(async () => {
@@ -112,6 +93,24 @@ test('the live SDL composes with a second subgraph', async () => {
 });
 
 test('a gateway query across both subgraphs batches entities and fetches each resource once', async () => {
+  // Volumes and invoices of the sandbox account, read from oceangraph directly.
+  const seed = await graphqlData(
+    `${oceangraphURL()}/query`,
+    `{
+      volumes(first: 3) { nodes { id name sizeGigabytes region { slug } } }
+      invoices(first: 2) { nodes { uuid invoiceId period amount } }
+    }`,
+  );
+  const [v0, v1, v2] = seed.volumes.nodes;
+  const [i0, i1] = seed.invoices.nodes;
+  assert.ok(v2 && i1, `the sandbox account has 3 volumes and 2 invoices: ${JSON.stringify(seed)}`);
+  // Two watches share an invoice: the gateway or oceangraph's loader must fetch it once.
+  watches = [
+    { note: 'database disk', volume: v0, invoice: i0 },
+    { note: 'log archive', volume: v1, invoice: i0 },
+    { note: 'backups', volume: v2, invoice: i1 },
+  ];
+
   const gateway = new ApolloGateway({
     supergraphSdl: new IntrospectAndCompose({
       subgraphs: [

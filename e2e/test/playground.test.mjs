@@ -68,6 +68,32 @@ test('the Playground runs its example query offline and shows the result', async
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
 
+  try {
+    await runExampleQuery(page, base, volumeName);
+  } finally {
+    // Saved whatever happened: on a failure it shows what the page looked like.
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: screenshot });
+    console.log(`screenshot: ${screenshot}`);
+  }
+
+  assert.deepEqual(offsite, [], 'the Playground reached for something other than this server');
+  assert.deepEqual(
+    assets.sort(),
+    [
+      '200 /playground/assets/graphiql@4.1.2/graphiql.min.css',
+      '200 /playground/assets/graphiql@4.1.2/graphiql.min.js',
+      '200 /playground/assets/react-dom@18.2.0/umd/react-dom.production.min.js',
+      '200 /playground/assets/react@18.2.0/umd/react.production.min.js',
+    ],
+    'GraphiQL, React and ReactDOM come from this server (and pass their SRI check, or they would not run)',
+  );
+  assert.deepEqual(problems, [], 'the page logged errors');
+});
+
+// runExampleQuery opens the Playground, checks it starts with the example query, runs it with the
+// run button and waits until the result shows volumeName.
+async function runExampleQuery(page, base, volumeName) {
   await page.goto(`${base}/`);
   assert.match(page.url(), /\?query=/, 'the bare page redirects to one with the example query in its URL');
   const run = page.locator('.graphiql-execute-button');
@@ -85,21 +111,4 @@ test('the Playground runs its example query offline and shows the result', async
   const shown = await result.innerText();
   assert.match(shown, /"totalCount"/, 'the result shows the volumes connection');
   assert.doesNotMatch(shown, /"errors"/, 'the example query runs without errors against the sandbox');
-
-  mkdirSync(artifacts, { recursive: true });
-  await page.screenshot({ path: screenshot });
-  console.log(`screenshot: ${screenshot}`);
-
-  assert.deepEqual(offsite, [], 'the Playground reached for something other than this server');
-  assert.deepEqual(
-    assets.sort(),
-    [
-      '200 /playground/assets/graphiql@4.1.2/graphiql.min.css',
-      '200 /playground/assets/graphiql@4.1.2/graphiql.min.js',
-      '200 /playground/assets/react-dom@18.2.0/umd/react-dom.production.min.js',
-      '200 /playground/assets/react@18.2.0/umd/react.production.min.js',
-    ],
-    'GraphiQL, React and ReactDOM come from this server (and pass their SRI check, or they would not run)',
-  );
-  assert.deepEqual(problems, [], 'the page logged errors');
-});
+}
