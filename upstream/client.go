@@ -86,8 +86,14 @@ type Client struct {
 	base       string // scheme, host and path prefix, no trailing slash
 	cfg        Config
 	http       *http.Client
+	retryHTTP  *http.Client // http behind keepPool, for go-retryablehttp
 	maxRetries int
 }
+
+// keepPool hides the transport's CloseIdleConnections from go-retryablehttp,
+// which calls it after every failed call: one caller's timeout must not drop
+// the pooled connections of every other caller.
+type keepPool struct{ http.RoundTripper }
 
 // New builds a Client, checking the configuration.
 func New(cfg Config) (*Client, error) {
@@ -118,7 +124,18 @@ func New(cfg Config) (*Client, error) {
 	case maxRetries < 0:
 		maxRetries = 0
 	}
-	return &Client{base: strings.TrimRight(base.String(), "/"), cfg: cfg, http: cfg.HTTPClient, maxRetries: maxRetries}, nil
+	retryHTTP := *cfg.HTTPClient
+	if retryHTTP.Transport == nil {
+		retryHTTP.Transport = http.DefaultTransport
+	}
+	retryHTTP.Transport = keepPool{retryHTTP.Transport}
+	return &Client{
+		base:       strings.TrimRight(base.String(), "/"),
+		cfg:        cfg,
+		http:       cfg.HTTPClient,
+		retryHTTP:  &retryHTTP,
+		maxRetries: maxRetries,
+	}, nil
 }
 
 // CloseIdleConnections closes the pooled connections no call is using, at shutdown.
@@ -243,7 +260,7 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 	}
 	r := &retrier{client: c, endpoint: endpoint, url: req.URL.RequestURI()}
 	rc := &retryablehttp.Client{
-		HTTPClient:     c.http,
+		HTTPClient:     c.retryHTTP,
 		Logger:         nil, // errors are returned, not logged
 		RetryMax:       c.maxRetries,
 		CheckRetry:     r.check,

@@ -3,12 +3,14 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,18 +33,25 @@ type fakeDO struct {
 	mu       sync.Mutex
 	requests []*http.Request
 	arrivals []time.Time
+	conns    atomic.Int32 // connections accepted
 }
 
 func newFakeDO(t *testing.T) *fakeDO {
 	t.Helper()
 	f := &fakeDO{mux: http.NewServeMux()}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.requests = append(f.requests, r.Clone(context.Background()))
 		f.arrivals = append(f.arrivals, time.Now())
 		f.mu.Unlock()
 		f.mux.ServeHTTP(w, r)
 	}))
+	f.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			f.conns.Add(1)
+		}
+	}
+	f.Start()
 	t.Cleanup(f.Close)
 	return f
 }

@@ -305,3 +305,42 @@ func TestRetryWait(t *testing.T) {
 		})
 	}
 }
+
+func TestAFailedCallKeepsOtherPooledConnections(t *testing.T) {
+	do := newFakeDO(t)
+	both := make(chan struct{})
+	var arrived atomic.Int32
+	do.mux.HandleFunc("GET /v2/customers/my/balance", func(w http.ResponseWriter, r *http.Request) {
+		if arrived.Add(1) == 2 {
+			close(both)
+		}
+		select { // hold the first two calls until both are in, so they use two connections
+		case <-both:
+		case <-r.Context().Done():
+		}
+		serveJSON(http.StatusOK, fixture(t, "balance.json"))(w, r)
+	})
+	do.mux.HandleFunc("GET /v2/volumes", hang)
+	c := newTestClient(t, do.URL, Config{})
+
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := c.GetBalance(context.Background()); err != nil {
+				t.Errorf("GetBalance: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.ListVolumes(ctx, VolumeListOptions{}); err == nil {
+		t.Fatal("ListVolumes on a hanging server succeeded")
+	}
+	if _, err := c.GetBalance(context.Background()); err != nil {
+		t.Fatalf("GetBalance after the failure: %v", err)
+	}
+	if n := do.conns.Load(); n != 2 {
+		t.Errorf("server saw %d connections, want 2: the failed call used one, the next call the other, still pooled", n)
+	}
+}
