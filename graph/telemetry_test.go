@@ -1,0 +1,129 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/oceangraph/oceangraph/upstream"
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+// telemetryRig is the real handler over the sandbox with the guards and the
+// Telemetry extension, a span recorder, and an upstream observer that counts
+// calls in the request's record as the server's does.
+type telemetryRig struct {
+	t       *testing.T
+	handler http.Handler
+	spans   *tracetest.SpanRecorder
+	batches map[string][]int
+}
+
+func newTelemetryRig(t *testing.T) *telemetryRig {
+	t.Helper()
+	srv := httptest.NewServer(sandbox.New(sandbox.Options{Seed: 1}))
+	t.Cleanup(srv.Close)
+	client, err := upstream.New(upstream.Config{BaseURL: srv.URL, MaxRetries: -1, Observe: func(ctx context.Context, c upstream.Call) {
+		ObserveUpstream(ctx, c)
+		if rec := RequestRecordFrom(ctx); rec != nil {
+			rec.CountUpstreamCall()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	exts := append(Guards(GuardLimits{}), NewTelemetry(tp))
+	h := NewHandler(Config{Client: client, Introspection: true, PublicURL: "https://og.example", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Extensions: exts})
+	return &telemetryRig{t: t, handler: h, spans: spans, batches: map[string][]int{}}
+}
+
+// do sends query and returns the request's record once the response is written.
+func (r *telemetryRig) do(query string) *RequestRecord {
+	r.t.Helper()
+	rec := NewRequestRecord("req-1", func(loader string, keys int) { r.batches[loader] = append(r.batches[loader], keys) })
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+callerToken)
+	w := httptest.NewRecorder()
+	r.handler.ServeHTTP(w, req.WithContext(WithRequestRecord(req.Context(), rec)))
+	return rec
+}
+
+func TestTelemetryRecordsTheDashboard(t *testing.T) {
+	rig := newTelemetryRig(t)
+	rec := rig.do(dashboardQuery)
+	op := rec.Operation()
+	if !op.Handled || op.Name != "Dashboard" || op.Type != "query" || op.Outcome() != "ok" {
+		t.Errorf("operation = %+v (outcome %s), want the query Dashboard, ok", op, op.Outcome())
+	}
+	if rec.UpstreamCalls() != dashboardCalls || op.EstimatedCalls != dashboardCalls {
+		t.Errorf("upstream calls = %d, estimated %d; want both %d", rec.UpstreamCalls(), op.EstimatedCalls, dashboardCalls)
+	}
+	if op.Complexity <= 0 {
+		t.Errorf("complexity = %d, want the cost limit's figure", op.Complexity)
+	}
+
+	ended := rig.spans.Ended()
+	i := slices.IndexFunc(ended, func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "query Dashboard" })
+	if i < 0 {
+		t.Fatalf("no span named %q among %d", "query Dashboard", len(ended))
+	}
+	attrs := map[string]any{}
+	for _, a := range ended[i].Attributes() {
+		attrs[string(a.Key)] = a.Value.AsInterface()
+	}
+	if attrs["graphql.operation.name"] != "Dashboard" || attrs["oceangraph.upstream.calls"] != int64(dashboardCalls) {
+		t.Errorf("span attributes = %v, want the operation's name and %d upstream calls", attrs, dashboardCalls)
+	}
+	if ended[i].Status().Code == codes.Error {
+		t.Errorf("span status = %v, want not an error", ended[i].Status())
+	}
+}
+
+func TestTelemetryRecordsRefusalsAndFailures(t *testing.T) {
+	rig := newTelemetryRig(t)
+	for _, tc := range []struct {
+		name, query, wantType, wantOutcome string
+		wantCodes                          []string
+	}{
+		{"over budget", `query Big { invoices(first: 100) { nodes { summary { amount } } } }`, "query", "error", []string{CodeUpstreamBudgetExceeded}},
+		{"unparsable", `{ invoices {`, "", "error", []string{"GRAPHQL_PARSE_FAILED"}},
+		{"one field fails, its sibling answers", `query Mixed { invoice(uuid: "00000000-0000-4000-8000-000000000000") { amount } volumes(first: 1) { totalCount } }`, "query", "partial", []string{CodeNotFound}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := rig.do(tc.query).Operation()
+			if !op.Handled || op.Type != tc.wantType || op.Outcome() != tc.wantOutcome || !slices.Equal(op.Codes, tc.wantCodes) {
+				t.Errorf("operation = %+v (outcome %s), want type %q, outcome %s, codes %v", op, op.Outcome(), tc.wantType, tc.wantOutcome, tc.wantCodes)
+			}
+		})
+	}
+	for _, s := range rig.spans.Ended() {
+		if s.Name() == "query Big" && s.Status().Code != codes.Error {
+			t.Errorf("span of a refused operation has status %v, want an error", s.Status())
+		}
+	}
+}
+
+func TestObserveBatchOutsideARequestIsHarmless(t *testing.T) {
+	ObserveBatch(context.Background(), "summaries", 3) // must not panic
+	var got []int
+	ctx := WithRequestRecord(context.Background(), NewRequestRecord("r", func(loader string, keys int) { got = append(got, keys) }))
+	ObserveBatch(ctx, "summaries", 12)
+	if !slices.Equal(got, []int{12}) {
+		t.Errorf("observer saw %v, want [12]", got)
+	}
+}
