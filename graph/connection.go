@@ -229,7 +229,12 @@ func loadWindow[T any](ctx context.Context, r pageRequest, fetch pageFetcher[T])
 	errs := make([]error, len(pages))
 	var wg sync.WaitGroup
 	for i := range pages {
-		wg.Go(func() { pages[i], errs[i] = fetch(ctx, span.first+i, span.perPage) })
+		wg.Go(func() {
+			errs[i] = safely(ctx, func() (err error) {
+				pages[i], err = fetch(ctx, span.first+i, span.perPage)
+				return err
+			})
+		})
 	}
 	wg.Wait()
 	base := (span.first - 1) * span.perPage

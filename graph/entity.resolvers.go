@@ -16,14 +16,14 @@ import (
 // FindManyInvoiceByUUIDs is the resolver for the findManyInvoiceByUUIDs field.
 func (r *entityResolver) FindManyInvoiceByUUIDs(ctx context.Context, reps []*model.InvoiceByUUIDsInput) ([]*model.Invoice, error) {
 	fields := graphql.CollectFieldsCtx(ctx, []string{"Invoice", "_Entity"})
-	return resolveEntities(reps, func(rep *model.InvoiceByUUIDsInput) (*model.Invoice, error) {
+	return resolveEntities(ctx, reps, func(rep *model.InvoiceByUUIDsInput) (*model.Invoice, error) {
 		return lookupInvoice(ctx, rep.UUID, fields)
 	})
 }
 
 // FindManyVolumeByIDs is the resolver for the findManyVolumeByIDs field.
 func (r *entityResolver) FindManyVolumeByIDs(ctx context.Context, reps []*model.VolumeByIDsInput) ([]*model.Volume, error) {
-	return resolveEntities(reps, func(rep *model.VolumeByIDsInput) (*model.Volume, error) {
+	return resolveEntities(ctx, reps, func(rep *model.VolumeByIDsInput) (*model.Volume, error) {
 		return r.Query().Volume(ctx, rep.ID)
 	})
 }

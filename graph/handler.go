@@ -94,6 +94,7 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		baseURL: m.cfg.PublicURL,
 		slots:   make(chan struct{}, m.cfg.MaxConcurrency),
 		loaders: newLoaders(m.cfg.Client),
+		logger:  m.cfg.Logger,
 	}
 	s.token, s.authErr = tokenOf(r, m.cfg.DefaultToken)
 	if s.baseURL == "" {

@@ -130,3 +130,12 @@ func (h *harness) expectCalls(name, query string, want ...string) gqlResponse {
 	}
 	return resp
 }
+
+// assertCalls compares sorted upstream request lists.
+func assertCalls(t *testing.T, name string, got, want []string) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: upstream requests\n got: %s\nwant: %s", name, strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+}

@@ -67,7 +67,7 @@ func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedF
 	errs := make([]error, len(probes))
 	var wg sync.WaitGroup
 	for i, probe := range probes {
-		wg.Go(func() { errs[i] = probe(ctx) })
+		wg.Go(func() { errs[i] = safely(ctx, func() error { return probe(ctx) }) })
 	}
 	wg.Wait()
 	for _, err := range errs {

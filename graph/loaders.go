@@ -106,9 +106,11 @@ func newLoader[K comparable, V any](call func(ctx context.Context, key K) (V, er
 		for i, key := range keys {
 			wg.Go(func() {
 				var v V
-				err := fetch(ctx, func(ctx context.Context) (err error) {
-					v, err = call(ctx, key)
-					return err
+				err := safely(ctx, func() error {
+					return fetch(ctx, func(ctx context.Context) (err error) {
+						v, err = call(ctx, key)
+						return err
+					})
 				})
 				if err != nil && isTransient(err) {
 					err = dataloader.NewSkipCacheError(err)

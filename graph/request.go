@@ -3,6 +3,9 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"github.com/oceangraph/oceangraph/upstream"
@@ -21,6 +24,7 @@ type requestScope struct {
 	// slots bounds the upstream calls in flight for this request.
 	slots   chan struct{}
 	loaders *loaders
+	logger  *slog.Logger
 
 	mu        sync.Mutex
 	rateLimit upstream.RateLimit
@@ -40,7 +44,7 @@ func scopeFrom(ctx context.Context) *requestScope {
 	if s, ok := ctx.Value(scopeKey{}).(*requestScope); ok {
 		return s
 	}
-	return &requestScope{authErr: ErrUnauthenticated, slots: make(chan struct{}, 1)}
+	return &requestScope{authErr: ErrUnauthenticated, slots: make(chan struct{}, 1), logger: slog.Default()}
 }
 
 // TokenFrom returns the DigitalOcean token of the request ("" when it has none).
@@ -114,4 +118,17 @@ func optionalString(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// safely runs fn and turns a panic into errPanic, logging it with its stack:
+// a panic in a goroutine of this package's own (loaders, concurrent pages,
+// entities) would otherwise end the whole process rather than one field.
+func safely(ctx context.Context, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			scopeFrom(ctx).logger.ErrorContext(ctx, "panic in upstream work", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = errPanic
+		}
+	}()
+	return fn()
 }
