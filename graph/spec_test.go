@@ -21,7 +21,7 @@ func TestSpecExampleBodies(t *testing.T) {
 
 	cases := []struct {
 		name, query, want string
-		calls            []string
+		calls             []string
 	}{{
 		name: "billing history",
 		query: `{ billingHistory(first: 2) { totalCount pageInfo { hasNextPage hasPreviousPage }
