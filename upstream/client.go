@@ -62,7 +62,8 @@ type Config struct {
 	// Timeout bounds one call, retries included, as a deadline on the call's
 	// context (for a file, until its Body is closed); 0 means no bound beyond the context.
 	Timeout time.Duration
-	// Observe, when set, is told of every HTTP exchange, retries included.
+	// Observe, when set, is called once per HTTP attempt, retries included,
+	// in the calling goroutine, after the answer's headers (or the failure).
 	Observe func(ctx context.Context, c Call)
 }
 

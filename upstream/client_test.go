@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -326,4 +328,28 @@ func TestCancelledContextIsNotSent(t *testing.T) {
 	if n := len(do.seen()); n != 0 {
 		t.Errorf("server saw %d requests, want none", n)
 	}
+}
+
+// BenchmarkListVolumes is the client's own cost per call (request, headers,
+// retry bookkeeping, decoding the spec's two-volume page) over loopback.
+func BenchmarkListVolumes(b *testing.B) {
+	body, err := os.ReadFile("testdata/volumes_all.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(serveJSON(http.StatusOK, body))
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL, Token: "t"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.ListVolumes(context.Background(), VolumeListOptions{ListOptions: ListOptions{PerPage: 20}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

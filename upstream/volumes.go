@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/url"
 )
 
@@ -68,7 +70,7 @@ func (c *Client) GetVolume(ctx context.Context, id string) (*Volume, error) {
 		return nil, err
 	}
 	if body.Volume == nil {
-		return nil, &Error{Endpoint: EndpointVolume, Status: 200, Kind: KindDecode, Message: "response has no volume"}
+		return nil, &Error{Endpoint: EndpointVolume, Status: http.StatusOK, Kind: KindDecode, Err: errors.New(`response has no "volume" object`)}
 	}
 	return body.Volume, nil
 }
