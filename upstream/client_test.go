@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -352,4 +353,27 @@ func BenchmarkListVolumes(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestBodyCutOffMidStreamIsATransportError(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.HandleFunc("GET /v2/customers/my/balance", func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		// Promises 100 bytes, sends 26, hangs up.
+		fmt.Fprint(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"month_to_date_balance\":")
+		buf.Flush()
+	})
+	c := newTestClient(t, do.URL, Config{})
+	b, err := c.GetBalance(context.Background())
+	if b != nil {
+		t.Errorf("GetBalance returned data %+v from a cut-off body", b)
+	}
+	if e := asError(t, err); e.Kind != KindTransport || e.Status != 200 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("error = %v (%+v), want KindTransport, status 200, wrapping io.ErrUnexpectedEOF", err, e)
+	}
 }
