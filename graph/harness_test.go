@@ -139,3 +139,11 @@ func assertCalls(t *testing.T, name string, got, want []string) {
 		t.Errorf("%s: upstream requests\n got: %s\nwant: %s", name, strings.Join(got, "\n      "), strings.Join(want, "\n      "))
 	}
 }
+
+// decode unmarshals a response's data.
+func decode(t *testing.T, resp gqlResponse, out any) {
+	t.Helper()
+	if err := json.Unmarshal(resp.Data, out); err != nil {
+		t.Fatalf("decode data: %v: %s", err, resp.Data)
+	}
+}

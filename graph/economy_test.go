@@ -1,0 +1,169 @@
+package graph
+
+import (
+	"fmt"
+	"testing"
+)
+
+// canonicalDashboard is the canonical dashboard: the last 12 invoices with the
+// preview, each invoice's summary total and first 5 items, 50 volumes and 10
+// billing events.
+const canonicalDashboard = `{
+  invoices(first: 12) {
+    totalCount
+    preview { uuid amount period updatedAt }
+    nodes {
+      uuid invoiceId period amount
+      summary { amount }
+      items(first: 5) { totalCount nodes { product description amount duration startTime endTime } }
+      files { csv { contentType } pdf { contentType } }
+    }
+  }
+  volumes(first: 50) { totalCount nodes { id name sizeGigabytes region { slug } dropletIds tags } }
+  billingHistory(first: 10) { totalCount nodes { type description amount date invoiceId } }
+}`
+
+// The dashboard costs exactly one upstream call per distinct resource it
+// needs: 3 lists + 12 summaries + 12 item pages = 27.
+func TestDashboardCallsEqualDistinctResources(t *testing.T) {
+	h := newSandboxHarness(t)
+	acct := h.sandbox.Account(callerToken)
+	want := []string{
+		"GET /v2/customers/my/invoices?page=1&per_page=12",
+		"GET /v2/volumes?page=1&per_page=50",
+		"GET /v2/customers/my/billing_history?page=1&per_page=10",
+	}
+	for _, inv := range acct.Invoices[:12] {
+		want = append(want,
+			"GET /v2/customers/my/invoices/"+inv.UUID+"/summary",
+			"GET /v2/customers/my/invoices/"+inv.UUID+"?page=1&per_page=5")
+	}
+	if len(want) != 27 {
+		t.Fatalf("expected list has %d calls, want 27", len(want))
+	}
+	resp := h.expectCalls("dashboard", canonicalDashboard, want...)
+	if len(resp.Errors) > 0 {
+		t.Fatalf("dashboard errors: %+v", resp.Errors)
+	}
+	var data struct {
+		Invoices struct {
+			Nodes []struct {
+				UUID, Amount string
+				Summary      struct{ Amount string }
+				Items        struct {
+					TotalCount int
+					Nodes      []struct{ Amount string }
+				}
+			}
+		}
+	}
+	decode(t, resp, &data)
+	for i, n := range data.Invoices.Nodes {
+		inv := acct.Invoices[i]
+		if n.UUID != inv.UUID || n.Amount != inv.Amount || n.Summary.Amount != inv.Summary.Amount {
+			t.Errorf("invoice %d: got uuid %s amount %s summary %s, want %s %s %s", i, n.UUID, n.Amount, n.Summary.Amount, inv.UUID, inv.Amount, inv.Summary.Amount)
+		}
+		if n.Items.TotalCount != len(inv.Items) || len(n.Items.Nodes) != 5 || n.Items.Nodes[0].Amount != inv.Items[0].Amount {
+			t.Errorf("invoice %d items: got total %d, %d nodes, want total %d, 5 nodes starting with %s", i, n.Items.TotalCount, len(n.Items.Nodes), len(inv.Items), inv.Items[0].Amount)
+		}
+	}
+}
+
+// Each canonical query makes exactly these upstream requests.
+func TestCanonicalQueriesUpstreamRequests(t *testing.T) {
+	h := newSandboxHarness(t)
+	acct := h.sandbox.Account(callerToken)
+	u0, u1 := acct.Invoices[0].UUID, acct.Invoices[1].UUID
+	v0, v1 := acct.Volumes[0].ID, acct.Volumes[1].ID
+	items := func(uuid string, page, perPage int) string {
+		return fmt.Sprintf("GET /v2/customers/my/invoices/%s?page=%d&per_page=%d", uuid, page, perPage)
+	}
+	summary := func(uuid string) string { return "GET /v2/customers/my/invoices/" + uuid + "/summary" }
+
+	cases := []struct {
+		name, query string
+		want        []string
+	}{
+		{"invoices totalCount alone is one per_page=1 call",
+			`{ invoices { totalCount } }`,
+			[]string{"GET /v2/customers/my/invoices?page=1&per_page=1"}},
+		{"invoices preview alone is one per_page=1 call",
+			`{ invoices { preview { uuid amount } } }`,
+			[]string{"GET /v2/customers/my/invoices?page=1&per_page=1"}},
+		{"a page of invoices with totalCount is one call",
+			`{ invoices(first: 12) { totalCount pageInfo { hasNextPage } nodes { uuid invoiceId period amount isPreview } } }`,
+			[]string{"GET /v2/customers/my/invoices?page=1&per_page=12"}},
+		{"listed invoices' files cost no call",
+			`{ invoices(first: 2) { nodes { files { csv { contentType } pdf { contentType } } } } }`,
+			[]string{"GET /v2/customers/my/invoices?page=1&per_page=2"}},
+		{"only __typename costs nothing",
+			`{ invoices { __typename } volumes { __typename } }`,
+			nil},
+		{"invoice items totalCount calls the items endpoint only",
+			`{ invoice(uuid: "` + u0 + `") { items { totalCount } } }`,
+			[]string{items(u0, 1, 1)}},
+		{"invoice amount and period call the summary once",
+			`{ invoice(uuid: "` + u0 + `") { amount period invoiceId } }`,
+			[]string{summary(u0)}},
+		{"invoice uuid alone is proven by the summary",
+			`{ invoice(uuid: "` + u0 + `") { uuid isPreview } }`,
+			[]string{summary(u0)}},
+		{"invoice items and summary start together, once each",
+			`{ invoice(uuid: "` + u0 + `") { amount summary { amount } items(first: 5) { nodes { amount } } } }`,
+			[]string{summary(u0), items(u0, 1, 5)}},
+		{"the preview by its word needs no proof",
+			`{ invoice(uuid: "preview") { uuid isPreview files { pdf { contentType } } } }`,
+			nil},
+		{"invoicePreview reads the cheapest list page",
+			`{ invoicePreview { uuid amount period updatedAt } }`,
+			[]string{"GET /v2/customers/my/invoices?page=1&per_page=1"}},
+		{"forward paging is one call per page",
+			`{ volumes(first: 50, after: "` + encodeCursor(kindVolumes, 49) + `") { nodes { id } } }`,
+			[]string{"GET /v2/volumes?page=2&per_page=50"}},
+		{"an unaligned window is served by one slightly larger page",
+			`{ volumes(first: 3, after: "` + encodeCursor(kindVolumes, 1) + `") { nodes { id } } }`,
+			[]string{"GET /v2/volumes?page=1&per_page=5"}},
+		{"a window straddling two pages fetches both",
+			`{ volumes(first: 150, after: "` + encodeCursor(kindVolumes, 99) + `") { nodes { id } } }`,
+			[]string{"GET /v2/volumes?page=1&per_page=150", "GET /v2/volumes?page=2&per_page=150"}},
+		{"last without before learns the total first",
+			`{ volumes(last: 2) { nodes { id } } }`,
+			[]string{"GET /v2/volumes?page=1&per_page=1", fmt.Sprintf("GET /v2/volumes?page=%d&per_page=2", len(acct.Volumes)/2)}},
+		{"last with before needs no total",
+			`{ volumes(last: 10, before: "` + encodeCursor(kindVolumes, 20) + `") { nodes { id } } }`,
+			[]string{"GET /v2/volumes?page=2&per_page=10"}},
+		{"filters are passed through",
+			`{ volumes(region: "nyc3", name: "pg-data", first: 5) { totalCount nodes { id } } }`,
+			[]string{"GET /v2/volumes?name=pg-data&page=1&per_page=5&region=nyc3"}},
+		{"aliases, fragments and duplicates share one call",
+			`{ a: volumes(first: 3) { nodes { id } } b: volumes(first: 3) { totalCount nodes { name } } ...V }
+			 fragment V on Query { volumes(first: 3) { edges { cursor node { id } } } }`,
+			[]string{"GET /v2/volumes?page=1&per_page=3"}},
+		{"the same invoice asked twice costs one summary",
+			`{ x: invoice(uuid: "` + u0 + `") { amount } y: invoice(uuid: "` + u0 + `") { summary { amount } } }`,
+			[]string{summary(u0)}},
+		{"balance asked twice costs one call",
+			`{ a: balance { accountBalance } b: balance { monthToDateUsage } }`,
+			[]string{"GET /v2/customers/my/balance"}},
+		{"a volume by id, twice",
+			`{ a: volume(id: "` + v0 + `") { id } b: volume(id: "` + v0 + `") { name } }`,
+			[]string{"GET /v2/volumes/" + v0}},
+		{"entities batch and reuse the loaders",
+			`{ _entities(representations: [
+				{__typename: "Volume", id: "` + v0 + `"}, {__typename: "Volume", id: "` + v1 + `"}, {__typename: "Volume", id: "` + v0 + `"},
+				{__typename: "Invoice", uuid: "` + u0 + `"}, {__typename: "Invoice", uuid: "` + u1 + `"}, {__typename: "Invoice", uuid: "` + u0 + `"}]) {
+				... on Volume { id name } ... on Invoice { uuid amount summary { amount } } } }`,
+			[]string{"GET /v2/volumes/" + v0, "GET /v2/volumes/" + v1, summary(u0), summary(u1)}},
+		{"billing history's invoice costs nothing until its fields need a call",
+			`{ billingHistory(first: 10) { nodes { invoice { uuid invoiceId files { pdf { contentType } } } } } }`,
+			[]string{"GET /v2/customers/my/billing_history?page=1&per_page=10"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := h.expectCalls(c.name, c.query, c.want...)
+			if len(resp.Errors) > 0 {
+				t.Errorf("errors: %+v", resp.Errors)
+			}
+		})
+	}
+}
