@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
@@ -267,6 +268,25 @@ func TestPlaygroundAssetsAreServed(t *testing.T) {
 			again := playgroundGet(t, h, playgroundAssetsPath+file.path, http.Header{"If-None-Match": {resp.Header.Get("Etag")}})
 			if again.StatusCode != http.StatusNotModified {
 				t.Errorf("GET %s with its ETag: status %d, want 304", file.path, again.StatusCode)
+			}
+
+			zipped := playgroundGet(t, h, playgroundAssetsPath+file.path, http.Header{"Accept-Encoding": {"br, gzip, deflate"}})
+			if got := zipped.Header.Get("Content-Encoding"); got != "gzip" {
+				t.Fatalf("GET %s accepting gzip: Content-Encoding %q, want gzip", file.path, got)
+			}
+			zr, err := gzip.NewReader(zipped.Body)
+			if err != nil {
+				t.Fatalf("GET %s accepting gzip: body is not gzip: %v", file.path, err)
+			}
+			if unzipped, _ := io.ReadAll(zr); string(unzipped) != file.body {
+				t.Errorf("GET %s accepting gzip: body unzips to %q, want %q", file.path, unzipped, file.body)
+			}
+			if zipped.Header.Get("Etag") == resp.Header.Get("Etag") || zipped.Header.Get("Vary") != "Accept-Encoding" {
+				t.Errorf("GET %s: the gzip and identity answers share ETag %q or lack Vary (got %q)", file.path, zipped.Header.Get("Etag"), zipped.Header.Get("Vary"))
+			}
+			refused := playgroundGet(t, h, playgroundAssetsPath+file.path, http.Header{"Accept-Encoding": {"gzip;q=0"}})
+			if got := refused.Header.Get("Content-Encoding"); got != "" {
+				t.Errorf("GET %s with gzip;q=0: Content-Encoding %q, want none", file.path, got)
 			}
 		})
 	}
