@@ -61,7 +61,9 @@ test('the Playground runs its example query offline and shows the result', async
   });
   const page = await context.newPage();
   page.on('response', (response) => {
-    if (response.url().startsWith(`${base}/playground/assets/`)) assets.push(`${response.status()} ${response.url().slice(base.length)}`);
+    if (response.url().startsWith(`${base}/playground/assets/`)) {
+      assets.push(`${response.status()} ${response.headers()['content-encoding'] ?? 'identity'} ${response.url().slice(base.length)}`);
+    }
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (message) => {
@@ -81,12 +83,12 @@ test('the Playground runs its example query offline and shows the result', async
   assert.deepEqual(
     assets.sort(),
     [
-      '200 /playground/assets/graphiql@4.1.2/graphiql.min.css',
-      '200 /playground/assets/graphiql@4.1.2/graphiql.min.js',
-      '200 /playground/assets/react-dom@18.2.0/umd/react-dom.production.min.js',
-      '200 /playground/assets/react@18.2.0/umd/react.production.min.js',
+      '200 gzip /playground/assets/graphiql@4.1.2/graphiql.min.css',
+      '200 gzip /playground/assets/graphiql@4.1.2/graphiql.min.js',
+      '200 gzip /playground/assets/react-dom@18.2.0/umd/react-dom.production.min.js',
+      '200 gzip /playground/assets/react@18.2.0/umd/react.production.min.js',
     ],
-    'GraphiQL, React and ReactDOM come from this server (and pass their SRI check, or they would not run)',
+    'GraphiQL, React and ReactDOM come from this server, compressed (and pass their SRI check, or they would not run)',
   );
   assert.deepEqual(problems, [], 'the page logged errors');
 });
