@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/cors"
+)
+
+// The browser-facing guards of /query: CORS, CSRF prevention as Apollo Server
+// does it, and a bound on the request body. guardQuery chains them.
+
+// corsMaxAge is how long a browser may cache a preflight answer. Ten minutes
+// keeps preflights rare while letting a changed origin list take effect soon.
+const corsMaxAge = 10 * time.Minute
+
+// defaultMaxBodyBytes bounds a /query request body: far above any real query
+// (the dashboard is about 1 KiB) and far below what could hurt memory.
+const defaultMaxBodyBytes = 1 << 20
+
+// devOrigins are the origins allowed by default with the built-in sandbox, so
+// that a frontend dev server (Vite, Next, ...) on this machine works with no
+// setup. With a real DigitalOcean URL the default is no origin at all.
+const devOrigins = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*"
+
+// Error codes of the guards, in errors[].extensions.code.
+const (
+	codeBadRequest   = "BAD_REQUEST" // Apollo Server's code for a CSRF refusal
+	codeBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
+)
+
+// csrfRefusal is Apollo Server's message, so that clients see the same advice.
+const (
+	csrfRefusal = "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). " +
+		"Please either specify a 'content-type' header (with a type that is not one of " +
+		"application/x-www-form-urlencoded, multipart/form-data, text/plain) or provide a non-empty " +
+		"value for one of the following headers: x-apollo-operation-name, apollo-require-preflight"
+)
+
+// originPattern is one entry of CORS_ALLOWED_ORIGINS: an exact origin
+// (https://app.example.com), any port of a host (http://localhost:*), any
+// subdomain (https://*.example.com), or "*" for every origin.
+type originPattern struct {
+	any       bool
+	scheme    string
+	host      string // lower case; without the "*." when subdomains is set
+	subdomain bool
+	port      string // "" for the scheme's default, "*" for any
+}
+
+// originList is the parsed CORS_ALLOWED_ORIGINS; empty allows no origin.
+type originList []originPattern
+
+// parseOrigins reads a comma-separated list of origin patterns.
+func parseOrigins(raw string) (originList, error) {
+	var list originList
+	for _, entry := range strings.Split(raw, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		if entry == "*" {
+			list = append(list, originPattern{any: true})
+			continue
+		}
+		p, err := parseOriginPattern(entry)
+		if err != nil {
+			return nil, fmt.Errorf("origin %q: %w", entry, err)
+		}
+		list = append(list, p)
+	}
+	return list, nil
+}
+
+func parseOriginPattern(entry string) (originPattern, error) {
+	scheme, rest, ok := strings.Cut(entry, "://")
+	if !ok || (scheme != "http" && scheme != "https") {
+		return originPattern{}, fmt.Errorf("want scheme://host[:port], e.g. https://app.example.com")
+	}
+	if strings.ContainsAny(rest, "/?#@") {
+		return originPattern{}, fmt.Errorf("an origin has no path, query or user: want scheme://host[:port]")
+	}
+	p := originPattern{scheme: scheme}
+	host, port := rest, ""
+	if h, pt, err := net.SplitHostPort(rest); err == nil {
+		host, port = h, pt
+	} else if strings.HasSuffix(rest, ":*") {
+		host, port = strings.TrimSuffix(rest, ":*"), "*"
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if port != "" && port != "*" && !isDigits(port) {
+		return originPattern{}, fmt.Errorf("port %q: want digits or *", port)
+	}
+	if port == defaultPort(scheme) {
+		port = ""
+	}
+	p.port = port
+	if strings.HasPrefix(host, "*.") {
+		p.subdomain, host = true, host[2:]
+	}
+	if host == "" || strings.Contains(host, "*") {
+		return originPattern{}, fmt.Errorf("want one host; * is allowed only as the whole port or a leading *. subdomain")
+	}
+	p.host = strings.ToLower(host)
+	return p, nil
+}
+
+// allows reports whether the request's Origin header matches the pattern.
+func (p originPattern) allows(scheme, host, port string) bool {
+	if p.any {
+		return true
+	}
+	if scheme != p.scheme || (p.port != "*" && p.port != port) {
+		return false
+	}
+	if p.subdomain {
+		return strings.HasSuffix(host, "."+p.host)
+	}
+	return host == p.host
+}
+
+// allows reports whether origin (as a browser sends it) is listed.
+func (l originList) allows(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
+		return false
+	}
+	port := u.Port()
+	if port == defaultPort(u.Scheme) {
+		port = ""
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, p := range l {
+		if p.allows(u.Scheme, host, port) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyOrigin reports whether the list is the single wildcard "*".
+func (l originList) anyOrigin() bool {
+	for _, p := range l {
+		if p.any {
+			return true
+		}
+	}
+	return false
+}
+
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// newCORS answers CORS for the listed origins: preflights are cached for
+// corsMaxAge, credentials are allowed for listed origins (but never with "*"),
+// and a request from an unlisted origin gets no CORS header at all, so the
+// browser keeps the response from the page. An empty list turns CORS off.
+func newCORS(origins originList) func(http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	c := cors.New(cors.Options{
+		AllowOriginFunc:  origins.allows,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept", "X-Request-Id", "Apollo-Require-Preflight", "X-Apollo-Operation-Name", "Apollographql-Client-Name", "Apollographql-Client-Version", "Traceparent", "Tracestate"},
+		ExposedHeaders:   []string{"X-Request-Id", "Retry-After"},
+		AllowCredentials: !origins.anyOrigin(),
+		MaxAge:           int(corsMaxAge / time.Second),
+	})
+	return c.Handler
+}
+
+// simpleContentTypes are the types an HTML form (or a no-preflight fetch) can send.
+var simpleContentTypes = map[string]bool{
+	"application/x-www-form-urlencoded": true,
+	"multipart/form-data":               true,
+	"text/plain":                        true,
+}
+
+// preventCSRF refuses, as Apollo Server does, a request that a browser would
+// send cross-site without a preflight: one with no content type or a form's
+// content type (every GET, and a POST from a plain HTML form) must carry a
+// non-empty x-apollo-operation-name or apollo-require-preflight header, which
+// no simple request can. OPTIONS is left to CORS.
+func preventCSRF(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions || !mayBeSimpleRequest(r) ||
+			r.Header.Get("X-Apollo-Operation-Name") != "" || r.Header.Get("Apollo-Require-Preflight") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		writeGraphQLError(w, http.StatusBadRequest, codeBadRequest, csrfRefusal)
+	})
+}
+
+// mayBeSimpleRequest reports whether r's content type could come from a
+// request a browser sends without a preflight. The essence is parsed as
+// leniently as browsers do ("text/plain;garbage" is still text/plain).
+func mayBeSimpleRequest(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if strings.TrimSpace(ct) == "" {
+		return true
+	}
+	essence, _, _ := strings.Cut(ct, ";")
+	return simpleContentTypes[strings.ToLower(strings.TrimSpace(essence))]
+}
+
+// limitBody refuses a request body over max bytes with 413 and a GraphQL
+// error, before the GraphQL handler reads any of it. Bodies are small, so the
+// accepted body is read here and handed on from memory.
+func limitBody(max int64, next http.Handler) http.Handler {
+	tooLarge := fmt.Sprintf("the request body exceeds the limit of %d bytes", max)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, tooLarge)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		r.Body.Close()
+		switch {
+		case err != nil:
+			writeGraphQLError(w, http.StatusBadRequest, codeBadRequest, "the request body could not be read")
+			return
+		case int64(len(body)) > max:
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, tooLarge)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// guardQuery wraps the GraphQL handler in the browser guards. CORS is
+// outermost, so a refusal still carries the CORS headers a listed frontend
+// needs to read it.
+func guardQuery(origins originList, maxBodyBytes int64, next http.Handler) http.Handler {
+	return newCORS(origins)(preventCSRF(limitBody(maxBodyBytes, next)))
+}
+
+// writeGraphQLError answers with a GraphQL response holding one coded error,
+// for refusals made before the GraphQL handler runs.
+func writeGraphQLError(w http.ResponseWriter, status int, code, message string) {
+	type gqlError struct {
+		Message    string            `json:"message"`
+		Extensions map[string]string `json:"extensions"`
+	}
+	body, _ := json.Marshal(struct {
+		Errors []gqlError `json:"errors"`
+	}{[]gqlError{{Message: message, Extensions: map[string]string{"code": code}}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}

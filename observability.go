@@ -1,0 +1,445 @@
+package main
+
+// Observability: one structured log line per request (one per GraphQL
+// operation on /query), Prometheus metrics at /metrics on a registry of our
+// own, and OpenTelemetry traces when OTEL_EXPORTER_OTLP_ENDPOINT is set. What
+// the GraphQL layer learns (operation, outcome, error codes) reaches the log
+// line and the metrics through the request's graph.RequestRecord.
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// maxOperationLabels bounds the distinct operation names the metrics keep:
+// names are chosen by clients, and each one is a time series.
+const maxOperationLabels = 100
+
+// observability is the server's logs, metrics and traces, shared by all requests.
+type observability struct {
+	logger     *slog.Logger
+	registry   *prometheus.Registry
+	tp         trace.TracerProvider
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+	operations *labelSet
+	codes      *labelSet
+
+	graphqlRequests *prometheus.CounterVec
+	graphqlErrors   *prometheus.CounterVec
+	httpRequests    *prometheus.CounterVec
+	inFlight        *prometheus.GaugeVec
+	upstreamCalls   *prometheus.CounterVec
+	upstreamLatency *prometheus.HistogramVec
+	loaderBatch     *prometheus.HistogramVec
+}
+
+// newObservability registers the metrics on a fresh registry and traces
+// through tp (nil: no tracing).
+func newObservability(logger *slog.Logger, tp trace.TracerProvider) *observability {
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	reg := prometheus.NewRegistry()
+	f := metricFactory{reg}
+	o := &observability{
+		logger:     logger,
+		registry:   reg,
+		tp:         tp,
+		tracer:     tp.Tracer("github.com/oceangraph/oceangraph"),
+		propagator: propagation.TraceContext{},
+		operations: newLabelSet(maxOperationLabels),
+		codes:      newLabelSet(50),
+		graphqlRequests: f.counter("oceangraph_graphql_requests_total",
+			"GraphQL operations by operation name (anonymous, unparsed, or other beyond the first 100 names) and outcome (ok, partial, error).",
+			"operation", "outcome"),
+		graphqlErrors: f.counter("oceangraph_graphql_errors_total",
+			"GraphQL errors returned, by extensions.code.", "code"),
+		httpRequests: f.counter("oceangraph_http_requests_total",
+			"HTTP requests by route and status.", "route", "status"),
+		inFlight: f.gauge("oceangraph_http_requests_in_flight",
+			"HTTP requests being served, by route.", "route"),
+		upstreamCalls: f.counter("oceangraph_upstream_requests_total",
+			"HTTP exchanges with DigitalOcean (retries included) by endpoint and status (error: no answer).",
+			"endpoint", "status"),
+		upstreamLatency: f.histogram("oceangraph_upstream_request_duration_seconds",
+			"Latency of one HTTP exchange with DigitalOcean, by endpoint.",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "endpoint"),
+		loaderBatch: f.histogram("oceangraph_loader_batch_size",
+			"Keys per dataloader batch, by loader.",
+			[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256}, "loader"),
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return o
+}
+
+// metricFactory registers metrics on one registry; a bad definition is a bug, so it panics.
+type metricFactory struct{ reg prometheus.Registerer }
+
+func (f metricFactory) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f metricFactory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f metricFactory) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}
+
+// metricsHandler serves /metrics from the server's own registry.
+func (o *observability) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry})
+}
+
+// graphExtensions are the gqlgen extensions that feed the record, for graph.Config.Extensions.
+func (o *observability) graphExtensions() []graphql.HandlerExtension {
+	return []graphql.HandlerExtension{graph.NewTelemetry(o.tp)}
+}
+
+// observeUpstream is an upstream.Config.Observe: it counts the exchange in
+// the metrics and in the request's record, and records a client span (built
+// after the fact from the exchange's duration) under the operation's span.
+func (o *observability) observeUpstream(ctx context.Context, c upstream.Call) {
+	endpoint := c.Endpoint
+	if endpoint == "" {
+		endpoint = "unknown"
+	}
+	status := "error"
+	if c.Status != 0 {
+		status = strconv.Itoa(c.Status)
+	}
+	o.upstreamCalls.WithLabelValues(endpoint, status).Inc()
+	o.upstreamLatency.WithLabelValues(endpoint).Observe(c.Duration.Seconds())
+	if rec := graph.RequestRecordFrom(ctx); rec != nil {
+		rec.CountUpstreamCall()
+	}
+
+	end := time.Now()
+	path, _, _ := strings.Cut(c.URL, "?")
+	_, span := o.tracer.Start(ctx, endpoint,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithTimestamp(end.Add(-c.Duration)),
+		trace.WithAttributes(
+			attribute.String("http.request.method", http.MethodGet),
+			attribute.String("url.path", path),
+			attribute.String("oceangraph.upstream.endpoint", endpoint),
+		))
+	if c.Attempt > 1 {
+		span.SetAttributes(attribute.Int("http.request.resend_count", c.Attempt-1))
+	}
+	if c.Status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", c.Status))
+	}
+	switch {
+	case c.Err != nil:
+		span.SetAttributes(attribute.String("error.type", fmt.Sprintf("%T", c.Err)))
+		span.SetStatus(codes.Error, "no answer from DigitalOcean")
+	case c.Status >= 400:
+		span.SetAttributes(attribute.String("error.type", strconv.Itoa(c.Status)))
+		span.SetStatus(codes.Error, "")
+	}
+	span.End(trace.WithTimestamp(end))
+}
+
+// observeBatch records one dataloader batch's size.
+func (o *observability) observeBatch(loader string, keys int) {
+	o.loaderBatch.WithLabelValues(loader).Observe(float64(keys))
+}
+
+// chainObservers calls each upstream observer in turn.
+func chainObservers(observers ...func(context.Context, upstream.Call)) func(context.Context, upstream.Call) {
+	return func(ctx context.Context, c upstream.Call) {
+		for _, o := range observers {
+			o(ctx, c)
+		}
+	}
+}
+
+// middleware gives every request its id (the caller's X-Request-Id when it is
+// sane, else a fresh one, echoed in the response), its record, a server span,
+// the in-flight gauge, and when it is done one log line and its metrics.
+func (o *observability) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestID(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
+		route := routeOf(r.URL.Path)
+		o.inFlight.WithLabelValues(route).Inc()
+		defer o.inFlight.WithLabelValues(route).Dec()
+
+		rec := graph.NewRequestRecord(id, o.observeBatch)
+		ctx := o.propagator.Extract(graph.WithRequestRecord(r.Context(), rec), propagation.HeaderCarrier(r.Header))
+		ctx, span := o.tracer.Start(ctx, r.Method+" "+route,
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(
+				attribute.String("http.request.method", r.Method),
+				attribute.String("http.route", route),
+				attribute.String("oceangraph.request_id", id),
+			))
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		status := sw.statusCode()
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, "")
+		}
+		span.End()
+		o.finish(r, route, status, sw.written, rec, time.Since(start))
+	})
+}
+
+// finish writes the request's log line and counts it in the metrics.
+func (o *observability) finish(r *http.Request, route string, status int, written int64, rec *graph.RequestRecord, elapsed time.Duration) {
+	o.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.ID),
+		slog.String("method", r.Method),
+		slog.String("path", redactPath(r.URL.Path)),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("bytes", written),
+		slog.Int("upstream_calls", rec.UpstreamCalls()),
+	}
+	msg := "request"
+	if op := rec.Operation(); op.Handled {
+		msg = "graphql"
+		name := operationLabel(op)
+		o.graphqlRequests.WithLabelValues(o.operations.label(name), op.Outcome()).Inc()
+		for _, c := range op.Codes {
+			o.graphqlErrors.WithLabelValues(o.codes.label(c)).Inc()
+		}
+		attrs = append(attrs,
+			slog.String("operation", name),
+			slog.String("operation_type", op.Type),
+			slog.String("outcome", op.Outcome()),
+		)
+		if len(op.Codes) > 0 {
+			attrs = append(attrs, slog.Any("codes", op.Codes))
+		}
+		if op.EstimatedCalls >= 0 {
+			attrs = append(attrs, slog.Int("upstream_estimate", op.EstimatedCalls))
+		}
+		if op.Complexity >= 0 {
+			attrs = append(attrs, slog.Int("complexity", op.Complexity))
+		}
+	}
+	level := slog.LevelInfo
+	switch {
+	case status >= 500:
+		level = slog.LevelError
+	case route == "/healthz" || route == "/readyz" || route == "/metrics":
+		level = slog.LevelDebug // probes and scrapes would drown the log
+	}
+	o.logger.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// operationLabel names an operation in logs and metrics: its declared name,
+// "anonymous", or "unparsed" when the document did not get that far.
+func operationLabel(op graph.OperationSummary) string {
+	switch {
+	case op.Type == "":
+		return "unparsed"
+	case op.Name == "":
+		return "anonymous"
+	}
+	return op.Name
+}
+
+// labelSet admits the first max distinct values of a client-chosen label and
+// folds every later one into "other", so that the metrics' series stay bounded.
+type labelSet struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]bool
+}
+
+func newLabelSet(max int) *labelSet { return &labelSet{max: max, seen: map[string]bool{}} }
+
+func (l *labelSet) label(v string) string {
+	if len(v) > 64 {
+		return "other"
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[v] {
+		return v
+	}
+	if len(l.seen) >= l.max {
+		return "other"
+	}
+	l.seen[v] = true
+	return v
+}
+
+// requestID returns the caller's id when it is short and plain (it is echoed
+// and logged), else a fresh random one.
+func requestID(incoming string) string {
+	if n := len(incoming); n > 0 && n <= 128 && strings.Trim(incoming, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/+=") == "" {
+		return incoming
+	}
+	return strings.ToLower(rand.Text())
+}
+
+// routeOf maps a path to the route it is served by, a bounded label.
+func routeOf(path string) string {
+	switch {
+	case path == "/query", path == "/metrics", path == "/healthz", path == "/readyz", path == "/":
+		return path
+	case strings.HasPrefix(path, "/files/"):
+		return "/files/{link}"
+	case strings.HasPrefix(path, "/invoices/"):
+		return "/invoices/{uuid}/{format}"
+	case strings.HasPrefix(path, "/playground/"):
+		return "/playground/assets"
+	}
+	return "other"
+}
+
+// redactPath is a path fit for the log: a signed file link is a bearer
+// credential for its file (and may seal the caller's token), so only its route is kept.
+func redactPath(path string) string {
+	if strings.HasPrefix(path, "/files/") {
+		return "/files/[redacted]"
+	}
+	return path
+}
+
+// statusWriter remembers the status and size of a response. Unwrap lets
+// http.ResponseController reach the connection's Flush and deadlines (the
+// downloads stream).
+type statusWriter struct {
+	http.ResponseWriter
+	status  int
+	written int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+// Flush passes a flush on, for handlers that test for http.Flusher.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) statusCode() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// withRequestIDs adds the request id to every log record made with a
+// request's context (logger.ErrorContext(ctx, ...) in a resolver), so that
+// such a line can be matched with the request's own line.
+func withRequestIDs(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if rec := graph.RequestRecordFrom(ctx); rec != nil {
+		r.AddAttrs(slog.String("request_id", rec.ID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// newTracerProvider exports spans over OTLP/HTTP to endpoint (the base URL
+// of OTEL_EXPORTER_OTLP_ENDPOINT; /v1/traces is appended as the
+// specification says); with no endpoint, tracing is off. The other OTEL_*
+// variables (headers, sampler, service name, resource attributes) are
+// honoured by the SDK. The returned func flushes and stops the exporter.
+func newTracerProvider(ctx context.Context, endpoint string) (trace.TracerProvider, func(context.Context) error, error) {
+	if endpoint == "" {
+		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
+	}
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(tracesURL(endpoint)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("OTLP trace exporter: %w", err)
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(attribute.String("service.name", "oceangraph"), attribute.String("service.version", upstream.Version)),
+		resource.WithTelemetrySDK(),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trace resource: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	return tp, tp.Shutdown, nil
+}
+
+// tracesURL is the OTLP/HTTP traces URL under a base endpoint.
+func tracesURL(endpoint string) string {
+	return strings.TrimRight(endpoint, "/") + "/v1/traces"
+}
+
+// parseOTLPEndpoint checks OTEL_EXPORTER_OTLP_ENDPOINT: empty, or an absolute http(s) URL.
+func parseOTLPEndpoint(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("want an absolute http(s) URL such as http://localhost:4318")
+	}
+	return raw, nil
+}

@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/upstream"
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+// secretToken is the caller's DigitalOcean token in these tests: it must
+// never reach a log line or a metric.
+const secretToken = "dop_v1_0123456789abcdef_secret"
+
+// obsDashboard is the canonical dashboard (see graph's tests): 27 upstream calls.
+const obsDashboard = `query Dashboard {
+  invoices(first: 12) {
+    totalCount
+    preview { uuid amount period }
+    nodes { uuid amount summary { amount } items(first: 5) { totalCount nodes { amount } } }
+  }
+  volumes(first: 50) { totalCount nodes { id name } }
+  billingHistory(first: 10) { nodes { type amount } }
+}`
+
+// stack is the server's /query, downloads and /metrics, wired as server.go
+// wires them, over the sandbox, with logs and spans captured.
+type stack struct {
+	t       *testing.T
+	handler http.Handler
+	obs     *observability
+	logs    *syncBuffer
+	spans   *tracetest.SpanRecorder
+	sandbox *sandbox.Sandbox
+}
+
+func newStack(t *testing.T, origins originList) *stack {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{Seed: 7})
+	up := httptest.NewServer(sb)
+	t.Cleanup(up.Close)
+	logs := &syncBuffer{}
+	logger := slog.New(withRequestIDs(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	obs := newObservability(logger, tp)
+
+	client, err := upstream.New(upstream.Config{BaseURL: up.URL, MaxRetries: -1, Observe: chainObservers(graph.ObserveUpstream, obs.observeUpstream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := graph.NewFileLinks(bytes.Repeat([]byte{7}, 32), 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := graph.NewHandler(graph.Config{
+		Client:        client,
+		Introspection: true,
+		Links:         links,
+		Logger:        logger,
+		Extensions:    append(graph.Guards(graph.GuardLimits{}), obs.graphExtensions()...),
+	})
+	downloads := graph.NewDownloadHandler(client, links, "", logger)
+	mux := http.NewServeMux()
+	mux.Handle("/query", guardQuery(origins, defaultMaxBodyBytes, gh))
+	mux.Handle("GET /files/", downloads)
+	mux.Handle("GET /metrics", obs.metricsHandler())
+	return &stack{t: t, handler: obs.middleware(mux), obs: obs, logs: logs, spans: spans, sandbox: sb}
+}
+
+// serve runs one request in-process: when it returns, the log line is written.
+func (s *stack) serve(r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	s.handler.ServeHTTP(w, r)
+	return w
+}
+
+func (s *stack) query(query string, header map[string]string) *httptest.ResponseRecorder {
+	body, _ := json.Marshal(map[string]any{"query": query})
+	r := httptest.NewRequest(http.MethodPost, "http://og.test/query", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Authorization", "Bearer "+secretToken)
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	return s.serve(r)
+}
+
+func (s *stack) metrics() string {
+	w := s.serve(httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if w.Code != http.StatusOK {
+		s.t.Fatalf("/metrics answered %d", w.Code)
+	}
+	return w.Body.String()
+}
+
+// logLines decodes the JSON log lines with msg.
+func (s *stack) logLines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestMetricsShowTheUpstreamCallsJustMade(t *testing.T) {
+	s := newStack(t, nil)
+	if w := s.query(obsDashboard, nil); w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) {
+		t.Fatalf("dashboard: %d %s", w.Code, w.Body)
+	}
+	m := s.metrics()
+	for _, want := range []string{
+		`oceangraph_upstream_requests_total{endpoint="GET /v2/customers/my/invoices/{uuid}/summary",status="200"} 12`,
+		`oceangraph_upstream_requests_total{endpoint="GET /v2/customers/my/invoices/{uuid}",status="200"} 12`,
+		`oceangraph_upstream_requests_total{endpoint="GET /v2/customers/my/invoices",status="200"} 1`,
+		`oceangraph_upstream_requests_total{endpoint="GET /v2/volumes",status="200"} 1`,
+		`oceangraph_upstream_requests_total{endpoint="GET /v2/customers/my/billing_history",status="200"} 1`,
+		`oceangraph_upstream_request_duration_seconds_count{endpoint="GET /v2/customers/my/invoices/{uuid}/summary"} 12`,
+		`oceangraph_graphql_requests_total{operation="Dashboard",outcome="ok"} 1`,
+		`oceangraph_http_requests_total{route="/query",status="200"} 1`,
+		`oceangraph_http_requests_in_flight{route="/metrics"} 1`, // this very scrape
+		`go_goroutines`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(m, secretToken) {
+		t.Errorf("/metrics contains the caller's token")
+	}
+}
+
+func TestMetricsCountErrorsByCodeAndBoundOperationNames(t *testing.T) {
+	s := newStack(t, nil)
+	s.query(`query Big { invoices(first: 100) { nodes { summary { amount } } } }`, nil)
+	s.query(`{ invoices {`, nil)
+	m := s.metrics()
+	for _, want := range []string{
+		`oceangraph_graphql_requests_total{operation="Big",outcome="error"} 1`,
+		`oceangraph_graphql_requests_total{operation="unparsed",outcome="error"} 1`,
+		`oceangraph_graphql_errors_total{code="UPSTREAM_BUDGET_EXCEEDED"} 1`,
+		`oceangraph_graphql_errors_total{code="GRAPHQL_PARSE_FAILED"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	l := newLabelSet(2)
+	got := []string{l.label("A"), l.label("B"), l.label("C"), l.label("A"), l.label(strings.Repeat("x", 65))}
+	if strings.Join(got, ",") != "A,B,other,A,other" {
+		t.Errorf("labels = %v, want the first two names kept and the rest folded into other", got)
+	}
+}
+
+func TestLogLinePerOperation(t *testing.T) {
+	s := newStack(t, nil)
+	w := s.query(obsDashboard, map[string]string{"X-Request-Id": "req-abc.123"})
+	if got := w.Header().Get("X-Request-Id"); got != "req-abc.123" {
+		t.Errorf("X-Request-Id echoed = %q, want the caller's", got)
+	}
+	lines := s.logLines("graphql")
+	if len(lines) != 1 {
+		t.Fatalf("want one graphql log line, got %d:\n%s", len(lines), s.logs)
+	}
+	l := lines[0]
+	want := map[string]any{
+		"request_id": "req-abc.123", "operation": "Dashboard", "operation_type": "query", "outcome": "ok",
+		"upstream_calls": float64(27), "upstream_estimate": float64(27), "status": float64(200), "path": "/query",
+	}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("log %s = %v, want %v", k, l[k], v)
+		}
+	}
+	if d, ok := l["duration_ms"].(float64); !ok || d <= 0 {
+		t.Errorf("log duration_ms = %v, want a positive number", l["duration_ms"])
+	}
+
+	// A request id that could forge log lines or bloat them is replaced.
+	for _, bad := range []string{"a\nb", strings.Repeat("x", 129), "<script>"} {
+		w := s.query(`{ __typename }`, map[string]string{"X-Request-Id": bad})
+		if got := w.Header().Get("X-Request-Id"); got == bad || got == "" {
+			t.Errorf("request id %q echoed as %q, want a fresh one", bad, got)
+		}
+	}
+	if got := s.query(`{ __typename }`, nil).Header().Get("X-Request-Id"); len(got) < 16 {
+		t.Errorf("generated request id %q, want a random one", got)
+	}
+}
+
+func TestErrorLinesCarryCodesAndNoToken(t *testing.T) {
+	s := newStack(t, nil)
+	s.query(`query Mixed { invoice(uuid: "00000000-0000-4000-8000-000000000000") { amount } volumes(first: 1) { totalCount } }`, nil)
+	l := s.logLines("graphql")
+	if len(l) != 1 || l[0]["outcome"] != "partial" || !strings.Contains(strings.Join(anyStrings(l[0]["codes"]), ","), "NOT_FOUND") {
+		t.Errorf("log lines %v, want one partial line with code NOT_FOUND", l)
+	}
+
+	// A signed file link: served, counted, and its opaque part kept out of the log.
+	var resp struct {
+		Data struct {
+			Invoices struct {
+				Nodes []struct {
+					Files struct{ PDF struct{ URL string } } `json:"files"`
+				}
+			}
+		}
+	}
+	w := s.query(`{ invoices(first: 1) { nodes { files { pdf { url } } } } }`, nil)
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || len(resp.Data.Invoices.Nodes) != 1 {
+		t.Fatalf("file link query: %v %s", err, w.Body)
+	}
+	link, err := url.Parse(resp.Data.Invoices.Nodes[0].Files.PDF.URL)
+	if err != nil || !strings.HasPrefix(link.Path, "/files/") {
+		t.Fatalf("file link %q, want a /files/ URL", resp.Data.Invoices.Nodes[0].Files.PDF.URL)
+	}
+	dl := s.serve(httptest.NewRequest(http.MethodGet, link.RequestURI(), nil))
+	if dl.Code != http.StatusOK {
+		t.Fatalf("download answered %d: %s", dl.Code, dl.Body)
+	}
+	reqs := s.logLines("request")
+	if len(reqs) == 0 || reqs[len(reqs)-1]["path"] != "/files/[redacted]" || reqs[len(reqs)-1]["upstream_calls"] != float64(1) {
+		t.Errorf("download log lines = %v, want path /files/[redacted] and 1 upstream call", reqs)
+	}
+
+	all := s.logs.String()
+	opaque := strings.TrimPrefix(link.Path, "/files/")
+	for name, secret := range map[string]string{"token": secretToken, "file link": opaque, "Authorization header": "Bearer "} {
+		if strings.Contains(all, secret) {
+			t.Errorf("the log contains the %s", name)
+		}
+	}
+}
+
+func TestTracesFollowTheOperationIntoUpstreamCalls(t *testing.T) {
+	s := newStack(t, nil)
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	s.query(`query Two { invoice(uuid: "preview") { summary { amount } } volumes(first: 2) { nodes { id } } }`, map[string]string{"Traceparent": parent})
+
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, sp := range s.spans.Ended() {
+		byName[sp.Name()] = sp
+	}
+	server, op := byName["POST /query"], byName["query Two"]
+	summary, volumes := byName[upstream.EndpointInvoiceSummary], byName[upstream.EndpointVolumes]
+	if server == nil || op == nil || summary == nil || volumes == nil {
+		t.Fatalf("spans = %v, want the server span, the operation span and one per upstream call", keys(byName))
+	}
+	if got := server.SpanContext().TraceID().String(); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("trace id = %s, want the caller's traceparent's", got)
+	}
+	if op.Parent().SpanID() != server.SpanContext().SpanID() {
+		t.Errorf("operation span's parent is not the server span")
+	}
+	for _, up := range []sdktrace.ReadOnlySpan{summary, volumes} {
+		if up.Parent().SpanID() != op.SpanContext().SpanID() {
+			t.Errorf("%s: parent is not the operation span", up.Name())
+		}
+		status := false
+		for _, a := range up.Attributes() {
+			if a.Key == "http.response.status_code" && a.Value.AsInt64() == 200 {
+				status = true
+			}
+		}
+		if !status {
+			t.Errorf("%s: no http.response.status_code 200 among %v", up.Name(), up.Attributes())
+		}
+	}
+}
+
+func TestTracingIsOffWithoutAnEndpoint(t *testing.T) {
+	tp, shutdown, err := newTracerProvider(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(context.Background())
+	_, span := tp.Tracer("t").Start(context.Background(), "x")
+	if span.IsRecording() {
+		t.Errorf("a span records with tracing off")
+	}
+	if _, err := parseOTLPEndpoint("localhost:4318"); err == nil {
+		t.Errorf("an endpoint without a scheme was accepted")
+	}
+	if got := tracesURL("http://collector:4318/"); got != "http://collector:4318/v1/traces" {
+		t.Errorf("tracesURL = %s", got)
+	}
+}
+
+func TestGETRunsQueriesOnlyAndNeedsAPreflightHeader(t *testing.T) {
+	s := newStack(t, nil)
+	get := func(query string, preflight bool) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/query?query="+url.QueryEscape(query), nil)
+		if preflight {
+			r.Header.Set("Apollo-Require-Preflight", "true")
+		}
+		return s.serve(r)
+	}
+	if w := get(`{ __typename }`, false); w.Code != http.StatusBadRequest {
+		t.Errorf("GET without a preflight header answered %d, want 400", w.Code)
+	}
+	if w := get(`{ __typename }`, true); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"Query"`) {
+		t.Errorf("GET query with a preflight header answered %d %s", w.Code, w.Body)
+	}
+	w := get(`mutation { __typename }`, true)
+	if w.Code == http.StatusOK && !strings.Contains(w.Body.String(), `"errors"`) {
+		t.Errorf("GET mutation answered %d %s, want it refused", w.Code, w.Body)
+	}
+	if strings.Contains(w.Body.String(), `"data":{`) {
+		t.Errorf("GET mutation produced data: %s", w.Body)
+	}
+}
+
+func TestBodyLimitOnTheRealHandler(t *testing.T) {
+	s := newStack(t, nil)
+	big := `{"query":"{ __typename }","variables":{"pad":"` + strings.Repeat("x", defaultMaxBodyBytes) + `"}}`
+	r := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(big))
+	r.Header.Set("Content-Type", "application/json")
+	w := s.serve(r)
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), codeBodyTooLarge) {
+		t.Errorf("a body over 1 MiB answered %d %.200s, want 413 %s", w.Code, w.Body, codeBodyTooLarge)
+	}
+	if calls := s.sandbox.Requests(); len(calls) != 0 {
+		t.Errorf("a refused body made upstream calls: %v", calls)
+	}
+}
+
+func anyStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var _ io.Writer = (*syncBuffer)(nil)
