@@ -107,7 +107,7 @@ test('a gateway query across both subgraphs batches entities and fetches each re
   const [v0, v1, v2] = seed.volumes.nodes;
   const [i0, i1] = seed.invoices.nodes;
   assert.ok(v2 && i1, `the sandbox account has 3 volumes and 2 invoices: ${JSON.stringify(seed)}`);
-  // Two watches share an invoice: the gateway or oceangraph's loader must fetch it once.
+  // Two watches share an invoice: oceangraph's per-request loader must fetch it once.
   watches = [
     { note: 'database disk', volume: v0, invoice: i0 },
     { note: 'log archive', volume: v1, invoice: i0 },
@@ -162,6 +162,7 @@ test('a gateway query across both subgraphs batches entities and fetches each re
     count: r.representations?.length ?? 0,
   }));
   assert.equal(subgraphRequests.filter((r) => r.subgraph === 'watchlist').length, 1, 'one request to the watchlist');
+  assert.equal(toOceangraph.length, 2, `two requests to oceangraph, one per entity type: ${JSON.stringify(summary)}`);
   assert.ok(
     summary.every((r) => r.entities),
     `the gateway sent oceangraph only _entities requests: ${JSON.stringify(summary)}`,
