@@ -1,0 +1,187 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of the server, read once at start from flags and
+// the environment (a flag wins over its variable). The README's table lists them.
+type config struct {
+	ListenHost      string
+	Port            int
+	APIURL          string // DIGITALOCEAN_API_URL; empty: the built-in sandbox
+	Token           string // DIGITALOCEAN_TOKEN; used when a request brings none
+	PublicURL       string
+	FileLinkKey     []byte
+	FileLinkTTL     time.Duration
+	UpstreamTimeout time.Duration
+	UpstreamRetries int
+	MaxConcurrency  int
+	Introspection   bool
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	AssetsDir       string
+}
+
+// setting describes one configuration value: its flag, its variable and its default.
+type setting struct {
+	flag, env, def, usage string
+}
+
+var settings = []setting{
+	{"host", "LISTEN_HOST", "127.0.0.1", "address to listen on; 0.0.0.0 or :: to accept connections from other machines"},
+	{"port", "PORT", "8080", "TCP port to listen on"},
+	{"api-url", "DIGITALOCEAN_API_URL", "", "DigitalOcean API base URL, e.g. https://api.digitalocean.com; empty: the built-in sandbox"},
+	{"token", "DIGITALOCEAN_TOKEN", "", "DigitalOcean token used when a request carries no Authorization header"},
+	{"public-url", "PUBLIC_URL", "", "absolute URL clients reach this server at, for file links; empty: taken from each request"},
+	{"file-link-key", "FILE_LINK_KEY", "", "base64 key (>= 32 bytes) that signs and seals file links; empty: a random key per start"},
+	{"file-link-ttl", "FILE_LINK_TTL", "5m", "how long a file link stays valid"},
+	{"upstream-timeout", "UPSTREAM_TIMEOUT", "30s", "bound on one upstream call, retries included"},
+	{"upstream-retries", "UPSTREAM_RETRIES", "3", "retries of an idempotent upstream GET on 429, 502-504 and reset connections"},
+	{"max-concurrency", "MAX_CONCURRENCY", "8", "upstream calls one GraphQL request may have in flight at once"},
+	{"introspection", "INTROSPECTION", "", "allow schema introspection (default: on with the sandbox, off with a real API URL)"},
+	{"log-format", "LOG_FORMAT", "", "text or json (default: text with the sandbox, json otherwise)"},
+	{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run on after SIGINT/SIGTERM"},
+	{"read-timeout", "READ_TIMEOUT", "30s", "bound on reading a whole request"},
+	{"write-timeout", "WRITE_TIMEOUT", "5m", "bound on writing a whole response (downloads included)"},
+	{"idle-timeout", "IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection stays open"},
+	{"assets-dir", "PLAYGROUND_ASSETS_DIR", "web/dist", "where the Playground's JavaScript and CSS were built; absent: a CDN"},
+}
+
+// loadConfig parses args (without the program name) and the environment.
+// An invalid value is an error that names the setting.
+func loadConfig(args []string, getenv func(string) string) (config, error) {
+	fs := flag.NewFlagSet("oceangraph", flag.ContinueOnError)
+	raw := map[string]*string{}
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		raw[s.flag] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	p := parser{raw: raw}
+	cfg := config{
+		Port:            p.int("port", 1, 65535),
+		APIURL:          p.url("api-url"),
+		Token:           strings.TrimSpace(*raw["token"]),
+		PublicURL:       strings.TrimRight(p.url("public-url"), "/"),
+		FileLinkTTL:     p.duration("file-link-ttl"),
+		UpstreamTimeout: p.duration("upstream-timeout"),
+		UpstreamRetries: p.int("upstream-retries", -1, 10),
+		MaxConcurrency:  p.int("max-concurrency", 1, 64),
+		ShutdownTimeout: p.duration("shutdown-timeout"),
+		LogFormat:       *raw["log-format"],
+		ListenHost:      *raw["host"],
+		ReadTimeout:     p.duration("read-timeout"),
+		WriteTimeout:    p.duration("write-timeout"),
+		IdleTimeout:     p.duration("idle-timeout"),
+		AssetsDir:       *raw["assets-dir"],
+	}
+	cfg.Introspection = cfg.APIURL == ""
+	if v := *raw["introspection"]; v != "" {
+		cfg.Introspection = p.bool("introspection")
+	}
+	switch cfg.LogFormat {
+	case "":
+		cfg.LogFormat = "json"
+		if cfg.APIURL == "" {
+			cfg.LogFormat = "text"
+		}
+	case "text", "json":
+	default:
+		p.fail("log-format", "want text or json")
+	}
+	cfg.FileLinkKey = p.key("file-link-key")
+	return cfg, p.err
+}
+
+// parser converts raw setting values, remembering the first failure.
+type parser struct {
+	raw map[string]*string
+	err error
+}
+
+func (p *parser) fail(name, why string) {
+	if p.err == nil {
+		env := name
+		for _, s := range settings {
+			if s.flag == name {
+				env = s.env
+			}
+		}
+		p.err = fmt.Errorf("invalid %s (-%s) %q: %s", env, name, *p.raw[name], why)
+	}
+}
+
+func (p *parser) int(name string, lo, hi int) int {
+	n, err := strconv.Atoi(*p.raw[name])
+	if err != nil || n < lo || n > hi {
+		p.fail(name, fmt.Sprintf("want a whole number from %d to %d", lo, hi))
+	}
+	return n
+}
+
+func (p *parser) duration(name string) time.Duration {
+	d, err := time.ParseDuration(*p.raw[name])
+	if err != nil || d <= 0 {
+		p.fail(name, "want a positive duration such as 30s or 5m")
+	}
+	return d
+}
+
+func (p *parser) bool(name string) bool {
+	b, err := strconv.ParseBool(*p.raw[name])
+	if err != nil {
+		p.fail(name, "want true or false")
+	}
+	return b
+}
+
+func (p *parser) url(name string) string {
+	v := strings.TrimSpace(*p.raw[name])
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(name, "want an absolute http(s) URL")
+	}
+	return v
+}
+
+func (p *parser) key(name string) []byte {
+	v := *p.raw[name]
+	if v == "" {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			p.fail(name, err.Error())
+		}
+		return k
+	}
+	k, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		k, err = base64.RawURLEncoding.DecodeString(v)
+	}
+	if err != nil || len(k) < 32 {
+		p.fail(name, errors.New("want base64 of at least 32 bytes (e.g. `openssl rand -base64 32`)").Error())
+	}
+	return k
+}

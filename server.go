@@ -1,0 +1,204 @@
+// Command oceangraph serves a GraphQL API (and Apollo Federation 2 subgraph)
+// in front of DigitalOcean's billing and block storage REST API.
+//
+//	go run .                                  # the server, on the built-in sandbox
+//	go run . sandbox -addr 127.0.0.1:9090     # the sandbox alone, as an upstream for other programs
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+
+	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/upstream"
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "sandbox" {
+		if err := runSandbox(ctx, os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "oceangraph sandbox:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	cfg, err := loadConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "oceangraph:", err)
+		os.Exit(2)
+	}
+	logger := newLogger(cfg.LogFormat)
+	if err := run(ctx, cfg, logger, nil); err != nil {
+		logger.Error("server stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// run serves until ctx is done, then lets in-flight requests finish. ready,
+// when set, is told the address once the server accepts connections.
+func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr string)) error {
+	apiURL, defaultToken := cfg.APIURL, cfg.Token
+	if apiURL == "" {
+		sb, err := startSandbox(cfg.ListenHost)
+		if err != nil {
+			return fmt.Errorf("start the built-in sandbox: %w", err)
+		}
+		defer sb.Close()
+		apiURL = sb.URL
+		if defaultToken == "" {
+			defaultToken = sandbox.DemoToken
+		}
+		logger.Info("no DIGITALOCEAN_API_URL set: serving the built-in sandbox (demo data, not your account)", "sandbox", apiURL)
+	}
+	client, err := upstream.New(upstream.Config{
+		BaseURL:    apiURL,
+		Token:      defaultToken,
+		MaxRetries: cfg.UpstreamRetries,
+		Timeout:    cfg.UpstreamTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	links, err := graph.NewFileLinks(cfg.FileLinkKey, cfg.FileLinkTTL)
+	if err != nil {
+		return fmt.Errorf("file links: %w", err)
+	}
+
+	var shuttingDown atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("/query", graph.NewHandler(graph.Config{
+		Client:         client,
+		DefaultToken:   defaultToken,
+		MaxConcurrency: cfg.MaxConcurrency,
+		Introspection:  cfg.Introspection,
+		PublicURL:      cfg.PublicURL,
+		Links:          links,
+		Logger:         logger,
+	}))
+	mux.Handle("GET /{$}", playground.Handler("oceangraph", "/query"))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if shuttingDown.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	logger.Info("oceangraph listening", "playground", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/query")
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shuttingDown.Store(true)
+	logger.Info("shutting down: letting in-flight requests finish", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// sandboxServer is the built-in sandbox on a loopback port of its own, so the
+// client speaks real HTTP to it exactly as it would to DigitalOcean.
+type sandboxServer struct {
+	URL string
+	srv *http.Server
+}
+
+func (s *sandboxServer) Close() { s.srv.Close() }
+
+func startSandbox(host string) (*sandboxServer, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(loopbackOr(host), "0"))
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: sandbox.New(sandbox.Options{}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return &sandboxServer{URL: "http://" + ln.Addr().String(), srv: srv}, nil
+}
+
+// loopbackOr keeps the in-process sandbox on loopback whatever the public host.
+func loopbackOr(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return host
+	}
+	return "127.0.0.1"
+}
+
+// runSandbox serves the sandbox alone, for load generators and other gateways.
+func runSandbox(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("oceangraph sandbox", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9090", "address to listen on")
+	latency := fs.Duration("latency", 0, "added latency per response")
+	jitter := fs.Duration("jitter", 0, "added random latency, up to this much")
+	rateLimit := fs.Int("rate-limit", 0, "requests per token per minute before 429 (0: no limit)")
+	pdfSize := fs.Int64("pdf-size", 0, "pad every PDF to this many bytes (0: natural size)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sb := sandbox.New(sandbox.Options{Latency: *latency, Jitter: *jitter, RateLimitPerMinute: *rateLimit, PDFSize: *pdfSize})
+	srv := &http.Server{Addr: *addr, Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "oceangraph sandbox listening on http://%s (stats at /_sandbox/stats)\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
