@@ -142,7 +142,8 @@ func (l *FileLinks) Open(opaque string) (Grant, error) {
 	if len(opaque) > maxLinkOpaque {
 		return Grant{}, ErrFileLinkInvalid
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(opaque)
+	// Strict: a non-canonical spelling of the same bytes is an altered link too.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(opaque)
 	if err != nil || len(raw) < 1+chacha20poly1305.NonceSizeX+l.aead.Overhead() || raw[0] != linkVersion {
 		return Grant{}, ErrFileLinkInvalid
 	}

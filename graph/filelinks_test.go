@@ -13,14 +13,14 @@ import (
 )
 
 const (
-	testInvoiceUUID = "22737513-0ea7-4206-8ceb-98a575af7681"
-	testToken       = "dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	fileTestInvoice = "22737513-0ea7-4206-8ceb-98a575af7681"
+	fileTestToken   = "dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
 
-var testLinkKey = bytes.Repeat([]byte("k"), 32)
+var fileTestKey = bytes.Repeat([]byte("k"), 32)
 
 // testLinks returns a codec whose clock the test moves by hand.
-func testLinks(t *testing.T, key []byte) (*FileLinks, *time.Time) {
+func newTestFileLinks(t *testing.T, key []byte) (*FileLinks, *time.Time) {
 	t.Helper()
 	l, err := NewFileLinks(key, 0)
 	if err != nil {
@@ -32,7 +32,7 @@ func testLinks(t *testing.T, key []byte) (*FileLinks, *time.Time) {
 }
 
 // opaqueOf cuts the opaque part out of a link.
-func opaqueOf(t *testing.T, link string) string {
+func linkOpaque(t *testing.T, link string) string {
 	t.Helper()
 	u, err := url.Parse(link)
 	if err != nil {
@@ -46,15 +46,15 @@ func opaqueOf(t *testing.T, link string) string {
 }
 
 func TestFileLinkRoundTrip(t *testing.T) {
-	links, now := testLinks(t, testLinkKey)
+	links, now := newTestFileLinks(t, fileTestKey)
 	for _, tc := range []struct {
 		name   string
 		uuid   string
 		format upstream.FileFormat
 		token  string
 	}{
-		{"pdf with the caller's token", testInvoiceUUID, upstream.FormatPDF, testToken},
-		{"csv with the server's default token", testInvoiceUUID, upstream.FormatCSV, ""},
+		{"pdf with the caller's token", fileTestInvoice, upstream.FormatPDF, fileTestToken},
+		{"csv with the server's default token", fileTestInvoice, upstream.FormatCSV, ""},
 		{"the preview invoice", "preview", upstream.FormatPDF, "t"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,7 +67,7 @@ func TestFileLinkRoundTrip(t *testing.T) {
 			if !strings.HasPrefix(link, wantPrefix) || !strings.HasSuffix(link, wantSuffix) {
 				t.Fatalf("link %q: want %s{opaque}%s", link, wantPrefix, wantSuffix)
 			}
-			g, err := links.Open(opaqueOf(t, link))
+			g, err := links.Open(linkOpaque(t, link))
 			if err != nil {
 				t.Fatalf("Open of a fresh link: %v", err)
 			}
@@ -80,19 +80,19 @@ func TestFileLinkRoundTrip(t *testing.T) {
 }
 
 func TestFileLinksAreUniqueAndKeepTheTokenSecret(t *testing.T) {
-	links, _ := testLinks(t, testLinkKey)
-	a, _ := links.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
-	b, _ := links.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
+	links, _ := newTestFileLinks(t, fileTestKey)
+	a, _ := links.URL("http://localhost:8080", fileTestInvoice, upstream.FormatPDF, fileTestToken)
+	b, _ := links.URL("http://localhost:8080", fileTestInvoice, upstream.FormatPDF, fileTestToken)
 	if a == b {
 		t.Errorf("two links for the same file are identical (%q): the nonce is not random", a)
 	}
 	for _, secret := range []string{
-		testToken,
+		fileTestToken,
 		"0123456789abcdef0123456789abcdef",
-		base64.StdEncoding.EncodeToString([]byte(testToken)),
-		base64.RawURLEncoding.EncodeToString([]byte(testToken)),
-		base64.RawURLEncoding.EncodeToString([]byte(testToken))[8:40],
-		url.QueryEscape(testToken),
+		base64.StdEncoding.EncodeToString([]byte(fileTestToken)),
+		base64.RawURLEncoding.EncodeToString([]byte(fileTestToken)),
+		base64.RawURLEncoding.EncodeToString([]byte(fileTestToken))[8:40],
+		url.QueryEscape(fileTestToken),
 	} {
 		if strings.Contains(a, secret) {
 			t.Errorf("link %q contains %q: the token is readable", a, secret)
@@ -101,13 +101,13 @@ func TestFileLinksAreUniqueAndKeepTheTokenSecret(t *testing.T) {
 }
 
 func TestFileLinkRefusals(t *testing.T) {
-	links, now := testLinks(t, testLinkKey)
-	link, _ := links.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
-	opaque := opaqueOf(t, link)
+	links, now := newTestFileLinks(t, fileTestKey)
+	link, _ := links.URL("http://localhost:8080", fileTestInvoice, upstream.FormatPDF, fileTestToken)
+	opaque := linkOpaque(t, link)
 	raw, _ := base64.RawURLEncoding.DecodeString(opaque)
 
-	foreign, _ := testLinks(t, bytes.Repeat([]byte("f"), 32))
-	foreignLink, _ := foreign.URL("http://localhost:8080", testInvoiceUUID, upstream.FormatPDF, testToken)
+	foreign, _ := newTestFileLinks(t, bytes.Repeat([]byte("f"), 32))
+	foreignLink, _ := foreign.URL("http://localhost:8080", fileTestInvoice, upstream.FormatPDF, fileTestToken)
 
 	for _, tc := range []struct {
 		name   string
@@ -118,7 +118,7 @@ func TestFileLinkRefusals(t *testing.T) {
 		{"truncated by one character", opaque[:len(opaque)-1]},
 		{"truncated to the header", opaque[:20]},
 		{"extended", opaque + "AA"},
-		{"sealed with another key", opaqueOf(t, foreignLink)},
+		{"sealed with another key", linkOpaque(t, foreignLink)},
 		{"far too long", strings.Repeat("A", maxLinkOpaque+4)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,6 +133,19 @@ func TestFileLinkRefusals(t *testing.T) {
 		altered[i] ^= 0x01
 		if _, err := links.Open(base64.RawURLEncoding.EncodeToString(altered)); !errors.Is(err, ErrFileLinkInvalid) {
 			t.Fatalf("byte %d flipped: Open = %v, want ErrFileLinkInvalid", i, err)
+		}
+	}
+
+	// So must changing any single character of the link as written.
+	for i := range opaque {
+		for _, c := range []byte{'A', 'B', '_'} {
+			if opaque[i] == c {
+				continue
+			}
+			altered := opaque[:i] + string(c) + opaque[i+1:]
+			if _, err := links.Open(altered); !errors.Is(err, ErrFileLinkInvalid) {
+				t.Fatalf("character %d changed to %q: Open = %v, want ErrFileLinkInvalid", i, c, err)
+			}
 		}
 	}
 
@@ -152,21 +165,21 @@ func TestNewFileLinksChecksItsConfiguration(t *testing.T) {
 	if _, err := NewFileLinks(make([]byte, 31), 0); err == nil {
 		t.Error("a 31-byte key was accepted; want an error")
 	}
-	if _, err := NewFileLinks(testLinkKey, -time.Second); err == nil {
+	if _, err := NewFileLinks(fileTestKey, -time.Second); err == nil {
 		t.Error("a negative TTL was accepted; want an error")
 	}
 	l, err := NewFileLinks(make([]byte, 64), 90*time.Second)
 	if err != nil || l.TTL() != 90*time.Second {
 		t.Errorf("NewFileLinks(64-byte key, 90s) = TTL %v, %v; want 1m30s, nil", l.TTL(), err)
 	}
-	links, _ := testLinks(t, testLinkKey)
+	links, _ := newTestFileLinks(t, fileTestKey)
 	for _, tc := range []struct {
 		name, base, uuid string
 		format           upstream.FileFormat
 	}{
-		{"relative base URL", "/api", testInvoiceUUID, upstream.FormatPDF},
+		{"relative base URL", "/api", fileTestInvoice, upstream.FormatPDF},
 		{"empty uuid", "http://x", "", upstream.FormatPDF},
-		{"unknown format", "http://x", testInvoiceUUID, "xlsx"},
+		{"unknown format", "http://x", fileTestInvoice, "xlsx"},
 	} {
 		if link, err := links.URL(tc.base, tc.uuid, tc.format, ""); err == nil {
 			t.Errorf("%s: URL = %q, want an error", tc.name, link)
