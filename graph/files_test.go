@@ -1,0 +1,205 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/oceangraph/oceangraph/upstream"
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+// filesRig is the GraphQL handler and the download routes sharing one
+// sandbox, one client and one link key, as server.go wires them.
+type filesRig struct {
+	*harness
+	downloads http.Handler
+}
+
+func newFilesRig(t *testing.T, opts sandbox.Options) *filesRig {
+	t.Helper()
+	sb := sandbox.New(opts)
+	srv := httptest.NewServer(sb)
+	t.Cleanup(srv.Close)
+	client, err := upstream.New(upstream.Config{BaseURL: srv.URL, MaxRetries: -1, Observe: ObserveUpstream})
+	if err != nil {
+		t.Fatalf("upstream client: %v", err)
+	}
+	links, _ := newTestFileLinks(t, fileTestKey)
+	logs := &bytes.Buffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	gql := NewHandler(Config{Client: client, Links: links, PublicURL: "https://og.example", Logger: logger})
+	// What the per-request middleware must do for InvoiceFile's fields: give
+	// each request its own memo of downloads (see withFileDownloads).
+	perRequest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gql.ServeHTTP(w, r.WithContext(withFileDownloads(r.Context())))
+	})
+	return &filesRig{
+		harness:   &harness{t: t, handler: perRequest, sandbox: sb, logs: logs},
+		downloads: NewDownloadHandler(client, links, "", logger),
+	}
+}
+
+// fileCalls counts the sandbox's requests for invoice files, by format, and resets the log.
+func (rig *filesRig) fileCalls() map[string]int {
+	n := map[string]int{}
+	for _, c := range rig.upstreamCalls() {
+		for _, f := range []string{"csv", "pdf"} {
+			if strings.HasSuffix(c, "/"+f) {
+				n[f]++
+			}
+		}
+	}
+	return n
+}
+
+type fileFields struct {
+	URL         string
+	ContentType string
+	Filename    *string
+	ByteSize    *int
+	Base64      *string
+}
+
+func TestInvoiceFileFieldsDownloadOncePerRequest(t *testing.T) {
+	rig := newFilesRig(t, sandbox.Options{Seed: 1})
+	inv := rig.sandbox.Account(callerToken).Invoices[2]
+	rig.sandbox.Reset()
+
+	var data struct {
+		A struct {
+			Files struct {
+				PDF struct {
+					fileFields
+					N2 *string
+					S2 *int
+					B2 *string
+				}
+				CSV fileFields
+			}
+		}
+		B struct{ Files struct{ PDF fileFields } }
+	}
+	rig.mustData(`query($u: ID!) {
+		a: invoice(uuid: $u) {
+			files {
+				pdf { filename byteSize base64 n2: filename s2: byteSize b2: base64 }
+				csv { filename byteSize }
+			}
+		}
+		b: invoice(uuid: $u) { files { pdf { ...sized } } }
+	}
+	fragment sized on InvoiceFile { base64 byteSize filename }`, map[string]any{"u": inv.UUID}, &data)
+
+	if got := rig.fileCalls(); got["pdf"] != 1 || got["csv"] != 1 {
+		t.Errorf("file downloads per format = %v, want exactly one pdf and one csv", got)
+	}
+	pdf := data.A.Files.PDF
+	if pdf.Base64 == nil || pdf.ByteSize == nil || pdf.Filename == nil {
+		t.Fatalf("pdf fields are null: %+v", pdf)
+	}
+	content, err := base64.StdEncoding.DecodeString(*pdf.Base64)
+	if err != nil || !bytes.HasPrefix(content, []byte("%PDF-")) {
+		t.Errorf("base64 decodes to %q... (%v), want a PDF", content[:min(len(content), 8)], err)
+	}
+	if len(content) != *pdf.ByteSize {
+		t.Errorf("byteSize = %d, but base64 holds %d bytes", *pdf.ByteSize, len(content))
+	}
+	wantName := "DigitalOcean Invoice " + inv.Start.Format("2006 Jan")
+	if !strings.HasPrefix(*pdf.Filename, wantName) || !strings.HasSuffix(*pdf.Filename, ".pdf") {
+		t.Errorf("filename = %q, want DigitalOcean's %q...pdf", *pdf.Filename, wantName)
+	}
+	for name, same := range map[string]bool{
+		"alias n2":           pdf.N2 != nil && *pdf.N2 == *pdf.Filename,
+		"alias s2":           pdf.S2 != nil && *pdf.S2 == *pdf.ByteSize,
+		"alias b2":           pdf.B2 != nil && *pdf.B2 == *pdf.Base64,
+		"fragment base64":    data.B.Files.PDF.Base64 != nil && *data.B.Files.PDF.Base64 == *pdf.Base64,
+		"fragment byteSize":  data.B.Files.PDF.ByteSize != nil && *data.B.Files.PDF.ByteSize == *pdf.ByteSize,
+		"csv has a filename": data.A.Files.CSV.Filename != nil && strings.HasSuffix(*data.A.Files.CSV.Filename, ".csv"),
+	} {
+		if !same {
+			t.Errorf("%s: differs from the first selection (%+v)", name, data)
+		}
+	}
+
+	// A second request downloads again: the memo is per request.
+	rig.mustData(`query($u: ID!) { invoice(uuid: $u) { files { pdf { byteSize } } } }`, map[string]any{"u": inv.UUID}, &struct{}{})
+	if got := rig.fileCalls(); got["pdf"] != 1 {
+		t.Errorf("second request: %d pdf downloads, want 1", got["pdf"])
+	}
+}
+
+func TestInvoiceFileURLCostsNoDownloadAndOpensWithoutHeaders(t *testing.T) {
+	rig := newFilesRig(t, sandbox.Options{Seed: 1})
+	inv := rig.sandbox.Account(callerToken).Invoices[0]
+	rig.sandbox.Reset()
+
+	var data struct{ Invoice struct{ Files struct{ CSV, PDF fileFields } } }
+	rig.mustData(`query($u: ID!) { invoice(uuid: $u) { files { csv { url contentType } pdf { url contentType } } } }`,
+		map[string]any{"u": inv.UUID}, &data)
+	if got := rig.fileCalls(); len(got) != 0 {
+		t.Errorf("url and contentType caused file downloads %v, want none", got)
+	}
+	files := data.Invoice.Files
+	if files.CSV.ContentType != "text/csv" || files.PDF.ContentType != "application/pdf" {
+		t.Errorf("contentType csv %q pdf %q, want text/csv and application/pdf", files.CSV.ContentType, files.PDF.ContentType)
+	}
+	wantSuffix := "/invoice-" + inv.UUID + ".pdf"
+	if !strings.HasPrefix(files.PDF.URL, "https://og.example/files/") || !strings.HasSuffix(files.PDF.URL, wantSuffix) {
+		t.Errorf("pdf url %q, want https://og.example/files/{opaque}%s", files.PDF.URL, wantSuffix)
+	}
+	if strings.Contains(files.PDF.URL, callerToken) || strings.Contains(files.PDF.URL, base64.RawURLEncoding.EncodeToString([]byte(callerToken))) {
+		t.Errorf("url %q shows the caller's token", files.PDF.URL)
+	}
+
+	// A browser opens the link with no headers at all.
+	u, _ := url.Parse(files.PDF.URL)
+	rec := httptest.NewRecorder()
+	rig.downloads.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, u.Path, nil))
+	if rec.Code != http.StatusOK || !bytes.HasPrefix(rec.Body.Bytes(), []byte("%PDF-")) {
+		t.Errorf("opening the url: status %d, body %q...; want 200 and a PDF", rec.Code, rec.Body.Bytes()[:min(rec.Body.Len(), 16)])
+	}
+	if got := rig.fileCalls(); got["pdf"] != 1 {
+		t.Errorf("opening the url made %d pdf downloads, want 1", got["pdf"])
+	}
+}
+
+func TestInvoiceFileBase64RefusesLargeFiles(t *testing.T) {
+	const size = maxBase64FileBytes + 1<<20
+	rig := newFilesRig(t, sandbox.Options{Seed: 1, PDFSize: size})
+	inv := rig.sandbox.Account(callerToken).Invoices[0]
+	rig.sandbox.Reset()
+
+	resp := rig.post(`query($u: ID!) { invoice(uuid: $u) { files { pdf { filename byteSize base64 } } } }`, map[string]any{"u": inv.UUID})
+	var data struct{ Invoice struct{ Files struct{ PDF fileFields } } }
+	decode(t, resp, &data)
+	pdf := data.Invoice.Files.PDF
+	if pdf.Base64 != nil {
+		t.Errorf("base64 of a %d-byte file is %d characters, want null", size, len(*pdf.Base64))
+	}
+	if pdf.ByteSize == nil || *pdf.ByteSize < size || pdf.Filename == nil {
+		t.Errorf("byteSize %v filename %v, want at least %d and a name: they do not depend on base64", pdf.ByteSize, pdf.Filename, size)
+	}
+	if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != CodeBadUserInput ||
+		!strings.Contains(resp.Errors[0].Message, "download it from url") {
+		t.Fatalf("errors = %+v, want one BAD_USER_INPUT pointing at url", resp.Errors)
+	}
+	if path := resp.Errors[0].Path; len(path) != 4 || path[3] != "base64" {
+		t.Errorf("error path %v, want [invoice files pdf base64]", path)
+	}
+	if got := rig.fileCalls(); got["pdf"] != 1 {
+		t.Errorf("%d pdf downloads, want 1", got["pdf"])
+	}
+}
+
+func TestOperationSelectsBase64(t *testing.T) {
+	// Without an operation (a resolver called directly), the safe answer is yes.
+	if !operationSelectsBase64(t.Context()) {
+		t.Error("outside an operation: false, want true")
+	}
+}
