@@ -139,7 +139,9 @@ func TestInvoiceFileURLCostsNoDownloadAndOpensWithoutHeaders(t *testing.T) {
 	inv := rig.sandbox.Account(callerToken).Invoices[0]
 	rig.sandbox.Reset()
 
-	var data struct{ Invoice struct{ Files struct{ CSV, PDF fileFields } } }
+	var data struct {
+		Invoice struct{ Files struct{ CSV, PDF fileFields } }
+	}
 	rig.mustData(`query($u: ID!) { invoice(uuid: $u) { files { csv { url contentType } pdf { url contentType } } } }`,
 		map[string]any{"u": inv.UUID}, &data)
 	if got := rig.fileCalls(); len(got) != 0 {
@@ -176,7 +178,9 @@ func TestInvoiceFileBase64RefusesLargeFiles(t *testing.T) {
 	rig.sandbox.Reset()
 
 	resp := rig.post(`query($u: ID!) { invoice(uuid: $u) { files { pdf { filename byteSize base64 } } } }`, map[string]any{"u": inv.UUID})
-	var data struct{ Invoice struct{ Files struct{ PDF fileFields } } }
+	var data struct {
+		Invoice struct{ Files struct{ PDF fileFields } }
+	}
 	decode(t, resp, &data)
 	pdf := data.Invoice.Files.PDF
 	if pdf.Base64 != nil {
