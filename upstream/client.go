@@ -37,7 +37,7 @@ const (
 	EndpointVolume         = "GET /v2/volumes/{id}"
 )
 
-// Retry defaults; see Config.
+// Retry defaults, applied by New to a zero Config field.
 const (
 	DefaultMaxRetries   = 3
 	DefaultRetryWaitMin = 100 * time.Millisecond

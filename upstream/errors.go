@@ -49,6 +49,7 @@ type Error struct {
 	Err error
 }
 
+// Error is one line naming the endpoint and the cause; it never holds a token.
 func (e *Error) Error() string {
 	switch {
 	case e.Kind == KindTransport || e.Kind == KindRequest:
@@ -62,6 +63,7 @@ func (e *Error) Error() string {
 	}
 }
 
+// Unwrap exposes the cause, so errors.Is(err, context.DeadlineExceeded) works.
 func (e *Error) Unwrap() error { return e.Err }
 
 // HasBody reports whether DigitalOcean answered with an error body of its own.
