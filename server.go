@@ -20,8 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
-
 	"github.com/oceangraph/oceangraph/graph"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
@@ -97,7 +95,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr s
 		Links:          links,
 		Logger:         logger,
 	}))
-	mux.Handle("GET /{$}", playground.Handler("oceangraph", "/query"))
+	downloads := graph.NewDownloadHandler(client, links, defaultToken, logger)
+	mux.Handle("GET /invoices/{uuid}/{format}", downloads)
+	mux.Handle("GET /files/", downloads)
+	playground := newPlaygroundHandler("/query", cfg.AssetsDir, logger)
+	mux.Handle("GET /{$}", playground)
+	mux.Handle("GET /playground/assets/", playground)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
