@@ -304,6 +304,11 @@ const (
 	maxBase64RequestBytes = 50 << 20
 )
 
+// maxSkimBytes: a file up to this size is read to its end even when only its
+// name and size are wanted, so that the connection to DigitalOcean is reused
+// (closing an unread body drops it, and a new TLS handshake costs more than this).
+const maxSkimBytes = 256 << 10
+
 // fileDownloads is one GraphQL request's memo of invoice file downloads.
 // It must never be shared between requests: it holds what a token downloaded.
 type fileDownloads struct {
@@ -377,6 +382,7 @@ func (d *fileDownloads) get(ctx context.Context, client *upstream.Client, invoic
 		}
 	}
 	defer close(c.done)
+	c.err = errPanic // what the waiters see if download panics
 	c.file, c.err = d.download(ctx, client, invoice, format, operationSelectsBase64(ctx))
 	if c.err != nil && isTransient(c.err) {
 		d.mu.Lock()
@@ -387,9 +393,9 @@ func (d *fileDownloads) get(ctx context.Context, client *upstream.Client, invoic
 }
 
 // download reads one file through the request's concurrency bound. When
-// nothing will need the content and DigitalOcean states the length, it stops
-// at the headers; otherwise it reads the body, counting it and keeping what
-// base64 may hold.
+// nothing will need the content and DigitalOcean states a length past
+// maxSkimBytes, it stops at the headers; otherwise it reads the body, counting
+// it and keeping what base64 may hold.
 func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, invoice string, format upstream.FileFormat, keep bool) (downloadedFile, error) {
 	var out downloadedFile
 	err := fetch(ctx, func(ctx context.Context) error {
@@ -402,7 +408,7 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 		if out.name == "" {
 			out.name = fileNameFor(invoice, format)
 		}
-		if !keep && f.ContentLength >= 0 {
+		if !keep && f.ContentLength > maxSkimBytes {
 			return nil
 		}
 		var sink io.Writer = io.Discard

@@ -447,3 +447,31 @@ func TestAttachmentDisposition(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDownloadStream50MB streams a 50 MB sandbox PDF through a signed
+// link. B/op (server, sandbox and client together, all in this process) shows
+// that no one holds the file: it stays far below the file's size.
+func BenchmarkDownloadStream50MB(b *testing.B) {
+	const size = 50 << 20
+	sb := sandbox.New(sandbox.Options{PDFSize: size})
+	up := httptest.NewServer(sb)
+	defer up.Close()
+	client, _ := upstream.New(upstream.Config{BaseURL: up.URL, MaxRetries: -1})
+	links, _ := NewFileLinks(fileTestKey, 0)
+	srv := httptest.NewServer(NewDownloadHandler(client, links, "", slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	link, _ := links.URL(srv.URL, sb.Account(fileTestToken).Invoices[0].UUID, upstream.FormatPDF, fileTestToken)
+	b.ReportAllocs()
+	b.SetBytes(size)
+	for b.Loop() {
+		resp, err := srv.Client().Get(link)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || n < size {
+			b.Fatalf("status %d, %d bytes (%v), want 200 and at least %d", resp.StatusCode, n, err, size)
+		}
+	}
+}

@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 
@@ -20,6 +21,9 @@ func (r *invoiceFileResolver) URL(ctx context.Context, obj *model.InvoiceFile) (
 	// No upstream call: the link is sealed here and checked by the download route.
 	if err := scopeFrom(ctx).authErr; err != nil {
 		return "", err
+	}
+	if r.Links == nil {
+		return "", errors.New("file links are not configured (graph.Config.Links)")
 	}
 	return r.Links.URL(BaseURLFrom(ctx), obj.InvoiceRef, obj.Format, TokenFrom(ctx))
 }

@@ -3,11 +3,15 @@ package graph
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/oceangraph/oceangraph/upstream"
@@ -205,5 +209,69 @@ func TestOperationSelectsBase64(t *testing.T) {
 	// Without an operation (a resolver called directly), the safe answer is yes.
 	if !operationSelectsBase64(t.Context()) {
 		t.Error("outside an operation: false, want true")
+	}
+}
+
+func TestFileDownloadsShareOneCallAndForgetTransientFailures(t *testing.T) {
+	const csv = "product,USD\nDroplets,$1.00\n"
+	var calls, status atomic.Int32
+	release := make(chan struct{})
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if s := status.Load(); s != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(int(s))
+			io.WriteString(w, `{"id":"x","message":"no"}`)
+			return
+		}
+		<-release
+		w.Header().Set("Content-Type", "text/csv")
+		io.WriteString(w, csv)
+	}))
+	t.Cleanup(stub.Close)
+	client, _ := upstream.New(upstream.Config{BaseURL: stub.URL, MaxRetries: -1})
+	ctx := withFileDownloads(withScope(t.Context(), &requestScope{token: "t", slots: make(chan struct{}, 8)}))
+	d := fileDownloadsFrom(ctx)
+	get := func() (downloadedFile, error) { return d.get(ctx, client, fileTestInvoice, upstream.FormatCSV) }
+
+	status.Store(503)
+	if _, err := get(); err == nil {
+		t.Fatal("upstream 503: no error")
+	}
+	if n := calls.Swap(0); n != 1 {
+		t.Errorf("upstream 503: %d calls, want 1", n)
+	}
+
+	// The 503 was forgotten: the next fields try again, all ten sharing one call.
+	status.Store(0)
+	var wg sync.WaitGroup
+	results := make(chan downloadedFile, 10)
+	for range 10 {
+		wg.Go(func() {
+			f, err := get()
+			if err != nil {
+				t.Errorf("after a 503: %v, want the file", err)
+			}
+			results <- f
+		})
+	}
+	for calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	close(results)
+	for f := range results {
+		if f.size != int64(len(csv)) || f.name != "invoice-"+fileTestInvoice+".csv" {
+			t.Errorf("file %+v, want %d bytes named invoice-{uuid}.csv (DigitalOcean named none)", f, len(csv))
+		}
+	}
+	if n := calls.Swap(0); n != 1 {
+		t.Errorf("%d upstream calls for 10 fields after the 503, want 1", n)
+	}
+
+	// A success is the answer for the rest of the request.
+	if _, err := get(); err != nil || calls.Load() != 0 {
+		t.Errorf("asking again: %v and %d upstream calls, want the file and none", err, calls.Load())
 	}
 }
