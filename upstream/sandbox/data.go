@@ -83,6 +83,9 @@ func (a *Account) Volume(id string) *upstream.Volume { return a.volumeByID[id] }
 // FilterVolumes returns the volumes GET /v2/volumes lists for an exact name
 // and/or region slug ("" matches any), in list order.
 func (a *Account) FilterVolumes(name, region string) []upstream.Volume {
+	if name == "" && region == "" {
+		return a.Volumes
+	}
 	var out []upstream.Volume
 	for _, v := range a.Volumes {
 		if (name == "" || v.Name == name) && (region == "" || v.Region.Slug == region) {

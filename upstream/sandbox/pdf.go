@@ -146,10 +146,10 @@ func pdfContent(a *Account, inv *Invoice) string {
 	return b.String()
 }
 
-// pdfEscape escapes a PDF literal string; the sandbox's text is ASCII.
-func pdfEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`).Replace(s)
-}
+// pdfEscaper escapes a PDF literal string; the sandbox's text is ASCII.
+var pdfEscaper = strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`)
+
+func pdfEscape(s string) string { return pdfEscaper.Replace(s) }
 
 // PDF streams the invoice's PDF to w, padded to at least padTo bytes.
 func (inv *Invoice) PDF(w io.Writer, a *Account, padTo int64) (int64, error) {

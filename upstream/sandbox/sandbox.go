@@ -134,15 +134,6 @@ func (s *Sandbox) Account(token string) *Account {
 	return a
 }
 
-type ctxKey struct{}
-
-// request is what ServeHTTP learned about a DigitalOcean request before
-// routing it: its token's account and its id.
-type request struct {
-	token     string
-	requestID string
-}
-
 // ServeHTTP answers DigitalOcean's endpoints and the sandbox's control endpoints.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, ControlPrefix) {
@@ -212,11 +203,11 @@ type errorBody struct {
 }
 
 func (s *Sandbox) writeError(w http.ResponseWriter, r *http.Request, status int, id, message string) {
-	writeJSON(w, r, status, errorBody{ID: id, Message: message, RequestID: w.Header().Get("X-Request-Id")})
+	writeJSON(w, status, errorBody{ID: id, Message: message, RequestID: w.Header().Get("X-Request-Id")})
 }
 
 // writeJSON writes v with DigitalOcean's content type and an exact Content-Length.
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -262,9 +253,13 @@ func (s *Sandbox) parsePage(w http.ResponseWriter, r *http.Request) (pageWindow,
 	return p, true
 }
 
-// bounds returns the slice [lo, hi) of the list this page covers.
+// bounds returns the slice [lo, hi) of the list this page covers; a page
+// past the end is empty (checked first, so a huge page cannot overflow).
 func (p pageWindow) bounds() (lo, hi int) {
-	lo = min((p.page-1)*p.perPage, p.total)
+	if p.page-1 >= (p.total+p.perPage-1)/p.perPage {
+		return p.total, p.total
+	}
+	lo = (p.page - 1) * p.perPage
 	return lo, min(lo+p.perPage, p.total)
 }
 
@@ -316,7 +311,7 @@ func (s *Sandbox) billingHistory(w http.ResponseWriter, r *http.Request) {
 	all := s.account(r).BillingHistory
 	p.total = len(all)
 	lo, hi := p.bounds()
-	writeJSON(w, r, http.StatusOK, upstream.BillingHistoryPage{
+	writeJSON(w, http.StatusOK, upstream.BillingHistoryPage{
 		BillingHistory: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta(),
 	})
 }
@@ -334,7 +329,7 @@ func (s *Sandbox) invoices(w http.ResponseWriter, r *http.Request) {
 		list = append(list, inv.Wire())
 	}
 	preview := a.Preview.Wire()
-	writeJSON(w, r, http.StatusOK, upstream.InvoicePage{
+	writeJSON(w, http.StatusOK, upstream.InvoicePage{
 		Invoices: list, InvoicePreview: &preview, Links: p.links(r), Meta: p.meta(),
 	})
 }
@@ -360,21 +355,21 @@ func (s *Sandbox) invoiceItems(w http.ResponseWriter, r *http.Request) {
 	}
 	p.total = len(inv.Items)
 	lo, hi := p.bounds()
-	writeJSON(w, r, http.StatusOK, upstream.InvoiceItemPage{
+	writeJSON(w, http.StatusOK, upstream.InvoiceItemPage{
 		InvoiceItems: nonNil(inv.Items[lo:hi]), Links: p.links(r), Meta: p.meta(),
 	})
 }
 
 func (s *Sandbox) invoiceSummary(w http.ResponseWriter, r *http.Request) {
 	if inv, ok := s.invoice(w, r); ok {
-		writeJSON(w, r, http.StatusOK, inv.Summary)
+		writeJSON(w, http.StatusOK, inv.Summary)
 	}
 }
 
 func (s *Sandbox) balance(w http.ResponseWriter, r *http.Request) {
 	b := s.account(r).Balance
 	b.GeneratedAt = s.now().UTC().Format(time.RFC3339)
-	writeJSON(w, r, http.StatusOK, b)
+	writeJSON(w, http.StatusOK, b)
 }
 
 func (s *Sandbox) volumes(w http.ResponseWriter, r *http.Request) {
@@ -386,7 +381,7 @@ func (s *Sandbox) volumes(w http.ResponseWriter, r *http.Request) {
 	all := s.account(r).FilterVolumes(q.Get("name"), q.Get("region"))
 	p.total = len(all)
 	lo, hi := p.bounds()
-	writeJSON(w, r, http.StatusOK, upstream.VolumePage{Volumes: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
+	writeJSON(w, http.StatusOK, upstream.VolumePage{Volumes: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
 }
 
 func (s *Sandbox) volume(w http.ResponseWriter, r *http.Request) {
@@ -395,7 +390,7 @@ func (s *Sandbox) volume(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
 		return
 	}
-	writeJSON(w, r, http.StatusOK, struct {
+	writeJSON(w, http.StatusOK, struct {
 		Volume *upstream.Volume `json:"volume"`
 	}{v})
 }

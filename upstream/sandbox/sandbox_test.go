@@ -92,6 +92,8 @@ func TestPagingLinks(t *testing.T) {
 			First: u + "/v2/customers/my/invoices?page=1&per_page=2", Prev: u + "/v2/customers/my/invoices?page=11&per_page=2"}},
 		{"invoices past the end points back at the last page", "/v2/customers/my/invoices?page=40&per_page=2", 24, 0, &upstream.Pages{
 			First: u + "/v2/customers/my/invoices?page=1&per_page=2", Prev: u + "/v2/customers/my/invoices?page=12&per_page=2"}},
+		{"a page past any int64 product is empty, not a crash", "/v2/customers/my/invoices?page=9223372036854775807&per_page=200", 24, 0, &upstream.Pages{
+			First: u + "/v2/customers/my/invoices?page=1&per_page=200", Prev: u + "/v2/customers/my/invoices?page=1&per_page=200"}},
 		{"invoices all on one page: no links", "/v2/customers/my/invoices?per_page=24", 24, 24, nil},
 		{"invoices max page size", "/v2/customers/my/invoices?per_page=200", 24, 24, nil},
 		{"items of the preview", "/v2/customers/my/invoices/preview?per_page=5", len(a.Preview.Items), 5, &upstream.Pages{
@@ -402,5 +404,31 @@ func walk(t *testing.T, srv *httptest.Server, path string, page func([]byte) *up
 		if links.HasNext() {
 			path = strings.TrimPrefix(links.Pages.Next, srv.URL)
 		}
+	}
+}
+
+// BenchmarkServe measures the sandbox's own cost per request, in-process, so
+// a load test knows how much of its budget the stand-in takes.
+func BenchmarkServe(b *testing.B) {
+	s := New(Options{Now: func() time.Time { return fixedNow }})
+	inv := s.Account(testToken).Invoices[0].UUID
+	for _, path := range []string{
+		"/v2/volumes?per_page=20",
+		"/v2/volumes?region=nyc3&per_page=20&page=2",
+		"/v2/customers/my/invoices?per_page=12",
+		"/v2/customers/my/invoices/" + inv + "?per_page=5",
+		"/v2/customers/my/invoices/" + inv + "/summary",
+		"/v2/customers/my/invoices/" + inv + "/pdf",
+	} {
+		b.Run(path, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					s.ServeHTTP(&chunkRecorder{header: http.Header{}}, req)
+				}
+			})
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -102,12 +103,12 @@ func (s *Sandbox) control(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.Path
 	switch route {
 	case "GET " + ControlPrefix + "stats":
-		writeJSON(w, r, http.StatusOK, Stats{Total: s.Total(), Counts: s.Counts(), Requests: s.Requests()})
+		writeJSON(w, http.StatusOK, Stats{Total: s.Total(), Counts: s.Counts(), Requests: s.Requests()})
 	case "POST " + ControlPrefix + "reset":
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)
 	case "GET " + ControlPrefix + "faults":
-		writeJSON(w, r, http.StatusOK, s.Faults())
+		writeJSON(w, http.StatusOK, s.Faults())
 	case "PUT " + ControlPrefix + "faults":
 		var f Faults
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
@@ -120,10 +121,11 @@ func (s *Sandbox) control(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		writeJSON(w, r, http.StatusOK, s.Faults())
+		writeJSON(w, http.StatusOK, s.Faults())
 	default:
 		switch r.URL.Path {
 		case ControlPrefix + "stats", ControlPrefix + "reset", ControlPrefix + "faults":
+			w.Header().Set("Allow", map[string]string{"stats": "GET", "reset": "POST", "faults": "GET, PUT"}[strings.TrimPrefix(r.URL.Path, ControlPrefix)])
 			s.writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The "+r.Method+" method is not supported here.")
 		default:
 			s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
