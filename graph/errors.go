@@ -125,20 +125,21 @@ func presentUpstream(gqlErr *gqlerror.Error, ue *upstream.Error) {
 		ext["code"] = CodeUpstreamUnavailable
 	}
 	if ue.Kind == upstream.KindHTTP {
-		gqlErr.Message = upstreamMessage(ue)
-		if ue.HasBody() {
+		gqlErr.Message = fmt.Sprintf("DigitalOcean answered with status %d", ue.Status)
+		if answeredWithErrorBody(ue) {
+			if ue.Message != "" {
+				gqlErr.Message = ue.Message
+			}
 			ext["upstream"] = map[string]any{"status": ue.Status, "id": ue.ID, "requestId": ue.RequestID}
 		}
 	}
 }
 
-// upstreamMessage is DigitalOcean's message, or a description of the status
-// when it sent none.
-func upstreamMessage(ue *upstream.Error) string {
-	if ue.Message != "" {
-		return ue.Message
-	}
-	return fmt.Sprintf("DigitalOcean answered with status %d", ue.Status)
+// answeredWithErrorBody reports whether DigitalOcean sent its own error body
+// ({"id","message","request_id"}; id is always there). A body that is not
+// (an HTML page from a proxy) is neither shown nor described as DigitalOcean's.
+func answeredWithErrorBody(ue *upstream.Error) bool {
+	return ue.Kind == upstream.KindHTTP && ue.ID != ""
 }
 
 // recoverFunc turns a panic in a resolver into INTERNAL_SERVER_ERROR; the

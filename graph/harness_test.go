@@ -41,10 +41,13 @@ func newHarness(t *testing.T, upstreamHandler http.Handler, tweak ...func(*Confi
 	t.Helper()
 	srv := httptest.NewServer(upstreamHandler)
 	t.Cleanup(srv.Close)
-	client, err := upstream.New(upstream.Config{BaseURL: srv.URL, MaxRetries: -1, Observe: ObserveUpstream})
-	if err != nil {
-		t.Fatalf("upstream client: %v", err)
-	}
+	return newHarnessAt(t, srv.URL, tweak...)
+}
+
+// newHarnessAt starts the handler with its client pointed at baseURL.
+func newHarnessAt(t *testing.T, baseURL string, tweak ...func(*Config)) *harness {
+	t.Helper()
+	client := mustClient(t, baseURL)
 	logs := &bytes.Buffer{}
 	cfg := Config{
 		Client:        client,
@@ -146,4 +149,14 @@ func decode(t *testing.T, resp gqlResponse, out any) {
 	if err := json.Unmarshal(resp.Data, out); err != nil {
 		t.Fatalf("decode data: %v: %s", err, resp.Data)
 	}
+}
+
+// mustClient builds an upstream client for baseURL, observed by this package.
+func mustClient(t *testing.T, baseURL string) *upstream.Client {
+	t.Helper()
+	c, err := upstream.New(upstream.Config{BaseURL: baseURL, MaxRetries: -1, Observe: ObserveUpstream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -17,7 +17,7 @@ import (
 // requests, and counts the most requests it had in flight at once.
 type stubUpstream struct {
 	mu       sync.Mutex
-	routes   map[string]stubReply // by path
+	routes   map[string][]stubReply // by path; the last reply repeats
 	requests []string
 	// hold, when set, keeps each request open until it is closed (concurrency tests).
 	hold      chan struct{}
@@ -33,16 +33,17 @@ type stubReply struct {
 	headers map[string]string
 }
 
-func newStub() *stubUpstream { return &stubUpstream{routes: map[string]stubReply{}} }
+func newStub() *stubUpstream { return &stubUpstream{routes: map[string][]stubReply{}} }
 
-// on sets the answer for a path.
+// on adds an answer for a path: answers are given in the order added, the
+// last one for every later request.
 func (s *stubUpstream) on(path string, status int, body string, headers ...string) *stubUpstream {
 	h := map[string]string{}
 	for i := 0; i+1 < len(headers); i += 2 {
 		h[headers[i]] = headers[i+1]
 	}
 	s.mu.Lock()
-	s.routes[path] = stubReply{status, body, h}
+	s.routes[path] = append(s.routes[path], stubReply{status, body, h})
 	s.mu.Unlock()
 	return s
 }
@@ -68,7 +69,14 @@ func (s *stubUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
-	reply, ok := s.routes[r.URL.Path]
+	replies, ok := s.routes[r.URL.Path]
+	var reply stubReply
+	if ok {
+		reply = replies[0]
+		if len(replies) > 1 {
+			s.routes[r.URL.Path] = replies[1:]
+		}
+	}
 	hold, arrived := s.hold, s.arrived
 	s.mu.Unlock()
 	if arrived != nil {
