@@ -164,6 +164,13 @@ func (s *Sandbox) SetFaults(f Faults) error {
 	return nil
 }
 
+// hanging reports whether Hang is on, and the channel closed at the next change.
+func (fs *faultState) hanging() (bool, <-chan struct{}) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.f.Hang, fs.release
+}
+
 // roll draws the fault dice for one request: an error status (0 for none),
 // and whether to send garbage or truncate.
 func (fs *faultState) roll() (f Faults, status int, garbage, truncate bool, release <-chan struct{}, jitter time.Duration) {
@@ -218,9 +225,9 @@ func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseW
 			return w, false
 		}
 	}
-	if f.Hang {
+	for hang := f.Hang; hang; hang, release = s.faults.hanging() {
 		select {
-		case <-release:
+		case <-release: // the knobs changed: look again
 		case <-r.Context().Done():
 			return w, false
 		}

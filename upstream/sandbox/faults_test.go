@@ -160,6 +160,14 @@ func TestHang(t *testing.T) {
 	for s.Total() < 2 {
 		time.Sleep(time.Millisecond)
 	}
+	if err := s.SetFaults(Faults{Hang: true, Latency: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("changing another knob released a hung request (status %d)", code)
+	default:
+	}
 	if err := s.SetFaults(Faults{}); err != nil {
 		t.Fatal(err)
 	}
