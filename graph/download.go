@@ -241,7 +241,9 @@ func writeDownloadError(w http.ResponseWriter, status int, body downloadError) {
 		hdr.Set("Retry-After", strconv.Itoa(*body.RetryAfter))
 	}
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(struct {
 		Error downloadError `json:"error"`
 	}{body})
 }

@@ -275,3 +275,24 @@ func TestFileDownloadsShareOneCallAndForgetTransientFailures(t *testing.T) {
 		t.Errorf("asking again: %v and %d upstream calls, want the file and none", err, calls.Load())
 	}
 }
+
+func TestNewHandlerGivesEachRequestItsFileDownloads(t *testing.T) {
+	// The real handler, with no test wrapper: its per-request middleware must
+	// call withFileDownloads, or every InvoiceFile field downloads on its own.
+	h := newSandboxHarness(t, func(c *Config) { c.Links, _ = newTestFileLinks(t, fileTestKey) })
+	inv := h.sandbox.Account(callerToken).Invoices[0]
+	h.sandbox.Reset()
+	h.mustData(`query($u: ID!) { invoice(uuid: $u) { files { pdf { filename byteSize base64 again: base64 } } } }`,
+		map[string]any{"u": inv.UUID}, &struct{}{})
+	pdf := 0
+	for _, c := range h.upstreamCalls() {
+		if strings.HasSuffix(c, "/pdf") {
+			pdf++
+		}
+	}
+	if pdf != 1 {
+		t.Errorf("NewHandler: %d pdf downloads for filename, byteSize and base64 twice, want 1: "+
+			"its per-request middleware (requestMiddleware.ServeHTTP in handler.go) must pass "+
+			"withFileDownloads(ctx) on, as it passes withScope(ctx, s)", pdf)
+	}
+}
