@@ -45,8 +45,11 @@ func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedF
 		case summaryFields[f.Name]:
 			needSummary = true
 		case f.Name == "items":
-			if args, ok := pageArgsOf(ctx, f); ok {
-				sel := selectedPartsIn(ctx, f.Selections)
+			args, ok := pageArgsOf(ctx, f)
+			if _, err := parsePageArgs(kindInvoiceItems, args); !ok || err != nil {
+				continue // the items field reports its own bad arguments
+			}
+			if sel := selectedPartsIn(ctx, f.Selections); sel.items || sel.count {
 				probes = append(probes, func(ctx context.Context) error {
 					_, err := resolveWindow(ctx, kindInvoiceItems, args, sel, invoiceItemPages(inv.Ref))
 					return err
