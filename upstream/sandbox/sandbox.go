@@ -12,9 +12,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
@@ -77,7 +77,6 @@ type Sandbox struct {
 	faults   *faultState
 	limiter  *limiter
 	stats    *stats
-	reqSeq   atomic.Uint64
 	// generating de-duplicates concurrent generations of one account.
 	generating singleflight.Group
 }
@@ -179,9 +178,9 @@ func bearerToken(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
-func (s *Sandbox) newRequestID() string {
-	return requestUUID(s.seed, s.reqSeq.Add(1))
-}
+// newRequestID is random, not seeded: ids must stay unique across restarts
+// for logs to be correlated, and no test depends on their value.
+func (s *Sandbox) newRequestID() string { return uuid.NewString() }
 
 // setRateLimitHeaders sets ratelimit-limit/-remaining/-reset for the token's
 // rolling minute, counting this request, and reports whether rate-limit mode

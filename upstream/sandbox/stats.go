@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-
-	"github.com/google/uuid"
 )
 
 // stats counts the DigitalOcean requests the sandbox received, in arrival
@@ -131,12 +129,4 @@ func (s *Sandbox) control(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
 		}
 	}
-}
-
-// requestIDSpace namespaces request ids, which are derived from the seed and a
-// sequence number so runs are repeatable.
-var requestIDSpace = uuid.MustParse("0d3b6c52-1f0e-4b7a-a1c4-2f9e8d7c6b5a")
-
-func requestUUID(seed int64, seq uint64) string {
-	return uuid.NewSHA1(requestIDSpace, fmt.Appendf(nil, "%d/%d", seed, seq)).String()
 }
