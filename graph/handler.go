@@ -101,7 +101,9 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.baseURL = baseURLOf(r)
 	}
 	s.baseURL = strings.TrimRight(s.baseURL, "/")
-	m.next.ServeHTTP(w, r.WithContext(withScope(r.Context(), s)))
+	// The files' memo (graph/download.go) lets filename/byteSize/base64 download a file once per request.
+	ctx := withFileDownloads(withScope(r.Context(), s))
+	m.next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // tokenOf reads the caller's DigitalOcean token: "Authorization: Bearer X";
