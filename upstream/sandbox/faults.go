@@ -171,31 +171,41 @@ func (fs *faultState) hanging() (bool, <-chan struct{}) {
 	return fs.f.Hang, fs.release
 }
 
-// roll draws the fault dice for one request: an error status (0 for none),
-// and whether to send garbage or truncate.
-func (fs *faultState) roll() (f Faults, status int, garbage, truncate bool, release <-chan struct{}, jitter time.Duration) {
+// draw is what the fault dice decided for one request.
+type draw struct {
+	delay    time.Duration // Latency plus this request's jitter
+	hang     bool
+	status   int // an injected error status; 0 for none
+	garbage  bool
+	truncate bool
+	release  <-chan struct{}
+}
+
+// roll draws the fault dice for one request under the current knobs.
+func (fs *faultState) roll() draw {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	f, release = fs.f, fs.release
+	f := fs.f
+	d := draw{delay: f.Latency, hang: f.Hang, release: fs.release}
 	if f.Jitter > 0 {
-		jitter = time.Duration(fs.rng.Int64N(int64(f.Jitter) + 1))
+		d.delay += time.Duration(fs.rng.Int64N(int64(f.Jitter) + 1))
 	}
 	if len(f.ErrorRates) > 0 {
 		u, cum := fs.rng.Float64(), 0.0
 		for _, st := range slices.Sorted(maps.Keys(f.ErrorRates)) {
 			if cum += f.ErrorRates[st]; u < cum {
-				status = st
+				d.status = st
 				break
 			}
 		}
 	}
 	if f.GarbageRate > 0 {
-		garbage = fs.rng.Float64() < f.GarbageRate
+		d.garbage = fs.rng.Float64() < f.GarbageRate
 	}
 	if f.TruncateRate > 0 {
-		truncate = fs.rng.Float64() < f.TruncateRate
+		d.truncate = fs.rng.Float64() < f.TruncateRate
 	}
-	return f, status, garbage, truncate, release, jitter
+	return d
 }
 
 // errorIDs are the error body ids the sandbox answers injected statuses with.
@@ -215,9 +225,9 @@ var errorIDs = map[int][2]string{
 // writer to answer through (a cutting one when truncating) and false when the
 // request has been answered, or abandoned by its client, already.
 func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
-	f, status, garbage, truncate, release, jitter := s.faults.roll()
-	if d := f.Latency + jitter; d > 0 {
-		t := time.NewTimer(d)
+	d := s.faults.roll()
+	if d.delay > 0 {
+		t := time.NewTimer(d.delay)
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -225,7 +235,7 @@ func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseW
 			return w, false
 		}
 	}
-	for hang := f.Hang; hang; hang, release = s.faults.hanging() {
+	for hang, release := d.hang, d.release; hang; hang, release = s.faults.hanging() {
 		select {
 		case <-release: // the knobs changed: look again
 		case <-r.Context().Done():
@@ -233,24 +243,24 @@ func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseW
 		}
 	}
 	switch {
-	case status != 0:
-		e, ok := errorIDs[status]
+	case d.status != 0:
+		e, ok := errorIDs[d.status]
 		if !ok {
-			e = [2]string{strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_"), http.StatusText(status)}
+			e = [2]string{strings.ReplaceAll(strings.ToLower(http.StatusText(d.status)), " ", "_"), http.StatusText(d.status)}
 		}
-		if status == http.StatusTooManyRequests {
+		if d.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
-		s.writeError(w, r, status, e[0], e[1])
+		s.writeError(w, r, d.status, e[0], e[1])
 		return w, false
-	case garbage:
+	case d.garbage:
 		body := "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>\n"
 		w.Header().Set("Content-Type", "text/html")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte(body))
 		return w, false
-	case truncate:
+	case d.truncate:
 		return &cutWriter{ResponseWriter: w}, true
 	}
 	return w, true
