@@ -186,3 +186,45 @@ func TestNewFileLinksChecksItsConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFileLinksOpen: no input crashes Open, and nothing opens but what this
+// key sealed (here, always the same grant); everything else is invalid.
+func FuzzFileLinksOpen(f *testing.F) {
+	links, err := NewFileLinks(fileTestKey, time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	link, _ := links.URL("http://x", fileTestInvoice, upstream.FormatPDF, fileTestToken)
+	genuine := link[len("http://x/files/"):strings.LastIndexByte(link, '/')]
+	f.Add(genuine)
+	f.Add("")
+	f.Add("AQ")
+	f.Add(strings.Repeat("A", 60))
+	f.Add(genuine[:len(genuine)-1] + "B")
+	f.Fuzz(func(t *testing.T, opaque string) {
+		g, err := links.Open(opaque)
+		switch {
+		case err == nil && (g.UUID != fileTestInvoice || g.Format != upstream.FormatPDF || g.Token != fileTestToken):
+			t.Errorf("Open(%q) granted %+v, which this key never sealed", opaque, g)
+		case err != nil && !errors.Is(err, ErrFileLinkInvalid) && !errors.Is(err, ErrFileLinkExpired):
+			t.Errorf("Open(%q) = %v, want ErrFileLinkInvalid", opaque, err)
+		}
+	})
+}
+
+func BenchmarkFileLinks(b *testing.B) {
+	links, _ := NewFileLinks(fileTestKey, 0)
+	b.Run("URL", func(b *testing.B) {
+		for b.Loop() {
+			links.URL("https://og.example", fileTestInvoice, upstream.FormatPDF, fileTestToken)
+		}
+	})
+	link, _ := links.URL("https://og.example", fileTestInvoice, upstream.FormatPDF, fileTestToken)
+	opaque := link[len("https://og.example/files/"):strings.LastIndexByte(link, '/')]
+	b.Run("Open", func(b *testing.B) {
+		for b.Loop() {
+			links.Open(opaque)
+		}
+	})
+	b.ReportMetric(float64(len(link)), "link-chars")
+}
