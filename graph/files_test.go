@@ -38,13 +38,8 @@ func newFilesRig(t *testing.T, opts sandbox.Options) *filesRig {
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	gql := NewHandler(Config{Client: client, Links: links, PublicURL: "https://og.example", Logger: logger})
-	// What the per-request middleware must do for InvoiceFile's fields: give
-	// each request its own memo of downloads (see withFileDownloads).
-	perRequest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gql.ServeHTTP(w, r.WithContext(withFileDownloads(r.Context())))
-	})
 	return &filesRig{
-		harness:   &harness{t: t, handler: perRequest, sandbox: sb, logs: logs},
+		harness:   &harness{t: t, handler: gql, sandbox: sb, logs: logs},
 		downloads: NewDownloadHandler(client, links, "", logger),
 	}
 }
@@ -277,8 +272,8 @@ func TestFileDownloadsShareOneCallAndForgetTransientFailures(t *testing.T) {
 }
 
 func TestNewHandlerGivesEachRequestItsFileDownloads(t *testing.T) {
-	// The real handler, with no test wrapper: its per-request middleware must
-	// call withFileDownloads, or every InvoiceFile field downloads on its own.
+	// H3a's own harness: the per-request middleware must call
+	// withFileDownloads, or every InvoiceFile field downloads on its own.
 	h := newSandboxHarness(t, func(c *Config) { c.Links, _ = newTestFileLinks(t, fileTestKey) })
 	inv := h.sandbox.Account(callerToken).Invoices[0]
 	h.sandbox.Reset()
