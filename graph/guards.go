@@ -19,6 +19,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/oceangraph/oceangraph/upstream"
 )
 
 // The codes of the guards' refusals, in errors[].extensions.code.
@@ -359,16 +361,23 @@ func GetBudgetStats(ctx context.Context) *BudgetStats {
 }
 
 // invoiceOrigin is where an Invoice object came from, which decides what its
-// fields cost.
+// fields cost (see the Invoice resolvers and lookupInvoice).
 type invoiceOrigin int
 
 const (
 	// fromList: an invoices page or the preview, which carry uuid, invoiceId,
 	// period, amount and updatedAt.
 	fromList invoiceOrigin = iota
-	// byReference: invoice(uuid), a billing-history entry or an entity
-	// representation, which know only the uuid: any other detail is the summary.
-	byReference
+	// fromEntry: a billing-history entry's invoice, which knows its uuid (and
+	// often its number): period, amount and summary are the summary.
+	fromEntry
+	// lookup: invoice(uuid) or an Invoice representation, which proves the
+	// invoice exists with the calls its selection needs, or with the summary
+	// when it needs none.
+	lookup
+	// lookupPreview: the same for the uuid "preview", which needs no proof and
+	// whose updatedAt only the invoice list carries.
+	lookupPreview
 )
 
 // EstimateUpstreamCalls is an upper bound of the DigitalOcean calls op makes,
@@ -379,13 +388,20 @@ const (
 //     pages), plus 1 for `last` without `before` (the total first); with only
 //     totalCount (or the preview) selected it costs 1;
 //   - an Invoice costs 1 (its summary) when summary is selected, or when it
-//     did not come from a list and invoiceId, period, amount or updatedAt is;
+//     did not come from a list and invoiceId, period or amount is; an invoice
+//     looked up by uuid that selects neither these nor items costs 1 (the
+//     summary proves it exists), except the preview;
+//   - the preview looked up by uuid costs 1 more for updatedAt (the list's first page);
 //   - each of an Invoice's csv and pdf costs 1 (one download) when filename,
 //     byteSize or base64 is selected; url and contentType cost nothing;
 //   - invoicePreview, volume(id) and balance cost 1; _entities 1 per Volume
-//     representation and, per Invoice one, what its fields cost;
+//     representation and, per Invoice one, what a lookup of it costs;
 //   - everything under a connection's nodes or edges is multiplied by the page
 //     size (first, last, or 20).
+//
+// Identical calls made once per request by the loaders (the same page or
+// summary asked for twice) are counted each time, hence an upper bound; the
+// canonical dashboard asks for nothing twice, and its estimate is exact.
 func EstimateUpstreamCalls(op *ast.OperationDefinition, vars map[string]any) int {
 	if op == nil || op.Operation != ast.Query {
 		return 0
@@ -444,7 +460,11 @@ func (e *estimator) query(set ast.SelectionSet) int {
 		case "invoicePreview":
 			calls = add(calls, add(1, e.invoice(f.SelectionSet, 1, fromList)))
 		case "invoice":
-			calls = add(calls, e.invoice(f.SelectionSet, 1, byReference))
+			origin := lookup
+			if uuid, _ := f.ArgumentMap(e.vars)["uuid"].(string); uuid == previewUUID {
+				origin = lookupPreview
+			}
+			calls = add(calls, e.invoice(f.SelectionSet, 1, origin))
 		case "volume", "balance":
 			calls = add(calls, 1)
 		case "_entities":
@@ -522,7 +542,7 @@ func (e *estimator) object(typeName string, set ast.SelectionSet, n int) int {
 		calls := 0
 		e.eachField(set, func(f *ast.Field) {
 			if f.Name == "invoice" {
-				calls = add(calls, e.invoice(f.SelectionSet, n, byReference))
+				calls = add(calls, e.invoice(f.SelectionSet, n, fromEntry))
 			}
 		})
 		return calls
@@ -532,16 +552,19 @@ func (e *estimator) object(typeName string, set ast.SelectionSet, n int) int {
 
 // invoice estimates an Invoice selection for n invoices.
 func (e *estimator) invoice(set ast.SelectionSet, n int, origin invoiceOrigin) int {
-	summary := false
+	summary, items, updatedAt := false, false, false
 	calls := 0
 	downloads := map[string]bool{}
 	e.eachField(set, func(f *ast.Field) {
 		switch f.Name {
 		case "summary":
 			summary = true
-		case "invoiceId", "period", "amount", "updatedAt":
-			summary = summary || origin == byReference
+		case "invoiceId", "period", "amount":
+			summary = summary || origin != fromList
+		case "updatedAt":
+			updatedAt = true
 		case "items":
+			items = true
 			calls = add(calls, e.connection(f, n, "InvoiceItem"))
 		case "files":
 			e.eachField(f.SelectionSet, func(format *ast.Field) {
@@ -554,25 +577,34 @@ func (e *estimator) invoice(set ast.SelectionSet, n int, origin invoiceOrigin) i
 			})
 		}
 	})
-	if summary {
+	if summary || (origin == lookup && !items) {
+		calls = add(calls, n) // the summary, or the summary as the proof of existence
+	}
+	if updatedAt && origin == lookupPreview {
 		calls = add(calls, n)
 	}
 	return add(calls, mul(n, len(downloads)))
 }
 
 // entities estimates _entities: one call per Volume representation, and per
-// Invoice representation what its selected fields cost.
+// Invoice one what looking it up costs.
 func (e *estimator) entities(f *ast.Field) int {
 	reps, _ := f.ArgumentMap(e.vars)["representations"].([]any)
-	perType := map[string]int{}
+	volumes, invoices, previews := 0, 0, 0
 	for _, r := range reps {
-		if m, ok := r.(map[string]any); ok {
-			if t, ok := m["__typename"].(string); ok {
-				perType[t]++
+		m, _ := r.(map[string]any)
+		switch m["__typename"] {
+		case "Volume":
+			volumes++
+		case "Invoice":
+			if m["uuid"] == previewUUID {
+				previews++
+			} else {
+				invoices++
 			}
 		}
 	}
-	calls := mul(perType["Volume"], 1)
+	calls := volumes
 	var visit func(set ast.SelectionSet)
 	visit = func(set ast.SelectionSet) {
 		for _, sel := range set {
@@ -588,7 +620,7 @@ func (e *estimator) entities(f *ast.Field) int {
 			}
 			switch typeCond {
 			case "Invoice":
-				calls = add(calls, e.invoice(sub, perType["Invoice"], byReference))
+				calls = add(calls, add(e.invoice(sub, invoices, lookup), e.invoice(sub, previews, lookupPreview)))
 			case "_Entity":
 				visit(sub)
 			}
@@ -597,6 +629,9 @@ func (e *estimator) entities(f *ast.Field) int {
 	visit(f.SelectionSet)
 	return calls
 }
+
+// previewUUID is the uuid by which DigitalOcean addresses the month-to-date invoice.
+const previewUUID = upstream.PreviewUUID
 
 // limitError is a guard's refusal with its code and figures in extensions.
 func limitError(code, message string, figures map[string]any) *gqlerror.Error {
