@@ -1171,7 +1171,8 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../../schema/billing.graphqls", Input: `type Query {
+	{Name: "../../schema/billing.graphqls", Input: `"The entry points of the API: billing (here), invoices and volumes (in their own files)."
+type Query {
   "Billing events of the account (invoices, payments, credits...), newest first."
   billingHistory(
     "Page forward: at most this many entries after ` + "`" + `after` + "`" + ` (default 20, at most 200)."

@@ -221,6 +221,7 @@ type ProductCharges struct {
 	Items []*ProductCharge `json:"items"`
 }
 
+// The entry points of the API: billing (here), invoices and volumes (in their own files).
 type Query struct {
 }
 
