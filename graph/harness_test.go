@@ -21,14 +21,14 @@ const callerToken = "dop_v1_graph_tests"
 // harness is the real GraphQL handler in-process, its client pointed at an
 // upstream (the sandbox, or a stub) served by httptest on loopback.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	handler http.Handler
 	sandbox *sandbox.Sandbox // nil with a stub upstream
 	logs    *bytes.Buffer
 }
 
 // newSandboxHarness starts the sandbox and the handler in front of it.
-func newSandboxHarness(t *testing.T, tweak ...func(*Config)) *harness {
+func newSandboxHarness(t testing.TB, tweak ...func(*Config)) *harness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Seed: 1})
 	h := newHarness(t, sb, tweak...)
@@ -37,7 +37,7 @@ func newSandboxHarness(t *testing.T, tweak ...func(*Config)) *harness {
 }
 
 // newHarness starts upstream on loopback and the handler in front of it.
-func newHarness(t *testing.T, upstreamHandler http.Handler, tweak ...func(*Config)) *harness {
+func newHarness(t testing.TB, upstreamHandler http.Handler, tweak ...func(*Config)) *harness {
 	t.Helper()
 	srv := httptest.NewServer(upstreamHandler)
 	t.Cleanup(srv.Close)
@@ -45,7 +45,7 @@ func newHarness(t *testing.T, upstreamHandler http.Handler, tweak ...func(*Confi
 }
 
 // newHarnessAt starts the handler with its client pointed at baseURL.
-func newHarnessAt(t *testing.T, baseURL string, tweak ...func(*Config)) *harness {
+func newHarnessAt(t testing.TB, baseURL string, tweak ...func(*Config)) *harness {
 	t.Helper()
 	client := mustClient(t, baseURL)
 	logs := &bytes.Buffer{}
@@ -152,7 +152,7 @@ func decode(t *testing.T, resp gqlResponse, out any) {
 }
 
 // mustClient builds an upstream client for baseURL, observed by this package.
-func mustClient(t *testing.T, baseURL string) *upstream.Client {
+func mustClient(t testing.TB, baseURL string) *upstream.Client {
 	t.Helper()
 	c, err := upstream.New(upstream.Config{BaseURL: baseURL, MaxRetries: -1, Observe: ObserveUpstream})
 	if err != nil {
