@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -429,17 +428,4 @@ func newTracerProvider(ctx context.Context, endpoint string) (trace.TracerProvid
 // tracesURL is the OTLP/HTTP traces URL under a base endpoint.
 func tracesURL(endpoint string) string {
 	return strings.TrimRight(endpoint, "/") + "/v1/traces"
-}
-
-// parseOTLPEndpoint checks OTEL_EXPORTER_OTLP_ENDPOINT: empty, or an absolute http(s) URL.
-func parseOTLPEndpoint(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("want an absolute http(s) URL such as http://localhost:4318")
-	}
-	return raw, nil
 }
