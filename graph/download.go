@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -336,10 +337,10 @@ type fileCall struct {
 type downloadedFile struct {
 	name string
 	size int64
-	// kept says whether content holds the file (only when the operation
-	// selects base64 somewhere and the file fits the bounds).
-	kept    bool
-	content []byte
+	// kept says whether base64 holds the file: only when the operation selects
+	// base64 somewhere and the file fits the bounds.
+	kept   bool
+	base64 string
 	// dropped says why a file wanted for base64 was not kept.
 	dropped error
 }
@@ -410,15 +411,20 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 		if out.name == "" {
 			out.name = fileNameFor(invoice, format)
 		}
+		// A stated length past a bound is refused before a byte is held.
+		switch {
+		case !keep:
+		case f.ContentLength > maxBase64FileBytes:
+			keep, out.dropped = false, errBase64FileTooLarge
+		case f.ContentLength > d.budget.Load():
+			keep, out.dropped = false, errBase64RequestTooLarge
+		}
 		if !keep && f.ContentLength > maxSkimBytes {
 			return nil
 		}
 		var sink io.Writer = io.Discard
-		held := &heldFile{budget: &d.budget}
+		held := newHeldFile(&d.budget, f.ContentLength)
 		if keep {
-			if f.ContentLength >= 0 && f.ContentLength <= maxBase64FileBytes {
-				held.buf = make([]byte, 0, f.ContentLength)
-			}
 			sink = held
 		}
 		n, err := io.Copy(sink, f.Body)
@@ -431,7 +437,10 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 			return &upstream.Error{Endpoint: endpoint, Kind: upstream.KindTransport, Err: fmt.Errorf("file cut off after %d bytes: %w", n, err)}
 		}
 		out.size = n
-		out.kept, out.content, out.dropped = keep && held.refused == nil, held.buf, held.refused
+		if keep {
+			out.base64, out.dropped = held.finish()
+			out.kept = out.dropped == nil
+		}
 		return nil
 	})
 	if err != nil {
@@ -446,13 +455,26 @@ var (
 	errBase64RequestTooLarge = fmt.Errorf("base64 serves up to %d MiB of files per request", maxBase64RequestBytes>>20)
 )
 
-// heldFile keeps a download in memory while it fits the per-file bound and
-// what is left of the request's budget; past either it lets go of what it
-// held and only lets the bytes be counted.
+// heldFile base64-encodes a download as it arrives, so that memory holds the
+// encoded form only, while the file fits the per-file bound and what is left
+// of the request's budget; past either it lets go of it and only lets the
+// bytes be counted.
 type heldFile struct {
-	buf     []byte
+	encoded *strings.Builder
+	enc     io.WriteCloser
+	held    int64
 	budget  *atomic.Int64
 	refused error
+}
+
+// newHeldFile starts an encoding, sized at once when the length is known.
+func newHeldFile(budget *atomic.Int64, length int64) *heldFile {
+	h := &heldFile{encoded: &strings.Builder{}, budget: budget}
+	if length >= 0 && length <= maxBase64FileBytes {
+		h.encoded.Grow(base64.StdEncoding.EncodedLen(int(length)))
+	}
+	h.enc = base64.NewEncoder(base64.StdEncoding, h.encoded)
+	return h
 }
 
 func (h *heldFile) Write(p []byte) (int, error) {
@@ -460,21 +482,31 @@ func (h *heldFile) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	switch {
-	case len(h.buf)+len(p) > maxBase64FileBytes:
+	case h.held+int64(len(p)) > maxBase64FileBytes:
 		h.drop(errBase64FileTooLarge)
 	case h.budget.Add(-int64(len(p))) < 0:
 		h.budget.Add(int64(len(p)))
 		h.drop(errBase64RequestTooLarge)
 	default:
-		h.buf = append(h.buf, p...)
+		h.held += int64(len(p))
+		h.enc.Write(p) // a strings.Builder never fails
 	}
 	return len(p), nil
 }
 
 // drop gives the held bytes back to the request's budget.
 func (h *heldFile) drop(why error) {
-	h.budget.Add(int64(len(h.buf)))
-	h.buf, h.refused = nil, why
+	h.budget.Add(h.held)
+	h.encoded, h.enc, h.held, h.refused = nil, nil, 0, why
+}
+
+// finish returns the whole file in base64, or why it was not kept.
+func (h *heldFile) finish() (string, error) {
+	if h.refused != nil {
+		return "", h.refused
+	}
+	h.enc.Close()
+	return h.encoded.String(), nil
 }
 
 // operationSelectsBase64 reports whether the running operation asks for

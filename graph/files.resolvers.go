@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -61,8 +60,7 @@ func (r *invoiceFileResolver) Base64(ctx context.Context, obj *model.InvoiceFile
 	case !f.kept:
 		return nil, fmt.Errorf("the %s of invoice %s was downloaded without its content", obj.Format, obj.InvoiceRef)
 	}
-	s := base64.StdEncoding.EncodeToString(f.content)
-	return &s, nil
+	return &f.base64, nil
 }
 
 // InvoiceFile returns generated.InvoiceFileResolver implementation.

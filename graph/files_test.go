@@ -3,12 +3,14 @@ package graph
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -289,5 +291,57 @@ func TestNewHandlerGivesEachRequestItsFileDownloads(t *testing.T) {
 		t.Errorf("NewHandler: %d pdf downloads for filename, byteSize and base64 twice, want 1: "+
 			"its per-request middleware (requestMiddleware.ServeHTTP in handler.go) must pass "+
 			"withFileDownloads(ctx) on, as it passes withScope(ctx, s)", pdf)
+	}
+}
+
+func TestFileDownloadsBoundWhatBase64Holds(t *testing.T) {
+	const mib = 1 << 20
+	body := bytes.Repeat([]byte{'x'}, maxBase64FileBytes+1)
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /{uuid}/pdf where uuid is "<size in MiB>-<chunked|sized>-<n>".
+		uuid := strings.Split(r.URL.Path, "/")[5]
+		var size int
+		var mode string
+		fmt.Sscanf(strings.ReplaceAll(uuid, "-", " "), "%d %s", &size, &mode)
+		n := size * mib
+		if size == 0 {
+			n = len(body)
+		}
+		w.Header().Set("Content-Type", "application/pdf")
+		if mode == "sized" {
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+		}
+		w.Write(body[:n])
+	}))
+	t.Cleanup(stub.Close)
+	client, _ := upstream.New(upstream.Config{BaseURL: stub.URL, MaxRetries: -1})
+	ctx := withFileDownloads(withScope(t.Context(), &requestScope{token: "t", slots: make(chan struct{}, 8)}))
+	d := fileDownloadsFrom(ctx)
+
+	for _, tc := range []struct {
+		uuid    string
+		size    int
+		dropped error
+		budget  int64 // left afterwards
+	}{
+		{"0-chunked-a", len(body), errBase64FileTooLarge, maxBase64RequestBytes},
+		{"0-sized-a", len(body), errBase64FileTooLarge, maxBase64RequestBytes},
+		{"20-sized-a", 20 * mib, nil, maxBase64RequestBytes - 20*mib},
+		{"20-chunked-a", 20 * mib, nil, maxBase64RequestBytes - 40*mib},
+		{"20-chunked-b", 20 * mib, errBase64RequestTooLarge, maxBase64RequestBytes - 40*mib},
+		{"20-sized-b", 20 * mib, errBase64RequestTooLarge, maxBase64RequestBytes - 40*mib},
+		{"1-sized-a", 1 * mib, nil, maxBase64RequestBytes - 41*mib},
+	} {
+		f, err := d.get(ctx, client, tc.uuid, upstream.FormatPDF)
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", tc.uuid, err)
+		case f.size != int64(tc.size) || f.dropped != tc.dropped || f.kept != (tc.dropped == nil):
+			t.Errorf("%s: size %d kept %v dropped %v; want size %d dropped %v", tc.uuid, f.size, f.kept, f.dropped, tc.size, tc.dropped)
+		case f.kept && len(f.base64) != base64.StdEncoding.EncodedLen(tc.size):
+			t.Errorf("%s: base64 of %d characters, want %d", tc.uuid, len(f.base64), base64.StdEncoding.EncodedLen(tc.size))
+		case d.budget.Load() != tc.budget:
+			t.Errorf("%s: %d bytes of budget left, want %d", tc.uuid, d.budget.Load(), tc.budget)
+		}
 	}
 }
