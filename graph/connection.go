@@ -178,14 +178,19 @@ type pageFetcher[T any] func(ctx context.Context, page, perPage int) (listPage[T
 
 // windowResult is a window's items and what the pages said about the list.
 type windowResult[T any] struct {
-	window  window
-	items   []T
-	total   *int
+	window window
+	items  []T
+	// total is meta.total as DigitalOcean reported it (totalCount); nil when it did not.
+	total *int
+	// length is the list's length as far as known (meta.total, or learned
+	// from links.pages.last); nil when unknown, and then hasNext decides.
+	length  *int
 	hasNext bool
 }
 
 // countOnly learns a list's length with the cheapest call there is: page 1 of
-// one item. Without meta.total the last page's number (per_page=1) is the total.
+// one item. Without meta.total the last page's number (per_page=1) is the
+// length; nil when neither says.
 func countOnly[T any](ctx context.Context, fetch pageFetcher[T]) (listPage[T], *int, error) {
 	p, err := fetch(ctx, 1, 1)
 	if err != nil {
@@ -211,14 +216,14 @@ func loadWindow[T any](ctx context.Context, r pageRequest, fetch pageFetcher[T])
 	var res windowResult[T]
 	total := 0
 	if r.needsTotal() {
-		_, t, err := countOnly(ctx, fetch)
+		p, length, err := countOnly(ctx, fetch)
 		if err != nil {
 			return res, err
 		}
-		if t == nil {
+		if length == nil {
 			return res, &InputError{"`last` without `before` needs the list's length, which DigitalOcean does not report here; page forward instead"}
 		}
-		total, res.total = *t, t
+		total, res.total, res.length = *length, p.total, length
 	}
 	res.window = r.window(total)
 	if res.window.size() == 0 {
@@ -245,7 +250,7 @@ func loadWindow[T any](ctx context.Context, r pageRequest, fetch pageFetcher[T])
 		}
 		all = append(all, p.items...)
 		if p.total != nil {
-			res.total = p.total
+			res.total, res.length = p.total, p.total
 		}
 	}
 	last := pages[len(pages)-1]
@@ -260,8 +265,8 @@ func loadWindow[T any](ctx context.Context, r pageRequest, fetch pageFetcher[T])
 // pageInfo describes the window within the list.
 func (res windowResult[T]) pageInfo(kind connectionKind) *model.PageInfo {
 	pi := &model.PageInfo{HasPreviousPage: res.window.start > 0}
-	if res.total != nil {
-		pi.HasNextPage = res.window.start+len(res.items) < *res.total
+	if res.length != nil {
+		pi.HasNextPage = res.window.start+len(res.items) < *res.length
 	} else {
 		pi.HasNextPage = res.hasNext
 	}
@@ -344,11 +349,11 @@ func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, 
 	default:
 		return res, nil
 	}
-	p, total, err := countOnly(ctx, fetch)
+	p, length, err := countOnly(ctx, fetch)
 	if err != nil {
 		return res, err
 	}
-	res.total = total
+	res.total, res.length = p.total, length
 	res.hasNext = res.window.start < len(p.items) || p.hasNext
 	return res, nil
 }

@@ -3,6 +3,11 @@ package graph
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -205,4 +210,55 @@ func TestPagingThroughVolumes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Without meta.total (billing history may leave it out) totalCount is null,
+// yet `last` still pages backward from the length links.pages.last gives.
+func TestBillingHistoryWithoutTotal(t *testing.T) {
+	const length = 5
+	var mu sync.Mutex
+	var calls []string
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, r.Method+" "+r.URL.RequestURI())
+		mu.Unlock()
+		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		perPage, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+		var entries []string
+		for i := (page - 1) * perPage; i < min(page*perPage, length); i++ {
+			entries = append(entries, fmt.Sprintf(`{"type":"Payment","description":"event %d"}`, i))
+		}
+		last := (length + perPage - 1) / perPage
+		links := `{}`
+		if page < last {
+			links = fmt.Sprintf(`{"pages":{"next":"https://api.digitalocean.com/v2/customers/my/billing_history?page=%d&per_page=%d","last":"https://api.digitalocean.com/v2/customers/my/billing_history?page=%d&per_page=%d"}}`, page+1, perPage, last, perPage)
+		}
+		fmt.Fprintf(w, `{"billing_history":[%s],"links":%s,"meta":{}}`, strings.Join(entries, ","), links)
+	})
+	h := newHarness(t, upstream)
+	taken := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slices.Sorted(slices.Values(calls))
+		calls = nil
+		return out
+	}
+	resp := h.post(`{ billingHistory { totalCount } }`, nil)
+	assertJSON(t, "count only", resp.Data, `{"billingHistory":{"totalCount":null}}`)
+	assertCalls(t, "count only", taken(), []string{"GET /v2/customers/my/billing_history?page=1&per_page=1"})
+
+	resp = h.post(`{ billingHistory(last: 2) { totalCount nodes { description } pageInfo { hasNextPage hasPreviousPage } } }`, nil)
+	if len(resp.Errors) > 0 {
+		t.Fatalf("errors: %+v", resp.Errors)
+	}
+	assertJSON(t, "last 2 of 5", resp.Data, `{"billingHistory":{"totalCount":null,
+		"nodes":[{"description":"event 3"},{"description":"event 4"}],
+		"pageInfo":{"hasNextPage":false,"hasPreviousPage":true}}}`)
+	assertCalls(t, "last 2 of 5", taken(), []string{
+		"GET /v2/customers/my/billing_history?page=1&per_page=1",
+		"GET /v2/customers/my/billing_history?page=2&per_page=3",
+	})
+
+	resp = h.post(`{ billingHistory(first: 2) { pageInfo { hasNextPage } } more: billingHistory(first: 3, after: "`+encodeCursor(kindBillingHistory, 1)+`") { pageInfo { hasNextPage } } }`, nil)
+	assertJSON(t, "hasNextPage from the pages", resp.Data, `{"billingHistory":{"pageInfo":{"hasNextPage":true}},"more":{"pageInfo":{"hasNextPage":false}}}`)
 }
