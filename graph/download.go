@@ -110,7 +110,11 @@ func (h *downloadHandler) stream(w http.ResponseWriter, r *http.Request, route, 
 	f, err := h.client.GetInvoiceFile(upstream.WithToken(r.Context(), token), uuid, format)
 	if err != nil {
 		status, body := h.downloadFailure(r.Context(), err)
-		log.InfoContext(r.Context(), "download failed", "status", status, "code", body.Code, "err", err, "duration", time.Since(start))
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		log.Log(r.Context(), level, "download failed", "status", status, "code", body.Code, "err", err, "duration", time.Since(start))
 		writeDownloadError(w, status, body)
 		return
 	}

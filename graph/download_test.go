@@ -315,6 +315,16 @@ func TestDownloadErrorsMapLikeGraphQL(t *testing.T) {
 		}
 	})
 
+	t.Run("a refused connection", func(t *testing.T) {
+		closed := httptest.NewServer(http.NotFoundHandler())
+		closed.Close()
+		rig := newDownloadRig(t, closed.URL, fileTestToken)
+		resp, body := rig.get(t, http.MethodGet, rig.server.URL+"/invoices/"+fileTestInvoice+"/csv", nil)
+		if resp.StatusCode != http.StatusBadGateway || errorBody(t, body).Code != CodeUpstreamUnavailable {
+			t.Errorf("upstream refusing connections: status %d body %s, want 502 UPSTREAM_UNAVAILABLE", resp.StatusCode, body)
+		}
+	})
+
 	for _, tc := range []struct {
 		name, method, path, authorization string
 		want                              int
