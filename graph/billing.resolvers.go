@@ -18,13 +18,12 @@ func (r *queryResolver) BillingHistory(ctx context.Context, first *int, after *s
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.BillingHistoryConnection{PageInfo: res.pageInfo(kindBillingHistory), TotalCount: res.total,
-		Edges: []*model.BillingHistoryEdge{}, Nodes: []*model.BillingHistoryEntry{}}
-	for i, e := range res.items {
-		entry := model.BillingHistoryEntryFrom(e)
-		conn.Nodes = append(conn.Nodes, entry)
-		conn.Edges = append(conn.Edges, &model.BillingHistoryEdge{Cursor: res.cursorAt(kindBillingHistory, i), Node: entry})
-	}
+	// totalCount stays null when DigitalOcean reports no total.
+	conn := &model.BillingHistoryConnection{PageInfo: res.pageInfo(kindBillingHistory), TotalCount: res.total}
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindBillingHistory, model.BillingHistoryEntryFrom,
+		func(cursor string, n *model.BillingHistoryEntry) *model.BillingHistoryEdge {
+			return &model.BillingHistoryEdge{Cursor: cursor, Node: n}
+		})
 	return conn, nil
 }
 

@@ -277,11 +277,6 @@ func (res windowResult[T]) pageInfo(kind connectionKind) *model.PageInfo {
 	return pi
 }
 
-// cursorAt is the cursor of the i-th item of the window.
-func (res windowResult[T]) cursorAt(kind connectionKind, i int) string {
-	return encodeCursor(kind, res.window.start+i)
-}
-
 // connectionSelection says which parts of a connection the query selected, so
 // that a resolver fetches only what they need.
 type connectionSelection struct {
@@ -356,4 +351,24 @@ func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, 
 	res.total, res.length = p.total, length
 	res.hasNext = res.window.start < len(p.items) || p.hasNext
 	return res, nil
+}
+
+// nodesAndEdges converts the window's items into a connection's nodes and
+// edges (each edge carrying its item's cursor).
+func nodesAndEdges[T, N, E any](res windowResult[T], kind connectionKind, node func(T) N, edge func(cursor string, n N) E) ([]N, []E) {
+	nodes, edges := make([]N, 0, len(res.items)), make([]E, 0, len(res.items))
+	for i, it := range res.items {
+		n := node(it)
+		nodes = append(nodes, n)
+		edges = append(edges, edge(encodeCursor(kind, res.window.start+i), n))
+	}
+	return nodes, edges
+}
+
+// totalCount is meta.total for a connection whose totalCount is non-null (0 when DigitalOcean omitted it).
+func (res windowResult[T]) totalCount() int {
+	if res.total == nil {
+		return 0
+	}
+	return *res.total
 }

@@ -74,15 +74,11 @@ func (r *invoiceResolver) Items(ctx context.Context, obj *model.Invoice, first *
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.InvoiceItemConnection{PageInfo: res.pageInfo(kindInvoiceItems), Edges: []*model.InvoiceItemEdge{}, Nodes: []*model.InvoiceItem{}}
-	if res.total != nil {
-		conn.TotalCount = *res.total
-	}
-	for i, it := range res.items {
-		item := model.InvoiceItemFrom(it)
-		conn.Nodes = append(conn.Nodes, item)
-		conn.Edges = append(conn.Edges, &model.InvoiceItemEdge{Cursor: res.cursorAt(kindInvoiceItems, i), Node: item})
-	}
+	conn := &model.InvoiceItemConnection{PageInfo: res.pageInfo(kindInvoiceItems), TotalCount: res.totalCount()}
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindInvoiceItems, model.InvoiceItemFrom,
+		func(cursor string, n *model.InvoiceItem) *model.InvoiceItemEdge {
+			return &model.InvoiceItemEdge{Cursor: cursor, Node: n}
+		})
 	return conn, nil
 }
 
@@ -102,17 +98,13 @@ func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.InvoiceConnection{PageInfo: res.pageInfo(kindInvoices), Edges: []*model.InvoiceEdge{}, Nodes: []*model.Invoice{}}
-	if res.total != nil {
-		conn.TotalCount = *res.total
-	}
+	conn := &model.InvoiceConnection{PageInfo: res.pageInfo(kindInvoices), TotalCount: res.totalCount()}
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindInvoices, model.InvoiceFromList,
+		func(cursor string, n *model.Invoice) *model.InvoiceEdge {
+			return &model.InvoiceEdge{Cursor: cursor, Node: n}
+		})
 	if sink.preview != nil {
 		conn.Preview = model.PreviewFromList(*sink.preview)
-	}
-	for i, it := range res.items {
-		inv := model.InvoiceFromList(it)
-		conn.Nodes = append(conn.Nodes, inv)
-		conn.Edges = append(conn.Edges, &model.InvoiceEdge{Cursor: res.cursorAt(kindInvoices, i), Node: inv})
 	}
 	return conn, nil
 }

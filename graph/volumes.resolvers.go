@@ -18,15 +18,11 @@ func (r *queryResolver) Volumes(ctx context.Context, region *string, name *strin
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.VolumeConnection{PageInfo: res.pageInfo(kindVolumes), Edges: []*model.VolumeEdge{}, Nodes: []*model.Volume{}}
-	if res.total != nil {
-		conn.TotalCount = *res.total
-	}
-	for i := range res.items {
-		v := model.VolumeFrom(&res.items[i])
-		conn.Nodes = append(conn.Nodes, v)
-		conn.Edges = append(conn.Edges, &model.VolumeEdge{Cursor: res.cursorAt(kindVolumes, i), Node: v})
-	}
+	conn := &model.VolumeConnection{PageInfo: res.pageInfo(kindVolumes), TotalCount: res.totalCount()}
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindVolumes, model.VolumeFrom,
+		func(cursor string, n *model.Volume) *model.VolumeEdge {
+			return &model.VolumeEdge{Cursor: cursor, Node: n}
+		})
 	return conn, nil
 }
 
@@ -39,5 +35,5 @@ func (r *queryResolver) Volume(ctx context.Context, id string) (*model.Volume, e
 	if err != nil {
 		return nil, err
 	}
-	return model.VolumeFrom(v), nil
+	return model.VolumeFrom(*v), nil
 }

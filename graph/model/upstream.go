@@ -162,7 +162,7 @@ func BalanceFrom(b *upstream.Balance) *Balance {
 }
 
 // VolumeFrom converts a block storage volume; null droplet_ids and tags become empty lists.
-func VolumeFrom(v *upstream.Volume) *Volume {
+func VolumeFrom(v upstream.Volume) *Volume {
 	out := &Volume{
 		ID:              v.ID,
 		Name:            v.Name,
