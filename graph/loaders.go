@@ -65,18 +65,18 @@ type loaders struct {
 // fetch (token, concurrency bound).
 func newLoaders(c *upstream.Client) *loaders {
 	l := &loaders{}
-	l.billingHistoryPages = newLoader(func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
+	l.billingHistoryPages = newNamedLoader("billingHistoryPages", func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
 		return c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	l.invoicePages = newLoader(func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
+	l.invoicePages = newNamedLoader("invoicePages", func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
 		return c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	l.invoiceItemPages = newLoader(func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
+	l.invoiceItemPages = newNamedLoader("invoiceItemPages", func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
 		return c.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	l.invoiceSummaries = newLoader(c.GetInvoiceSummary)
-	l.volumes = newLoader(c.GetVolume)
-	l.volumePages = newLoader(func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
+	l.invoiceSummaries = newNamedLoader("invoiceSummaries", c.GetInvoiceSummary)
+	l.volumes = newNamedLoader("volumes", c.GetVolume)
+	l.volumePages = newNamedLoader("volumePages", func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
 		p, err := c.ListVolumes(ctx, upstream.VolumeListOptions{
 			ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
 			Region:      k.region, Name: k.name,
@@ -91,16 +91,26 @@ func newLoaders(c *upstream.Client) *loaders {
 		}
 		return p, err
 	})
-	l.balance = newLoader(func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
+	l.balance = newNamedLoader("balance", func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
 		return c.GetBalance(ctx)
 	})
 	return l
 }
 
-// newLoader wraps a one-key upstream call in a per-request loader: the keys of
-// a batch are fetched concurrently, each under the request's concurrency bound.
+// newLoader is newNamedLoader for a loader whose batch sizes are not reported.
 func newLoader[K comparable, V any](call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
+	return newNamedLoader("", call)
+}
+
+// newNamedLoader wraps a one-key upstream call in a per-request loader: the
+// keys of a batch are fetched concurrently, each under the request's
+// concurrency bound. name labels the loader's batch-size metric (ObserveBatch,
+// telemetry.go).
+func newNamedLoader[K comparable, V any](name string, call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
+		if name != "" {
+			ObserveBatch(ctx, name, len(keys))
+		}
 		results := make([]*dataloader.Result[V], len(keys))
 		var wg sync.WaitGroup
 		for i, key := range keys {
