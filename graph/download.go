@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/graph-gophers/dataloader/v7"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/oceangraph/oceangraph/upstream"
@@ -316,25 +317,20 @@ const (
 // (closing an unread body drops it, and a new TLS handshake costs more than this).
 const maxSkimBytes = 256 << 10
 
-// fileDownloads is one GraphQL request's memo of invoice file downloads.
-// It must never be shared between requests: it holds what a token downloaded.
+// fileDownloads is one GraphQL request's memo of invoice file downloads: a
+// per-request loader (loaders.go's newLoader: de-duplication, the concurrency
+// bound, transient failures not cached) keyed by (invoice, format), and the
+// request's budget of bytes held for base64. It must never be shared between
+// requests: it holds what a token downloaded.
 type fileDownloads struct {
-	mu    sync.Mutex
-	calls map[fileKey]*fileCall
-	// budget is how many more bytes this request may hold for base64.
 	budget atomic.Int64
+	once   sync.Once
+	loader *dataloader.Loader[fileKey, downloadedFile]
 }
 
 type fileKey struct {
 	invoice string
 	format  upstream.FileFormat
-}
-
-// fileCall is one download, shared by every field that asks for it.
-type fileCall struct {
-	done chan struct{}
-	file downloadedFile
-	err  error
 }
 
 // downloadedFile is what a download tells InvoiceFile's fields.
@@ -354,7 +350,7 @@ type fileDownloadsKey struct{}
 // withFileDownloads gives a GraphQL request its own memo of file downloads;
 // the per-request middleware calls it once per request.
 func withFileDownloads(ctx context.Context) context.Context {
-	d := &fileDownloads{calls: map[fileKey]*fileCall{}}
+	d := &fileDownloads{}
 	d.budget.Store(maxBase64RequestBytes)
 	return context.WithValue(ctx, fileDownloadsKey{}, d)
 }
@@ -369,86 +365,63 @@ func fileDownloadsFrom(ctx context.Context) *fileDownloads {
 }
 
 // get downloads one invoice file, or waits for the download another field of
-// the request already started. A transient failure is forgotten, so a later
-// field may try again; any other outcome is the answer for the whole request.
+// the request already started, or returns the one it finished.
 func (d *fileDownloads) get(ctx context.Context, client *upstream.Client, invoice string, format upstream.FileFormat) (downloadedFile, error) {
-	key := fileKey{invoice, format}
-	d.mu.Lock()
-	c, running := d.calls[key]
-	if !running {
-		c = &fileCall{done: make(chan struct{})}
-		d.calls[key] = c
-	}
-	d.mu.Unlock()
-	if running {
-		select {
-		case <-c.done:
-			return c.file, c.err
-		case <-ctx.Done():
-			return downloadedFile{}, &upstream.Error{Kind: upstream.KindTransport, Err: ctx.Err()}
-		}
-	}
-	defer close(c.done)
-	c.err = errPanic // what the waiters see if download panics
-	c.file, c.err = d.download(ctx, client, invoice, format, operationSelectsBase64(ctx))
-	if c.err != nil && isTransient(c.err) {
-		d.mu.Lock()
-		delete(d.calls, key)
-		d.mu.Unlock()
-	}
-	return c.file, c.err
+	d.once.Do(func() {
+		d.loader = newLoader(func(ctx context.Context, k fileKey) (downloadedFile, error) {
+			return d.download(ctx, client, k.invoice, k.format, operationSelectsBase64(ctx))
+		})
+	})
+	return load(ctx, d.loader, fileKey{invoice, format})
 }
 
-// download reads one file through the request's concurrency bound. When
-// nothing will need the content and DigitalOcean states a length past
-// maxSkimBytes, it stops at the headers; otherwise it reads the body, counting
-// it and keeping what base64 may hold.
+// download reads one file (the loader runs it under the request's
+// concurrency bound). When nothing will need the content and DigitalOcean
+// states a length past maxSkimBytes, it stops at the headers; otherwise it
+// reads the body, counting it and keeping what base64 may hold.
 func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, invoice string, format upstream.FileFormat, keep bool) (downloadedFile, error) {
-	var out downloadedFile
-	err := fetch(ctx, func(ctx context.Context) error {
-		f, err := client.GetInvoiceFile(ctx, invoice, format)
-		if err != nil {
-			return err
-		}
-		defer f.Body.Close()
-		out = downloadedFile{name: f.Filename, size: f.ContentLength}
-		if out.name == "" {
-			out.name = fileNameFor(invoice, format)
-		}
-		// A stated length past a bound is refused before a byte is held.
-		switch {
-		case !keep:
-		case f.ContentLength > maxBase64FileBytes:
-			keep, out.dropped = false, errBase64FileTooLarge
-		case f.ContentLength > d.budget.Load():
-			keep, out.dropped = false, errBase64RequestTooLarge
-		}
-		if !keep && f.ContentLength > maxSkimBytes {
-			return nil
-		}
-		var sink io.Writer = io.Discard
-		held := newHeldFile(&d.budget, f.ContentLength)
-		if keep {
-			sink = held
-		}
-		n, err := io.Copy(sink, f.Body)
-		if err != nil {
-			held.drop(nil)
-			endpoint := upstream.EndpointInvoiceCSV
-			if format == upstream.FormatPDF {
-				endpoint = upstream.EndpointInvoicePDF
-			}
-			return &upstream.Error{Endpoint: endpoint, Kind: upstream.KindTransport, Err: fmt.Errorf("file cut off after %d bytes: %w", n, err)}
-		}
-		out.size = n
-		if keep {
-			out.base64, out.dropped = held.finish()
-			out.kept = out.dropped == nil
-		}
-		return nil
-	})
+	f, err := client.GetInvoiceFile(ctx, invoice, format)
 	if err != nil {
 		return downloadedFile{}, fmt.Errorf("download the %s of invoice %s: %w", format, invoice, err)
+	}
+	defer f.Body.Close()
+	out := downloadedFile{name: f.Filename, size: f.ContentLength}
+	if out.name == "" {
+		out.name = fileNameFor(invoice, format)
+	}
+	// A stated length past a bound is refused before a byte is held.
+	switch {
+	case !keep:
+	case f.ContentLength > maxBase64FileBytes:
+		keep, out.dropped = false, errBase64FileTooLarge
+	case f.ContentLength > d.budget.Load():
+		keep, out.dropped = false, errBase64RequestTooLarge
+	}
+	if !keep && f.ContentLength > maxSkimBytes {
+		return out, nil
+	}
+	var sink io.Writer = io.Discard
+	var held *heldFile
+	if keep {
+		held = newHeldFile(&d.budget, f.ContentLength)
+		sink = held
+	}
+	n, err := io.Copy(sink, f.Body)
+	if err != nil {
+		if held != nil {
+			held.drop(nil)
+		}
+		endpoint := upstream.EndpointInvoiceCSV
+		if format == upstream.FormatPDF {
+			endpoint = upstream.EndpointInvoicePDF
+		}
+		return downloadedFile{}, fmt.Errorf("download the %s of invoice %s: %w", format, invoice,
+			&upstream.Error{Endpoint: endpoint, Kind: upstream.KindTransport, Err: fmt.Errorf("file cut off after %d bytes: %w", n, err)})
+	}
+	out.size = n
+	if keep {
+		out.base64, out.dropped = held.finish()
+		out.kept = out.dropped == nil
 	}
 	return out, nil
 }
