@@ -106,8 +106,8 @@ func presentUpstream(gqlErr *gqlerror.Error, ue *upstream.Error) {
 	case ue.Kind == upstream.KindDecode:
 		gqlErr.Message = "DigitalOcean answered with a body this server cannot read"
 		ext["code"] = CodeUpstreamUnavailable
-	case ue.Kind != upstream.KindHTTP:
-		// The client refused to send the request (an id that would address another endpoint).
+	case ue.Kind == upstream.KindRequest:
+		// The client refused to send the request (an id such as ".." that would address another endpoint).
 		gqlErr.Message = "the id does not address a DigitalOcean resource"
 		ext["code"] = CodeBadUserInput
 	case ue.Status == 401:

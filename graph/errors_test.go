@@ -89,6 +89,13 @@ func TestErrorCodes(t *testing.T) {
 		wantExt:    map[string]any{"code": "BAD_USER_INPUT"},
 		wantNoCall: true,
 	}, {
+		name:       "an id that would address another endpoint",
+		stub:       func(s *stubUpstream) {},
+		query:      `{ volume(id: "..") { id } }`,
+		wantPath:   "volume",
+		wantExt:    map[string]any{"code": "BAD_USER_INPUT"},
+		wantNoCall: true,
+	}, {
 		name:        "a panic",
 		stub:        func(s *stubUpstream) {},
 		tweak:       func(c *Config) { c.Client = nil }, // every upstream call dereferences nil

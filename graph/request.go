@@ -101,7 +101,13 @@ func isTransient(err error) bool {
 	if !errors.As(err, &ue) {
 		return false
 	}
-	return ue.Kind != upstream.KindHTTP || ue.Status == 429 || ue.Status >= 500
+	switch ue.Kind {
+	case upstream.KindTransport, upstream.KindDecode:
+		return true
+	case upstream.KindHTTP:
+		return ue.Status == 429 || ue.Status >= 500
+	}
+	return false
 }
 
 // deref returns the string an optional argument points to, "" when absent.
