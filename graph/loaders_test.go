@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -183,4 +185,21 @@ func TestIntrospectionSwitchAndServiceSDL(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A volume read in a list page answers volume(id) without a call of its own.
+func TestListedVolumesArePrimed(t *testing.T) {
+	stub := newStub().onFile(t, "/v2/volumes", "volumes.json")
+	srv := httptest.NewServer(stub)
+	t.Cleanup(srv.Close)
+	s := &requestScope{token: callerToken, slots: make(chan struct{}, 8), loaders: newLoaders(mustClient(t, srv.URL)), logger: slog.Default()}
+	ctx := withScope(t.Context(), s)
+	if _, err := volumePages("", "")(ctx, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	v, err := loadVolume(ctx, "506f78a4-e098-11e5-ad9f-000f53305eb2")
+	if err != nil || v.Region.Slug != "nyc3" {
+		t.Fatalf("primed volume: got %+v, %v", v, err)
+	}
+	assertCalls(t, "list then by id", stub.calls(), []string{"GET /v2/volumes?page=1&per_page=2"})
 }
