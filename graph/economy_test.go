@@ -154,6 +154,9 @@ func TestCanonicalQueriesUpstreamRequests(t *testing.T) {
 				{__typename: "Invoice", uuid: "` + u0 + `"}, {__typename: "Invoice", uuid: "` + u1 + `"}, {__typename: "Invoice", uuid: "` + u0 + `"}]) {
 				... on Volume { id name } ... on Invoice { uuid amount summary { amount } } } }`,
 			[]string{"GET /v2/volumes/" + v0, "GET /v2/volumes/" + v1, summary(u0), summary(u1)}},
+		{"invoice entities read the selection: items alone prove existence",
+			`{ _entities(representations: [{__typename: "Invoice", uuid: "` + u0 + `"}]) { ... on Invoice { items(first: 2) { totalCount } } } }`,
+			[]string{items(u0, 1, 1)}},
 		{"billing history's invoice costs nothing until its fields need a call",
 			`{ billingHistory(first: 10) { nodes { invoice { uuid invoiceId files { pdf { contentType } } } } } }`,
 			[]string{"GET /v2/customers/my/billing_history?page=1&per_page=10"}},
