@@ -208,19 +208,31 @@ func (o *observability) middleware(next http.Handler) http.Handler {
 				attribute.String("oceangraph.request_id", id),
 			))
 		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			// Also when the handler panics: a download cut off mid-stream
+			// aborts with http.ErrAbortHandler, and its line must still be written.
+			p := recover()
+			if p != nil && sw.status == 0 {
+				sw.status = http.StatusInternalServerError
+			}
+			status := sw.statusCode()
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+			if status >= 500 || p != nil {
+				span.SetStatus(codes.Error, "")
+			}
+			span.End()
+			o.finish(r, route, status, sw.written, p != nil, rec, time.Since(start))
+			if p != nil {
+				panic(p)
+			}
+		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		status := sw.statusCode()
-		span.SetAttributes(attribute.Int("http.response.status_code", status))
-		if status >= 500 {
-			span.SetStatus(codes.Error, "")
-		}
-		span.End()
-		o.finish(r, route, status, sw.written, rec, time.Since(start))
 	})
 }
 
 // finish writes the request's log line and counts it in the metrics.
-func (o *observability) finish(r *http.Request, route string, status int, written int64, rec *graph.RequestRecord, elapsed time.Duration) {
+// aborted: the handler panicked (the response was cut off).
+func (o *observability) finish(r *http.Request, route string, status int, written int64, aborted bool, rec *graph.RequestRecord, elapsed time.Duration) {
 	o.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	attrs := []slog.Attr{
 		slog.String("request_id", rec.ID),
@@ -230,6 +242,9 @@ func (o *observability) finish(r *http.Request, route string, status int, writte
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.Int64("bytes", written),
 		slog.Int("upstream_calls", rec.UpstreamCalls()),
+	}
+	if aborted {
+		attrs = append(attrs, slog.Bool("aborted", true))
 	}
 	msg := "request"
 	if op := rec.Operation(); op.Handled {
@@ -256,7 +271,7 @@ func (o *observability) finish(r *http.Request, route string, status int, writte
 	}
 	level := slog.LevelInfo
 	switch {
-	case status >= 500:
+	case status >= 500 || aborted:
 		level = slog.LevelError
 	case route == "/healthz" || route == "/readyz" || route == "/metrics":
 		level = slog.LevelDebug // probes and scrapes would drown the log

@@ -377,3 +377,27 @@ func (b *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+func TestAnAbortedResponseIsStillLogged(t *testing.T) {
+	logs := &syncBuffer{}
+	o := newObservability(slog.New(slog.NewJSONHandler(logs, nil)), nil)
+	h := o.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("%PDF-1.7 cut off"))
+		panic(http.ErrAbortHandler) // as a download does when DigitalOcean's stream breaks
+	}))
+	func() {
+		defer func() {
+			if p := recover(); p != http.ErrAbortHandler {
+				t.Errorf("recovered %v, want the handler's panic passed on to net/http", p)
+			}
+		}()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/invoices/x/pdf", nil))
+	}()
+	var line map[string]any
+	if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
+		t.Fatalf("log %q: %v", logs, err)
+	}
+	if line["aborted"] != true || line["status"] != float64(200) || line["level"] != "ERROR" {
+		t.Errorf("log line %v, want aborted, status 200 as sent, level ERROR", line)
+	}
+}
