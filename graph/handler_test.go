@@ -1,0 +1,56 @@
+package graph
+
+import (
+	"errors"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestTokenOf(t *testing.T) {
+	cases := []struct {
+		header, fallback, want string
+		ok                     bool
+	}{
+		{"Bearer dop_v1_abc", "server", "dop_v1_abc", true},
+		{"bearer dop_v1_abc", "", "dop_v1_abc", true},
+		{"", "server", "server", true},
+		{"", "", "", false},
+		{"Bearer ", "server", "", false},
+		{"Basic dXNlcjpwYXNz", "server", "", false},
+		{"dop_v1_abc", "server", "", false},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("POST", "/query", nil)
+		if c.header != "" {
+			r.Header.Set("Authorization", c.header)
+		}
+		got, err := tokenOf(r, c.fallback)
+		if got != c.want || (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrUnauthenticated)) {
+			t.Errorf("Authorization %q, default %q: got %q, %v; want %q, ok %v", c.header, c.fallback, got, err, c.want, c.ok)
+		}
+	}
+}
+
+func TestBaseURLOf(t *testing.T) {
+	cases := []struct {
+		host, proto, fwdHost, want string
+	}{
+		{"localhost:8080", "", "", "http://localhost:8080"},
+		{"10.0.0.5:8080", "https", "api.example.com", "https://api.example.com"},
+		{"10.0.0.5:8080", "https, http", "api.example.com, proxy.internal", "https://api.example.com"},
+		{"localhost:8080", "gopher", "", "http://localhost:8080"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("POST", "/query", nil)
+		r.Host = c.host
+		if c.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", c.proto)
+		}
+		if c.fwdHost != "" {
+			r.Header.Set("X-Forwarded-Host", c.fwdHost)
+		}
+		if got := baseURLOf(r); got != c.want {
+			t.Errorf("%+v: got %s, want %s", c, got, c.want)
+		}
+	}
+}
