@@ -4,6 +4,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,7 +61,8 @@ type Config struct {
 	// (Retry-After, ratelimit-reset) is not retried: its error says how long.
 	RetryWaitMin, RetryWaitMax time.Duration
 	// Timeout bounds one call, retries included, as a deadline on the call's
-	// context (for a file, until its Body is closed); 0 means no bound beyond the context.
+	// context; for a file it bounds the wait for the headers and then each
+	// silence while reading the body. 0 means no bound beyond the context.
 	Timeout time.Duration
 	// Observe, when set, is called once per HTTP attempt, retries included,
 	// in the calling goroutine, after the answer's headers (or the failure).
@@ -202,24 +204,29 @@ func (c *Client) getJSON(ctx context.Context, endpoint, path string, query url.V
 }
 
 // getStream sends a GET and hands back the unread 2xx body of a file.
+// Config.Timeout bounds the wait for the headers (retries included) and then
+// each silence while reading the body, not the whole body: a 50 MB PDF may take
+// minutes to reach a slow browser, a stalled one may not hold a connection.
 func (c *Client) getStream(ctx context.Context, endpoint, path string, format FileFormat) (*File, error) {
-	ctx, cancel := c.callContext(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
+	stall := newStallTimer(c.cfg.Timeout, cancel)
+	done := func() { stall.stop(); cancel(nil) }
 	resp, attempts, err := c.send(ctx, endpoint, path, nil, format.ContentType()+", application/json;q=0.5")
 	if err != nil {
-		cancel()
-		return nil, err
+		done()
+		return nil, stalled(ctx, err)
 	}
 	contentType, ok := fileContentType(resp.Header.Get("Content-Type"), format)
 	if !ok {
 		resp.Body.Close()
-		cancel()
+		done()
 		e := responseError(endpoint, KindDecode, resp, time.Now())
 		e.Attempts = attempts
 		e.Err = fmt.Errorf("content type %q, want %s", resp.Header.Get("Content-Type"), format.ContentType())
 		return nil, e
 	}
 	return &File{
-		Body:          &cancelOnClose{ReadCloser: resp.Body, cancel: cancel},
+		Body:          &streamBody{ReadCloser: resp.Body, ctx: ctx, stall: stall, done: done},
 		ContentType:   contentType,
 		ContentLength: resp.ContentLength,
 		Filename:      filenameFrom(resp.Header.Get("Content-Disposition")),
@@ -227,15 +234,70 @@ func (c *Client) getStream(ctx context.Context, endpoint, path string, format Fi
 	}, nil
 }
 
-// cancelOnClose ends a call's Timeout context when its streamed body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+// errStalled ends a file call that waited Config.Timeout for its headers or
+// for its next bytes; it is a deadline, for errors.Is.
+var errStalled = fmt.Errorf("no data from DigitalOcean within the upstream timeout: %w", context.DeadlineExceeded)
+
+// stallTimer cancels a call's context after a silence of d; reset restarts it.
+type stallTimer struct {
+	d time.Duration
+	t *time.Timer
 }
 
-func (b *cancelOnClose) Close() error {
+func newStallTimer(d time.Duration, cancel context.CancelCauseFunc) *stallTimer {
+	s := &stallTimer{d: d}
+	if d > 0 {
+		s.t = time.AfterFunc(d, func() { cancel(errStalled) })
+	}
+	return s
+}
+
+func (s *stallTimer) reset() {
+	if s.t != nil {
+		s.t.Reset(s.d)
+	}
+}
+
+func (s *stallTimer) stop() {
+	if s.t != nil {
+		s.t.Stop()
+	}
+}
+
+// stalled names the stall as the cause of err when the stall timer ended ctx.
+func stalled(ctx context.Context, err error) error {
+	if context.Cause(ctx) != errStalled {
+		return err
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Kind == KindTransport {
+		e.Err = errStalled
+		return e
+	}
+	return errStalled
+}
+
+// streamBody is a file's body: every read restarts the stall timer, and Close
+// ends the call's context.
+type streamBody struct {
+	io.ReadCloser
+	ctx   context.Context
+	stall *stallTimer
+	done  func()
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	b.stall.reset()
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && context.Cause(b.ctx) == errStalled {
+		err = errStalled
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.cancel()
+	b.done()
 	return err
 }
 

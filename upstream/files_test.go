@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -142,5 +143,68 @@ func TestFilenameFromContentDisposition(t *testing.T) {
 		if got := filenameFrom(tc.header); got != tc.want {
 			t.Errorf("%s: filenameFrom(%q) = %q, want %q", tc.name, tc.header, got, tc.want)
 		}
+	}
+}
+
+func TestFileTimeoutBoundsSilenceNotTheWholeBody(t *testing.T) {
+	// Config.Timeout is 200ms; the file trickles in over ~600ms in 50ms steps.
+	// A slow but steady file must arrive whole.
+	do := newFakeDO(t)
+	do.mux.HandleFunc("GET /v2/customers/my/invoices/{uuid}/pdf", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pdf")
+		for i := 0; i < 12; i++ {
+			w.Write([]byte("chunk\n"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	c := newTestClient(t, do.URL, Config{Timeout: 200 * time.Millisecond})
+	f, err := c.GetInvoiceFile(context.Background(), "u", FormatPDF)
+	if err != nil {
+		t.Fatalf("GetInvoiceFile: %v", err)
+	}
+	defer f.Body.Close()
+	body, err := io.ReadAll(f.Body)
+	if err != nil || len(body) != 12*len("chunk\n") {
+		t.Errorf("read %d bytes, %v; want the whole 72-byte file although it took longer than Timeout", len(body), err)
+	}
+}
+
+func TestFileThatStallsEndsWithADeadline(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.HandleFunc("GET /v2/customers/my/invoices/{uuid}/pdf", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pdf")
+		w.Write([]byte("%PDF-1.4\n"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	c := newTestClient(t, do.URL, Config{Timeout: 100 * time.Millisecond})
+	f, err := c.GetInvoiceFile(context.Background(), "u", FormatPDF)
+	if err != nil {
+		t.Fatalf("GetInvoiceFile: %v", err)
+	}
+	defer f.Body.Close()
+	_, err = io.ReadAll(f.Body)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("reading a stalled file: %v, want an error that is context.DeadlineExceeded", err)
+	}
+}
+
+func TestFileHeadersThatNeverComeEndWithADeadline(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.HandleFunc("GET /v2/customers/my/invoices/{uuid}/pdf", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	c := newTestClient(t, do.URL, Config{Timeout: 100 * time.Millisecond, MaxRetries: -1})
+	f, err := c.GetInvoiceFile(context.Background(), "u", FormatPDF)
+	if f != nil {
+		f.Body.Close()
+	}
+	if e := asError(t, err); e.Kind != KindTransport || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error = %v (kind %d), want a KindTransport deadline", err, e.Kind)
 	}
 }
