@@ -37,12 +37,10 @@ const (
 )
 
 // csrfRefusal is Apollo Server's message, so that clients see the same advice.
-const (
-	csrfRefusal = "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). " +
-		"Please either specify a 'content-type' header (with a type that is not one of " +
-		"application/x-www-form-urlencoded, multipart/form-data, text/plain) or provide a non-empty " +
-		"value for one of the following headers: x-apollo-operation-name, apollo-require-preflight"
-)
+const csrfRefusal = "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). " +
+	"Please either specify a 'content-type' header (with a type that is not one of " +
+	"application/x-www-form-urlencoded, multipart/form-data, text/plain) or provide a non-empty " +
+	"value for one of the following headers: x-apollo-operation-name, apollo-require-preflight"
 
 // originPattern is one entry of CORS_ALLOWED_ORIGINS: an exact origin
 // (https://app.example.com), any port of a host (http://localhost:*), any
