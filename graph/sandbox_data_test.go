@@ -32,7 +32,7 @@ func TestSandboxDataRoundTrip(t *testing.T) {
 			}
 			Summary struct {
 				InvoiceUUID, InvoiceID, BillingPeriod, Amount, UserName, UserEmail string
-				ProductCharges                                                   struct {
+				ProductCharges                                                     struct {
 					Amount string
 					Items  []struct {
 						Name, Amount string
