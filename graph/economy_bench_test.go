@@ -22,3 +22,16 @@ func BenchmarkDashboard20ms(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/dashboard")
 }
+
+// BenchmarkVolumesPage is one volumes(first: 20) page against an instant
+// sandbox: the per-request cost of this package plus the sandbox's.
+func BenchmarkVolumesPage(b *testing.B) {
+	h := newHarness(b, sandbox.New(sandbox.Options{Seed: 1}))
+	const q = `{ volumes(first: 20) { totalCount nodes { id name sizeGigabytes region { slug } } } }`
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp := h.post(q, nil); len(resp.Errors) > 0 {
+			b.Fatalf("errors: %+v", resp.Errors)
+		}
+	}
+}
