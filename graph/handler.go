@@ -55,17 +55,13 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.MaxConcurrency <= 0 {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
 	}
-	srv := NewServer(cfg)
-	return &requestMiddleware{cfg: cfg, next: srv}
+	return &requestMiddleware{cfg: cfg, next: newServer(cfg)}
 }
 
-// NewServer returns gqlgen's server for this schema without the per-request
-// middleware; NewHandler wraps it. Exposed for tests and for callers that
-// need srv.Use / srv.AroundOperations before wrapping it themselves.
-func NewServer(cfg Config) *handler.Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+// newServer is gqlgen's server for this schema: explicit transports, the
+// extensions, the error presenter and the recover func. Further extensions
+// (limits, APQ, telemetry) come in through Config.Extensions.
+func newServer(cfg Config) *handler.Server {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{Client: cfg.Client, Links: cfg.Links, Logger: cfg.Logger}}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
