@@ -31,6 +31,9 @@ import (
 const (
 	defaultPageSize = 20
 	maxPageSize     = 200
+	// maxCursorOffset is beyond any list DigitalOcean serves; a larger offset
+	// was not issued here, and refusing it keeps the page arithmetic far from overflow.
+	maxCursorOffset = 1 << 30
 )
 
 // connectionKind names a connection in its cursors.
@@ -59,7 +62,7 @@ func decodeCursor(kind connectionKind, cursor string) (int, error) {
 		return 0, ErrBadCursor
 	}
 	offset, err := strconv.Atoi(rest)
-	if err != nil || offset < 0 || strconv.Itoa(offset) != rest {
+	if err != nil || offset < 0 || offset > maxCursorOffset || strconv.Itoa(offset) != rest {
 		return 0, ErrBadCursor
 	}
 	return offset, nil

@@ -21,6 +21,8 @@ func TestCursorCodec(t *testing.T) {
 		"not base64":                  "%%%",
 		"foreign text":                "aGVsbG8",
 		"negative offset":             b64("v1:volumes:-1"),
+		"overflowing offset":          b64("v1:volumes:9223372036854775807"),
+		"offset past any list":        b64("v1:volumes:1073741825"),
 		"padded number":               b64("v1:volumes:041"),
 		"other version":               b64("v2:volumes:1"),
 		"empty":                       "",
