@@ -2,7 +2,10 @@ package graph
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +55,22 @@ func TestBaseURLOf(t *testing.T) {
 		if got := baseURLOf(r); got != c.want {
 			t.Errorf("%+v: got %s, want %s", c, got, c.want)
 		}
+	}
+}
+
+// GET, POST and OPTIONS are the transports; the per-request scope applies to each.
+func TestTransports(t *testing.T) {
+	h := newHarness(t, newStub().onFile(t, balancePath, "balance.json"))
+	get := httptest.NewRequest(http.MethodGet, "/query?query="+url.QueryEscape(`{ balance { accountBalance } }`), nil)
+	get.Header.Set("Authorization", "Bearer "+callerToken)
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, get)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"accountBalance":"12.23"`) {
+		t.Errorf("GET: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodOptions, "/query", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Allow"), "POST") {
+		t.Errorf("OPTIONS: %d, Allow %q", rec.Code, rec.Header().Get("Allow"))
 	}
 }
