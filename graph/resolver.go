@@ -1,20 +1,22 @@
 package graph
 
 // Where things are, for a newcomer: a field's resolver sits in the
-// <domain>.resolvers.go beside schema/<domain>.graphqls; the per-request
-// loader it goes through is in loaders.go; the upstream call behind the loader
-// is upstream/<resource>.go. Connection and cursor math is connection.go; the
-// one error presenter is errors.go; the HTTP handler and the per-request scope
-// (token, base URL, loaders, concurrency bound, rate-limit record) are
-// handler.go and request.go.
+// <domain>.resolvers.go beside schema/<domain>.graphqls (entity.resolvers.go
+// for federation's _entities); the per-request loader it goes through is in
+// loaders.go; the upstream call behind the loader is upstream/<resource>.go.
+// Beside them: connection.go (arguments, cursors, windows onto upstream
+// pages), invoice_lookup.go (how invoice(uuid) proves an invoice exists),
+// entities.go (entity batches), errors.go (the one error presenter),
+// handler.go (NewHandler, the per-request middleware, extensions.rateLimit)
+// and request.go (the per-request scope).
 //
-// Context accessors for code in this package that needs the caller's identity
-// (the files-helper's InvoiceFile resolvers and download routes):
-//   - TokenFrom(ctx) is the DigitalOcean token of this request ("" when none);
-//   - BaseURLFrom(ctx) is this server's absolute base URL, e.g.
-//     "https://api.example.com" (no trailing slash), for building links;
-//   - fetch(ctx, func(ctx) error) runs one upstream call under the request's
-//     concurrency bound with the token attached (see request.go).
+// For code of this package that needs the caller's identity (the InvoiceFile
+// resolvers and the download routes):
+//   - TokenFrom(ctx) is the request's DigitalOcean token ("" when none);
+//   - BaseURLFrom(ctx) is this server's absolute base URL as the caller reached
+//     it, e.g. "https://api.example.com" (no trailing slash), for links;
+//   - newLoader(call) and load(ctx, loader, key) give a per-request loader whose
+//     calls run under the request's concurrency bound with its token (fetch).
 
 import (
 	"log/slog"
