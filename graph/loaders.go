@@ -103,7 +103,11 @@ func newLoader[K comparable, V any](call func(ctx context.Context, key K) (V, er
 func newNamedLoader[K comparable, V any](name string, call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
 		if name != "" {
+			// One batch at a time per request, so an observer needs no locking of its own.
+			s := scopeFrom(ctx)
+			s.observeMu.Lock()
 			ObserveBatch(ctx, name, len(keys))
+			s.observeMu.Unlock()
 		}
 		results := make([]*dataloader.Result[V], len(keys))
 		var wg sync.WaitGroup

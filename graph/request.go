@@ -29,6 +29,9 @@ type requestScope struct {
 	mu        sync.Mutex
 	rateLimit upstream.RateLimit
 	seen      bool
+
+	// observeMu serialises the loaders' batch reports (ObserveBatch).
+	observeMu sync.Mutex
 }
 
 type scopeKey struct{}
