@@ -170,3 +170,16 @@ func TestCanonicalQueriesUpstreamRequests(t *testing.T) {
 		})
 	}
 }
+
+// The lookup reads page arguments given as variables as the items field does.
+func TestInvoiceLookupReadsVariables(t *testing.T) {
+	h := newSandboxHarness(t)
+	u := h.sandbox.Account(callerToken).Invoices[0].UUID
+	h.sandbox.Reset()
+	resp := h.post(`query($n: Int, $after: String) { invoice(uuid: "`+u+`") { items(first: $n, after: $after) { nodes { amount } } } }`,
+		map[string]any{"n": 3, "after": encodeCursor(kindInvoiceItems, 2)})
+	if len(resp.Errors) > 0 {
+		t.Fatalf("errors: %+v", resp.Errors)
+	}
+	assertCalls(t, "items by variables", h.upstreamCalls(), []string{"GET /v2/customers/my/invoices/" + u + "?page=2&per_page=3"})
+}
