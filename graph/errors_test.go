@@ -1,11 +1,15 @@
 package graph
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
 )
 
 const balancePath = "/v2/customers/my/balance"
@@ -230,5 +234,26 @@ func TestUnknownInvoiceIsNotFound(t *testing.T) {
 		if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != "NOT_FOUND" || len(resp.Errors[0].Path) != 1 || resp.Errors[0].Path[0] != "invoice" {
 			t.Errorf("%s: want one NOT_FOUND at [invoice], got %+v", sel, resp.Errors)
 		}
+	}
+}
+
+// A panic gqlgen recovers in a resolver becomes the same generic
+// INTERNAL_SERVER_ERROR, its value and stack in the log only; so does any Go
+// error this package did not map.
+func TestRecoverFuncAndUnmappedErrors(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := graphql.WithResponseContext(t.Context(), graphql.DefaultErrorPresenter, nil)
+	present := errorPresenter(logger)
+
+	err := recoverFunc(logger)(ctx, "secret panic value")
+	for name, e := range map[string]error{"panic": err, "unmapped": errors.New("dial tcp 10.0.0.7:5432: secret detail")} {
+		got := present(ctx, e)
+		if got.Message != "internal server error" || got.Extensions["code"] != "INTERNAL_SERVER_ERROR" {
+			t.Errorf("%s: got %q %v, want the generic INTERNAL_SERVER_ERROR", name, got.Message, got.Extensions)
+		}
+	}
+	if !strings.Contains(logs.String(), "secret panic value") || !strings.Contains(logs.String(), "goroutine") || !strings.Contains(logs.String(), "secret detail") {
+		t.Errorf("the log should carry the panic, its stack and the unmapped error: %s", logs.String())
 	}
 }
