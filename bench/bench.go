@@ -61,9 +61,9 @@ func runBench(ctx context.Context, args []string) error {
 	defer sb.stop()
 	fmt.Printf("sandbox at %s; %d clients; %v per scenario after %v warm-up\n", sb.URL, cfg.Clients, cfg.Duration, cfg.Warmup)
 
-	modes := []mode{{Name: "optimised"}}
+	modes := []mode{{Name: "optimised", Env: cfg.ServerEnv}}
 	if len(cfg.NaiveEnv) > 0 {
-		modes = append(modes, mode{Name: "naive", Env: cfg.NaiveEnv})
+		modes = append(modes, mode{Name: "naive", Env: append(append([]string(nil), cfg.ServerEnv...), cfg.NaiveEnv...)})
 	}
 	var rows []row
 	for _, lat := range cfg.Latencies {
@@ -202,7 +202,7 @@ func measurePDF(ctx context.Context, cfg benchConfig, bin, upstreamURL string, c
 		res.Problem = err.Error()
 		return res
 	}
-	srv, err := startServer(ctx, bin, "server-pdf", upstreamURL, cfg.Concurrency, nil, logDir)
+	srv, err := startServer(ctx, bin, "server-pdf", upstreamURL, cfg.Concurrency, cfg.ServerEnv, logDir)
 	if err != nil {
 		res.Problem = err.Error()
 		return res

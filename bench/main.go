@@ -47,6 +47,7 @@ type benchConfig struct {
 	Latencies   []time.Duration
 	Concurrency int
 	NaiveEnv    []string
+	ServerEnv   []string
 	PDFSize     int64
 	Token       string
 	Out         string
@@ -62,6 +63,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	lat := fs.String("latencies", "0ms,20ms", "upstream latencies to measure, comma-separated")
 	fs.IntVar(&c.Concurrency, "concurrency", 8, "the server's MAX_CONCURRENCY (per-request upstream bound)")
 	naive := fs.String("naive-env", "NAIVE_UPSTREAM=true,MAX_CONCURRENCY=1", "environment that switches the server to naive mode (loaders, de-duplication and concurrency off); empty: skip naive")
+	serverEnv := fs.String("server-env", "", "extra environment for the server in every mode, comma-separated (e.g. GOGC=400)")
 	fs.Int64Var(&c.PDFSize, "pdf-size", 50<<20, "PDF size for the streaming-memory measurement, bytes (0: skip)")
 	fs.StringVar(&c.Token, "token", "bench-token", "bearer token the load sends (a sandbox account)")
 	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results (empty: nowhere)")
@@ -81,6 +83,9 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 			return c, fmt.Errorf("-latencies: %q is not a duration", s)
 		}
 		c.Latencies = append(c.Latencies, d)
+	}
+	if *serverEnv != "" {
+		c.ServerEnv = strings.Split(*serverEnv, ",")
 	}
 	if *naive != "" {
 		c.NaiveEnv = strings.Split(*naive, ",")

@@ -176,8 +176,8 @@ func (rep report) markdown() string {
 	fmt.Fprintf(&b, "\nSet-up: the server binary and the sandbox (`oceangraph sandbox`) each run as a process on loopback; "+
 		"vegeta drives closed-loop clients (each sends its next request when the last one answered) from a third process on the same machine. "+
 		"Upstream calls are counted at the sandbox; CPU and peak RSS (VmHWM, reset per scenario) are the server's, from /proc. "+
-		"%v of load per scenario after %v of warm-up; MAX_CONCURRENCY=%d; naive mode: `%s`.\n\n",
-		rep.Config.Duration, rep.Config.Warmup, rep.Config.Concurrency, strings.Join(rep.Config.NaiveEnv, " "))
+		"%v of load per scenario after %v of warm-up; MAX_CONCURRENCY=%d; naive mode: `%s`; extra server environment: `%s`.\n\n",
+		rep.Config.Duration, rep.Config.Warmup, rep.Config.Concurrency, strings.Join(rep.Config.NaiveEnv, " "), strings.Join(rep.Config.ServerEnv, " "))
 	b.WriteString("## Targets\n\n| | target | wanted | measured |\n|---|---|---|---|\n")
 	for _, t := range rep.targets() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.verdict(), t.Name, t.Want, t.Got)
