@@ -41,7 +41,7 @@ type setting struct {
 
 var settings = []setting{
 	{"host", "LISTEN_HOST", "127.0.0.1", "address to listen on; 0.0.0.0 or :: to accept connections from other machines"},
-	{"port", "PORT", "8080", "TCP port to listen on"},
+	{"port", "PORT", "8080", "TCP port to listen on; 0 picks a free one (the log says which)"},
 	{"api-url", "DIGITALOCEAN_API_URL", "", "DigitalOcean API base URL, e.g. https://api.digitalocean.com; empty: the built-in sandbox"},
 	{"token", "DIGITALOCEAN_TOKEN", "", "DigitalOcean token used when a request carries no Authorization header"},
 	{"public-url", "PUBLIC_URL", "", "absolute URL clients reach this server at, for file links; empty: taken from each request"},
@@ -79,7 +79,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	p := parser{raw: raw}
 	cfg := config{
-		Port:            p.int("port", 1, 65535),
+		Port:            p.int("port", 0, 65535),
 		APIURL:          p.url("api-url"),
 		Token:           strings.TrimSpace(*raw["token"]),
 		PublicURL:       strings.TrimRight(p.url("public-url"), "/"),

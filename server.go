@@ -75,6 +75,8 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr s
 		Token:      defaultToken,
 		MaxRetries: cfg.UpstreamRetries,
 		Timeout:    cfg.UpstreamTimeout,
+		// Feeds each response's extensions.rateLimit from the newest upstream answer.
+		Observe: graph.ObserveUpstream,
 	})
 	if err != nil {
 		return err
