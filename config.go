@@ -25,6 +25,7 @@ type config struct {
 	UpstreamTimeout time.Duration
 	UpstreamRetries int
 	MaxConcurrency  int
+	Naive           bool
 	Introspection   bool
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -50,6 +51,7 @@ var settings = []setting{
 	{"upstream-timeout", "UPSTREAM_TIMEOUT", "30s", "bound on one upstream call, retries included"},
 	{"upstream-retries", "UPSTREAM_RETRIES", "3", "retries of an idempotent upstream GET on 429, 502-504 and reset connections"},
 	{"max-concurrency", "MAX_CONCURRENCY", "8", "upstream calls one GraphQL request may have in flight at once"},
+	{"naive-upstream", "NAIVE_UPSTREAM", "false", "benchmarks only: no loaders, no de-duplication, one upstream call at a time"},
 	{"introspection", "INTROSPECTION", "", "allow schema introspection (default: on with the sandbox, off with a real API URL)"},
 	{"log-format", "LOG_FORMAT", "", "text or json (default: text with the sandbox, json otherwise)"},
 	{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run on after SIGINT/SIGTERM"},
@@ -95,6 +97,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		IdleTimeout:     p.duration("idle-timeout"),
 		AssetsDir:       *raw["assets-dir"],
 	}
+	cfg.Naive = p.bool("naive-upstream")
 	cfg.Introspection = cfg.APIURL == ""
 	if v := *raw["introspection"]; v != "" {
 		cfg.Introspection = p.bool("introspection")

@@ -92,6 +92,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr s
 		Client:         client,
 		DefaultToken:   defaultToken,
 		MaxConcurrency: cfg.MaxConcurrency,
+		Naive:          cfg.Naive,
 		Introspection:  cfg.Introspection,
 		PublicURL:      cfg.PublicURL,
 		Links:          links,

@@ -368,7 +368,7 @@ func fileDownloadsFrom(ctx context.Context) *fileDownloads {
 // the request already started, or returns the one it finished.
 func (d *fileDownloads) get(ctx context.Context, client *upstream.Client, invoice string, format upstream.FileFormat) (downloadedFile, error) {
 	d.once.Do(func() {
-		d.loader = newLoader(func(ctx context.Context, k fileKey) (downloadedFile, error) {
+		d.loader = newLoader(scopeFrom(ctx).naive(), func(ctx context.Context, k fileKey) (downloadedFile, error) {
 			return d.download(ctx, client, k.invoice, k.format, operationSelectsBase64(ctx))
 		})
 	})

@@ -183,3 +183,25 @@ func TestInvoiceLookupReadsVariables(t *testing.T) {
 	}
 	assertCalls(t, "items by variables", h.upstreamCalls(), []string{"GET /v2/customers/my/invoices/" + u + "?page=2&per_page=3"})
 }
+
+// Naive mode (for the benchmark's side-by-side figures) answers the same data
+// with no de-duplication: an aliased duplicate costs a second call.
+func TestNaiveModeAnswersTheSameWithoutDeduplication(t *testing.T) {
+	const query = `{ a: volumes(first: 3) { nodes { id } } b: volumes(first: 3) { nodes { id } } }`
+	smart := newSandboxHarness(t)
+	naive := newSandboxHarness(t, func(c *Config) { c.Naive = true })
+	var want, got struct {
+		A, B struct{ Nodes []struct{ ID string } }
+	}
+	smart.mustData(query, nil, &want)
+	naive.mustData(query, nil, &got)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("naive data %v, want the same as with loaders: %v", got, want)
+	}
+	if n := len(smart.upstreamCalls()); n != 1 {
+		t.Errorf("with loaders: %d upstream calls, want 1", n)
+	}
+	if n := len(naive.upstreamCalls()); n != 2 {
+		t.Errorf("naive: %d upstream calls, want 2 (one per alias)", n)
+	}
+}

@@ -31,6 +31,10 @@ type Config struct {
 	DefaultToken string
 	// MaxConcurrency bounds each request's concurrent upstream calls; default 8.
 	MaxConcurrency int
+	// Naive switches off what this server exists for, to measure its worth
+	// side by side (bench/): no loader cache, so no de-duplication or priming,
+	// and one upstream call at a time. Never for production.
+	Naive bool
 	// Introspection enables __schema and __type (_service { sdl } always works).
 	Introspection bool
 	// PublicURL is this server's absolute base URL for file links; when empty it
@@ -54,6 +58,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	if cfg.MaxConcurrency <= 0 {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if cfg.Naive {
+		cfg.MaxConcurrency = 1
 	}
 	return &requestMiddleware{cfg: cfg, next: newServer(cfg)}
 }
@@ -89,7 +96,7 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := &requestScope{
 		baseURL: m.cfg.PublicURL,
 		slots:   make(chan struct{}, m.cfg.MaxConcurrency),
-		loaders: newLoaders(m.cfg.Client),
+		loaders: newLoaders(m.cfg.Client, m.cfg.Naive),
 		logger:  m.cfg.Logger,
 	}
 	s.token, s.authErr = tokenOf(r, m.cfg.DefaultToken)

@@ -53,24 +53,29 @@ type loaders struct {
 	volumes *dataloader.Loader[string, *upstream.Volume]
 	// balance: GET /v2/customers/my/balance (one key).
 	balance *dataloader.Loader[struct{}, *upstream.Balance]
+	// naive: no cache, no de-duplication (Config.Naive).
+	naive bool
 }
 
 // newLoaders makes a request's loaders; every upstream call goes through
 // fetch (token, concurrency bound).
-func newLoaders(c *upstream.Client) *loaders {
-	l := &loaders{}
-	l.billingHistoryPages = newNamedLoader("billingHistoryPages", func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
+//
+// naive (Config.Naive, for benchmarks only) gives loaders without a cache:
+// every load is its own upstream call, as a server without loaders would make.
+func newLoaders(c *upstream.Client, naive bool) *loaders {
+	l := &loaders{naive: naive}
+	l.billingHistoryPages = newNamedLoader("billingHistoryPages", naive, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
 		return c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	l.invoicePages = newNamedLoader("invoicePages", func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
+	l.invoicePages = newNamedLoader("invoicePages", naive, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
 		return c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	l.invoiceItemPages = newNamedLoader("invoiceItemPages", func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
+	l.invoiceItemPages = newNamedLoader("invoiceItemPages", naive, func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
 		return c.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	l.invoiceSummaries = newNamedLoader("invoiceSummaries", c.GetInvoiceSummary)
-	l.volumes = newNamedLoader("volumes", c.GetVolume)
-	l.volumePages = newNamedLoader("volumePages", func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
+	l.invoiceSummaries = newNamedLoader("invoiceSummaries", naive, c.GetInvoiceSummary)
+	l.volumes = newNamedLoader("volumes", naive, c.GetVolume)
+	l.volumePages = newNamedLoader("volumePages", naive, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
 		p, err := c.ListVolumes(ctx, upstream.VolumeListOptions{
 			ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
 			Region:      k.region, Name: k.name,
@@ -85,22 +90,22 @@ func newLoaders(c *upstream.Client) *loaders {
 		}
 		return p, err
 	})
-	l.balance = newNamedLoader("balance", func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
+	l.balance = newNamedLoader("balance", naive, func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
 		return c.GetBalance(ctx)
 	})
 	return l
 }
 
 // newLoader is newNamedLoader for a loader whose batch sizes are not reported.
-func newLoader[K comparable, V any](call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
-	return newNamedLoader("", call)
+func newLoader[K comparable, V any](naive bool, call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
+	return newNamedLoader("", naive, call)
 }
 
 // newNamedLoader wraps a one-key upstream call in a per-request loader: the
 // keys of a batch are fetched concurrently, each under the request's
 // concurrency bound. name labels the loader's batch-size metric (ObserveBatch,
 // telemetry.go).
-func newNamedLoader[K comparable, V any](name string, call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
+func newNamedLoader[K comparable, V any](name string, naive bool, call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
 		if name != "" {
 			// One batch at a time per request, so an observer needs no locking of its own.
@@ -133,7 +138,11 @@ func newNamedLoader[K comparable, V any](name string, call func(ctx context.Cont
 	// the first key wait for others (a timer of 16 ms by default, ~1 ms of wall
 	// time even at 100 µs): every key is its own batch, dispatched at once, and
 	// the loader's cache still de-duplicates identical calls.
-	return dataloader.NewBatchedLoader(batch, dataloader.WithBatchCapacity[K, V](1))
+	options := []dataloader.Option[K, V]{dataloader.WithBatchCapacity[K, V](1)}
+	if naive {
+		options = append(options, dataloader.WithCache[K, V](&dataloader.NoCache[K, V]{}))
+	}
+	return dataloader.NewBatchedLoader(batch, options...)
 }
 
 // load asks a loader for one key and waits for the answer.

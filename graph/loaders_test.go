@@ -192,7 +192,7 @@ func TestListedVolumesArePrimed(t *testing.T) {
 	stub := newStub().onFile(t, "/v2/volumes", "volumes.json")
 	srv := httptest.NewServer(stub)
 	t.Cleanup(srv.Close)
-	s := &requestScope{token: callerToken, slots: make(chan struct{}, 8), loaders: newLoaders(mustClient(t, srv.URL)), logger: slog.Default()}
+	s := &requestScope{token: callerToken, slots: make(chan struct{}, 8), loaders: newLoaders(mustClient(t, srv.URL), false), logger: slog.Default()}
 	ctx := withScope(t.Context(), s)
 	if _, err := volumePages("", "")(ctx, 1, 2); err != nil {
 		t.Fatal(err)

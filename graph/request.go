@@ -50,6 +50,9 @@ func scopeFrom(ctx context.Context) *requestScope {
 	return &requestScope{authErr: ErrUnauthenticated, slots: make(chan struct{}, 1), logger: slog.Default()}
 }
 
+// naive reports whether the request runs without loader caches (Config.Naive).
+func (s *requestScope) naive() bool { return s.loaders != nil && s.loaders.naive }
+
 // TokenFrom returns the DigitalOcean token of the request ("" when it has none).
 func TokenFrom(ctx context.Context) string { return scopeFrom(ctx).token }
 
