@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oceangraph/oceangraph/graph"
 )
 
 // config is every setting of the server, read once at start from flags and
@@ -33,6 +35,13 @@ type config struct {
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
 	AssetsDir       string
+	// CORSOrigins may call /query and the downloads from a browser (httpguard.go).
+	CORSOrigins  originList
+	MaxBodyBytes int64
+	// Guards bound each operation's cost, depth and upstream calls (graph/guards.go).
+	Guards graph.GuardLimits
+	// OTLPEndpoint is the OTLP/HTTP collector's base URL; empty: no tracing.
+	OTLPEndpoint string
 }
 
 // setting describes one configuration value: its flag, its variable and its default.
@@ -59,6 +68,13 @@ var settings = []setting{
 	{"write-timeout", "WRITE_TIMEOUT", "5m", "bound on writing a whole response (downloads included)"},
 	{"idle-timeout", "IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection stays open"},
 	{"assets-dir", "PLAYGROUND_ASSETS_DIR", "web/dist", "where the Playground's JavaScript and CSS were built; absent: a CDN"},
+	{"cors-allowed-origins", "CORS_ALLOWED_ORIGINS", "", "comma-separated origins whose pages may call the API (https://app.example.com, http://localhost:*, https://*.example.com, *); none: no CORS (default: any localhost port with the sandbox, none otherwise)"},
+	{"max-body-bytes", "MAX_BODY_BYTES", "1048576", "largest /query request body; a larger one gets 413"},
+	{"max-complexity", "MAX_COMPLEXITY", "20000", "largest operation cost, in which a connection's selection counts once per requested item"},
+	{"max-depth", "MAX_DEPTH", "12", "deepest field nesting of an operation (introspection excepted)"},
+	{"max-upstream-calls", "MAX_UPSTREAM_CALLS", "60", "DigitalOcean calls one request may make, estimated before it runs; a query over it is refused"},
+	{"apq-cache-size", "APQ_CACHE_SIZE", "1000", "automatic persisted queries kept in memory (LRU)"},
+	{"otel-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector base URL for traces, e.g. http://localhost:4318; empty: tracing off"},
 }
 
 // loadConfig parses args (without the program name) and the environment.
@@ -113,6 +129,15 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		p.fail("log-format", "want text or json")
 	}
 	cfg.FileLinkKey = p.key("file-link-key")
+	cfg.CORSOrigins = p.origins("cors-allowed-origins", cfg.APIURL == "")
+	cfg.MaxBodyBytes = int64(p.int("max-body-bytes", 1024, 64<<20))
+	cfg.Guards = graph.GuardLimits{
+		MaxComplexity:    p.int("max-complexity", 1, 1<<30),
+		MaxDepth:         p.int("max-depth", 1, 100),
+		MaxUpstreamCalls: p.int("max-upstream-calls", 1, 100000),
+		APQCacheSize:     p.int("apq-cache-size", 1, 1<<20),
+	}
+	cfg.OTLPEndpoint = p.url("otel-endpoint")
 	return cfg, p.err
 }
 
@@ -168,6 +193,23 @@ func (p *parser) url(name string) string {
 		p.fail(name, "want an absolute http(s) URL")
 	}
 	return v
+}
+
+// origins reads an origin list; empty takes the default (dev origins with
+// the sandbox), "none" is no origin at all.
+func (p *parser) origins(name string, sandbox bool) originList {
+	v := strings.TrimSpace(*p.raw[name])
+	switch {
+	case v == "" && sandbox:
+		v = devOrigins
+	case v == "none":
+		v = ""
+	}
+	l, err := parseOrigins(v)
+	if err != nil {
+		p.fail(name, err.Error())
+	}
+	return l
 }
 
 func (p *parser) key(name string) []byte {

@@ -49,9 +49,9 @@ func main() {
 
 func newLogger(format string) *slog.Logger {
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		return slog.New(withRequestIDs(slog.NewJSONHandler(os.Stderr, nil)))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return slog.New(withRequestIDs(slog.NewTextHandler(os.Stderr, nil)))
 }
 
 // run serves until ctx is done, then lets in-flight requests finish. ready,
@@ -70,13 +70,23 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr s
 		}
 		logger.Info("no DIGITALOCEAN_API_URL set: serving the built-in sandbox (demo data, not your account)", "sandbox", apiURL)
 	}
+	tp, stopTracing, err := newTracerProvider(ctx, cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopTracing(sctx) // flush the last spans
+	}()
+	obs := newObservability(logger, tp)
 	client, err := upstream.New(upstream.Config{
 		BaseURL:    apiURL,
 		Token:      defaultToken,
 		MaxRetries: cfg.UpstreamRetries,
 		Timeout:    cfg.UpstreamTimeout,
 		// Feeds each response's extensions.rateLimit from the newest upstream answer.
-		Observe: graph.ObserveUpstream,
+		Observe: chainObservers(graph.ObserveUpstream, obs.observeUpstream),
 	})
 	if err != nil {
 		return err
@@ -88,7 +98,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr s
 
 	var shuttingDown atomic.Bool
 	mux := http.NewServeMux()
-	mux.Handle("/query", graph.NewHandler(graph.Config{
+	mux.Handle("/query", guardQuery(cfg.CORSOrigins, cfg.MaxBodyBytes, graph.NewHandler(graph.Config{
 		Client:         client,
 		DefaultToken:   defaultToken,
 		MaxConcurrency: cfg.MaxConcurrency,
@@ -97,8 +107,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr s
 		PublicURL:      cfg.PublicURL,
 		Links:          links,
 		Logger:         logger,
-	}))
-	downloads := graph.NewDownloadHandler(client, links, defaultToken, logger)
+		Extensions:     append(graph.Guards(cfg.Guards), obs.graphExtensions()...),
+	})))
+	mux.Handle("GET /metrics", obs.metricsHandler())
+	downloads := newCORS(cfg.CORSOrigins)(graph.NewDownloadHandler(client, links, defaultToken, logger))
 	mux.Handle("GET /invoices/{uuid}/{format}", downloads)
 	mux.Handle("GET /files/", downloads)
 	playground := newPlaygroundHandler("/query", cfg.AssetsDir, logger)
@@ -116,7 +128,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger, ready func(addr s
 	})
 
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           obs.middleware(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
