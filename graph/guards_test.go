@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/complexity"
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -363,4 +364,28 @@ func (h *harness) postExtensions(query string, extensions map[string]any) gqlRes
 		h.t.Fatalf("response is not JSON (%v): %s", err, rec.Body)
 	}
 	return resp
+}
+
+// BenchmarkGuardsOnTheDashboard is what the depth, cost and upstream-budget
+// checks add to each request of the dashboard (parsing is cached by gqlgen).
+func BenchmarkGuardsOnTheDashboard(b *testing.B) {
+	es := generated.NewExecutableSchema(*executableSchema())
+	doc, errs := gqlparser.LoadQuery(es.Schema(), dashboardQuery)
+	if errs != nil {
+		b.Fatal(errs)
+	}
+	cost := &CostLimit{Max: DefaultMaxComplexity}
+	if err := cost.Validate(es); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		opCtx := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
+		for _, g := range []graphql.OperationContextMutator{DepthLimit{Max: DefaultMaxDepth}, cost, UpstreamBudget{Max: DefaultMaxUpstreamCalls}} {
+			if err := g.MutateOperationContext(ctx, opCtx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }
