@@ -42,7 +42,7 @@ func parseSoakFlags(args []string) (soakConfig, error) {
 	fs.Float64Var(&c.RateLimited, "upstream-429", 0.01, "fraction of upstream requests answered 429 with Retry-After")
 	fs.DurationVar(&c.Latency, "latency", 2*time.Millisecond, "added upstream latency")
 	fs.DurationVar(&c.Jitter, "jitter", 8*time.Millisecond, "added random upstream latency, up to this much")
-	maxRSS := fs.Int("max-rss-mb", 200, "the server's RSS may not exceed this many MB")
+	maxRSS := fs.Int("max-rss-mb", 300, "the server's RSS may not exceed this many MB")
 	fs.DurationVar(&c.Settle, "settle", 20*time.Second, "how long goroutines may take to return to their baseline")
 	fs.StringVar(&c.Out, "out", "", "also write the summary as Markdown here")
 	if err := fs.Parse(args); err != nil {
