@@ -33,6 +33,8 @@ type row struct {
 	CallsUnderLoad float64
 	Load           loadResult
 	CPU            float64       // server CPU in cores over the run
+	SandboxCPU     float64       // the sandbox's CPU in cores over the run
+	LoadGenCPU     float64       // this process's (vegeta's) CPU in cores over the run
 	CPUPerRequest  time.Duration // server CPU time per request
 	PeakRSS        int64         // server VmHWM over the run, bytes
 	Problem        string
@@ -49,6 +51,7 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(tmp)
 	began := time.Now()
+	loadBefore := loadAverage()
 	fmt.Println("building the server binary...")
 	bin, err := buildServer(ctx, tmp)
 	if err != nil {
@@ -92,7 +95,7 @@ func runBench(ctx context.Context, args []string) error {
 						srv.stop()
 						return ctx.Err()
 					}
-					r := measure(ctx, cfg, srv, ctl, gc, q, uuid, n)
+					r := measure(ctx, cfg, srv, sb, ctl, gc, q, uuid, n)
 					r.Latency, r.Mode = lat, m.Name
 					fmt.Println(r.progressLine())
 					rows = append(rows, r)
@@ -105,7 +108,8 @@ func runBench(ctx context.Context, args []string) error {
 	if cfg.PDFSize > 0 {
 		pdf = measurePDF(ctx, cfg, bin, sb.URL, ctl, tmp)
 	}
-	rep := report{Config: cfg, Rows: rows, PDF: pdf, Machine: machineInfo(ctx), Took: time.Since(began)}
+	machine := append(machineInfo(ctx), "load average before the run "+loadBefore)
+	rep := report{Config: cfg, Rows: rows, PDF: pdf, Machine: machine, Took: time.Since(began)}
 	fmt.Println()
 	fmt.Print(rep.text())
 	if cfg.Out != "" {
@@ -122,7 +126,7 @@ func runBench(ctx context.Context, args []string) error {
 
 // measure warms the server up with the query, counts the upstream calls of
 // one request, then runs the load and reads the sandbox and /proc around it.
-func measure(ctx context.Context, cfg benchConfig, srv *process, ctl sandboxControl, gc graphqlClient, q query, uuid string, clients int) row {
+func measure(ctx context.Context, cfg benchConfig, srv, sb *process, ctl sandboxControl, gc graphqlClient, q query, uuid string, clients int) row {
 	r := row{Query: q, Clients: clients}
 	body := q.body(uuid)
 	client := newLoadClient(clients)
@@ -150,14 +154,20 @@ func measure(ctx context.Context, cfg benchConfig, srv *process, ctl sandboxCont
 	}
 	resetPeakRSS(srv.pid())
 	before, _ := readProc(srv.pid())
+	sbBefore, _ := readProc(sb.pid())
+	selfBefore, _ := readProc(os.Getpid())
 	r.Load = runLoad(ctx, client, targets, clients, cfg.Duration, q.Name)
 	after, _ := readProc(srv.pid())
+	sbAfter, _ := readProc(sb.pid())
+	selfAfter, _ := readProc(os.Getpid())
 	if st, err := ctl.stats(ctx); err == nil && r.Load.Requests > 0 {
 		r.CallsUnderLoad = float64(st.Total) / float64(r.Load.Requests)
 	}
 	cpu := after.CPU - before.CPU
 	if r.Load.Elapsed > 0 && r.Load.Requests > 0 {
 		r.CPU = cpu.Seconds() / r.Load.Elapsed.Seconds()
+		r.SandboxCPU = (sbAfter.CPU - sbBefore.CPU).Seconds() / r.Load.Elapsed.Seconds()
+		r.LoadGenCPU = (selfAfter.CPU - selfBefore.CPU).Seconds() / r.Load.Elapsed.Seconds()
 		r.CPUPerRequest = cpu / time.Duration(r.Load.Requests)
 	}
 	r.PeakRSS = after.HWM

@@ -117,7 +117,7 @@ func (rep report) gains() [][]string {
 }
 
 var (
-	tableHeader = []string{"latency", "mode", "query", "clients", "upstream calls/query", "p50", "p95", "p99", "req/s", "server CPU (cores)", "CPU/req", "peak RSS", "errors"}
+	tableHeader = []string{"latency", "mode", "query", "clients", "upstream calls/query", "p50", "p95", "p99", "req/s", "server CPU (cores)", "CPU/req", "peak RSS", "sandbox + load generator CPU", "errors"}
 	gainHeader  = []string{"latency", "query", "clients", "upstream calls naive → optimised", "p50 naive → optimised", "req/s naive → optimised"}
 )
 
@@ -134,8 +134,17 @@ func (r row) cells() []string {
 		r.Latency.String(), r.Mode, r.Query.Name, fmt.Sprint(r.Clients), calls,
 		ms(r.Load.Quantile(0.5)).String(), ms(r.Load.Quantile(0.95)).String(), ms(r.Load.Quantile(0.99)).String(),
 		fmt.Sprintf("%.0f", r.Load.RPS()), fmt.Sprintf("%.2f", r.CPU), r.CPUPerRequest.Round(time.Microsecond).String(),
-		mb(r.PeakRSS), errs,
+		mb(r.PeakRSS), fmt.Sprintf("%.2f + %.2f", r.SandboxCPU, r.LoadGenCPU), errs,
 	}
+}
+
+// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 func (rep report) text() string {
@@ -252,6 +261,7 @@ func machineInfo(ctx context.Context) []string {
 	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		info = append(info, "commit "+strings.TrimSpace(string(out)))
 	}
+	info = append(info, "load average now "+loadAverage()+" (other work on the machine skews the figures)")
 	info = append(info, "date "+time.Now().UTC().Format(time.RFC3339))
 	return info
 }
