@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -417,4 +418,79 @@ func TestFileFieldsWithPDFCutOff(t *testing.T) {
 		t.Errorf("url (no upstream call) should survive the failed download: %s", resp.Data)
 	}
 	assertNoPanic(t, h, resp)
+}
+
+// The download route under the same faults: the file never starts, so the
+// answer is a status and a coded JSON error, within the deadline.
+func TestDownloadFaultsYieldTheirStatus(t *testing.T) {
+	tests := []struct {
+		name       string
+		faults     sandbox.Faults
+		refused    bool
+		status     int
+		code       string
+		retryAfter string
+	}{
+		{name: "connection refused", refused: true, status: http.StatusBadGateway, code: CodeUpstreamUnavailable},
+		{name: "upstream hangs past the deadline", faults: sandbox.Faults{Hang: true}, status: http.StatusGatewayTimeout, code: CodeUpstreamUnavailable},
+		{name: "503 storm", faults: sandbox.Faults{ErrorRates: map[int]float64{503: 1}}, status: http.StatusBadGateway, code: CodeUpstreamUnavailable},
+		{name: "504 storm", faults: sandbox.Faults{ErrorRates: map[int]float64{504: 1}}, status: http.StatusGatewayTimeout, code: CodeUpstreamUnavailable},
+		{name: "429 with Retry-After", faults: sandbox.Faults{ErrorRates: map[int]float64{429: 1}}, status: http.StatusTooManyRequests, code: CodeRateLimited, retryAfter: "1"},
+		{name: "a proxy's HTML page instead of the PDF", faults: sandbox.Faults{GarbageRate: 1}, status: http.StatusBadGateway, code: CodeUpstreamUnavailable},
+	}
+	uuid := sandbox.New(sandbox.Options{Seed: 1}).Account(callerToken).Invoices[0].UUID
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkLeaks(t)
+			base := refusedURL(t)
+			if !tt.refused {
+				_, base = sandboxWith(t, tt.faults)
+			}
+			client, err := upstream.New(upstream.Config{BaseURL: base, Timeout: faultDeadline, MaxRetries: 2,
+				RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(client.CloseIdleConnections)
+			links, _ := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), 0)
+			logs := &lockedBuffer{}
+			srv := httptest.NewServer(NewDownloadHandler(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
+			t.Cleanup(srv.Close)
+
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/invoices/"+uuid+"/pdf", nil)
+			req.Header.Set("Authorization", "Bearer "+callerToken)
+			start := time.Now()
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if took := time.Since(start); took > faultDeadline+faultGrace {
+				t.Errorf("answered after %v, want within the %v deadline", took, faultDeadline)
+			}
+			var body struct {
+				Error struct {
+					Code       string `json:"code"`
+					RetryAfter *int   `json:"retryAfter"`
+				} `json:"error"`
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("body is not the JSON error (%v): %s", err, raw)
+			}
+			if resp.StatusCode != tt.status || body.Error.Code != tt.code {
+				t.Errorf("got %d %s, want %d %s: %s", resp.StatusCode, body.Error.Code, tt.status, tt.code, raw)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tt.retryAfter {
+				t.Errorf("Retry-After: got %q, want %q", got, tt.retryAfter)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q: an error must not look like the file", ct)
+			}
+			srv.Close()
+			if strings.Contains(logs.String(), "panic") {
+				t.Errorf("the download handler logged a panic:\n%s", logs)
+			}
+		})
+	}
 }
