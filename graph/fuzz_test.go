@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -126,14 +127,34 @@ func FuzzFileLink(f *testing.F) {
 	f.Add("", "", "", uint16(0), uint8(0))
 	f.Add("AQ", "..", strings.Repeat("t", 2049), uint16(1), uint8(1))
 	f.Add(strings.Repeat("A", 5000), "u", "t", uint16(0), uint8(0))
+	// The download route in front of an upstream that is never reached: a
+	// forged link must be refused before any call.
+	refusing, err := upstream.New(upstream.Config{BaseURL: "http://127.0.0.1:1", MaxRetries: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	route := NewDownloadHandler(refusing, links, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.Fuzz(func(t *testing.T, opaque, uuid, token string, flipAt uint16, flipBits uint8) {
 		// Arbitrary input: refused unless it is a link this key sealed.
-		if g, err := links.Open(opaque); err != nil {
+		g, err := links.Open(opaque)
+		if err != nil {
 			if !errors.Is(err, ErrFileLinkInvalid) && !errors.Is(err, ErrFileLinkExpired) {
 				t.Fatalf("Open(%q): error %v is neither invalid nor expired", opaque, err)
 			}
 		} else if g.UUID == "" || (g.Format != upstream.FormatCSV && g.Format != upstream.FormatPDF) {
 			t.Fatalf("Open(%q) granted %+v", opaque, g)
+		}
+		// (An empty, "." or ".." segment is net/http's path cleaning, not a link.)
+		if err != nil && opaque != "" && opaque != "." && opaque != ".." {
+			rec := httptest.NewRecorder()
+			route.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/files/"+url.PathEscape(opaque)+"/invoice.pdf", nil))
+			if rec.Code != http.StatusForbidden && rec.Code != http.StatusNotFound {
+				t.Fatalf("GET /files/%q: HTTP %d, want 403 (or 404 for a path that is no link): %s", opaque, rec.Code, rec.Body)
+			}
+			var body struct{ Error struct{ Code string } }
+			if json.Unmarshal(rec.Body.Bytes(), &body) != nil || (body.Error.Code != CodeForbidden && body.Error.Code != CodeNotFound) {
+				t.Fatalf("GET /files/%q: body without FORBIDDEN or NOT_FOUND: %s", opaque, rec.Body)
+			}
 		}
 
 		// A sealed link opens to exactly what was sealed, and never shows the token.
