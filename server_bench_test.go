@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+// BenchmarkServerVolumesPage drives volumes(first: 20) through the whole
+// server (access log, metrics, CORS/CSRF guards, query guards, loaders,
+// client) against a sandbox in the same process, from parallel clients. The
+// load benchmark in bench/ measures the same across processes; this one is
+// for CPU profiles: go test -run '^$' -bench ServerVolumesPage -cpuprofile cpu.out .
+func BenchmarkServerVolumesPage(b *testing.B) {
+	do := httptest.NewServer(sandbox.New(sandbox.Options{}))
+	defer do.Close()
+	cfg, err := loadConfig(nil, envOf(map[string]string{"PORT": "0", "DIGITALOCEAN_API_URL": do.URL, "DIGITALOCEAN_TOKEN": "bench", "LOG_FORMAT": "json"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), func(a string) { addr <- a }) }()
+	url := "http://" + <-addr + "/query"
+	defer func() { cancel(); <-done }()
+	const body = `{"query":"{ volumes(first: 20) { totalCount nodes { id name sizeGigabytes region { slug name } dropletIds tags createdAt } } }"}`
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Post(url, "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || strings.Contains(string(out), `"errors"`) {
+				b.Errorf("status %d: %s", resp.StatusCode, out)
+				return
+			}
+		}
+	})
+}
