@@ -27,7 +27,9 @@ func BenchmarkServerVolumesPage(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), func(a string) { addr <- a }) }()
+	go func() {
+		done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), func(a string) { addr <- a })
+	}()
 	url := "http://" + <-addr + "/query"
 	defer func() { cancel(); <-done }()
 	const body = `{"query":"{ volumes(first: 20) { totalCount nodes { id name sizeGigabytes region { slug name } dropletIds tags createdAt } } }"}`
