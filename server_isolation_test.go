@@ -57,6 +57,15 @@ type runningServer struct {
 
 func startRunningServer(t *testing.T) *runningServer {
 	t.Helper()
+	logs := &isolationLog{}
+	s := startRunningServerLogging(t, logs)
+	s.logs = logs
+	return s
+}
+
+// startRunningServerLogging starts the server with its JSON log going to logs.
+func startRunningServerLogging(t testing.TB, logs io.Writer) *runningServer {
+	t.Helper()
 	sb := sandbox.New(sandbox.Options{Seed: 1})
 	up := httptest.NewServer(sb)
 	t.Cleanup(up.Close)
@@ -71,7 +80,6 @@ func startRunningServer(t *testing.T) *runningServer {
 		t.Fatal(err)
 	}
 	cfg.ListenHost, cfg.Port = "127.0.0.1", 0
-	logs := &isolationLog{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
@@ -85,7 +93,7 @@ func startRunningServer(t *testing.T) *runningServer {
 	})
 	select {
 	case a := <-addr:
-		s := &runningServer{url: "http://" + a, sb: sb, logs: logs}
+		s := &runningServer{url: "http://" + a, sb: sb}
 		s.waitHealthy(t)
 		return s
 	case err := <-done:
@@ -97,7 +105,7 @@ func startRunningServer(t *testing.T) *runningServer {
 }
 
 // waitHealthy polls /healthz until it answers 200.
-func (s *runningServer) waitHealthy(t *testing.T) {
+func (s *runningServer) waitHealthy(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
