@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -113,10 +114,14 @@ func runBench(ctx context.Context, args []string) error {
 	fmt.Println()
 	fmt.Print(rep.text())
 	if cfg.Out != "" {
-		if err := os.WriteFile(cfg.Out, []byte(rep.markdown()), 0o644); err != nil {
+		out := cfg.Out
+		if root, err := moduleRoot(ctx); err == nil && !filepath.IsAbs(out) {
+			out = filepath.Join(root, out) // the same file from any working directory
+		}
+		if err := os.WriteFile(out, []byte(rep.markdown()), 0o644); err != nil {
 			return err
 		}
-		fmt.Printf("\nwrote %s\n", cfg.Out)
+		fmt.Printf("\nwrote %s\n", out)
 	}
 	if n := rep.problems(); n > 0 {
 		return fmt.Errorf("%d scenario(s) saw errors; see the table", n)

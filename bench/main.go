@@ -66,7 +66,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	serverEnv := fs.String("server-env", "", "extra environment for the server in every mode, comma-separated (e.g. GOGC=400)")
 	fs.Int64Var(&c.PDFSize, "pdf-size", 50<<20, "PDF size for the streaming-memory measurement, bytes (0: skip)")
 	fs.StringVar(&c.Token, "token", "bench-token", "bearer token the load sends (a sandbox account)")
-	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results (empty: nowhere)")
+	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results, relative to the module root (empty: nowhere)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -20,11 +20,10 @@ import (
 // buildServer compiles the server once into dir, from the module that holds
 // this benchmark, so every scenario measures the same binary (not `go run`).
 func buildServer(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	root, err := moduleRoot(ctx)
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+		return "", err
 	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
 	bin := filepath.Join(dir, "oceangraph")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
 	cmd.Dir = root
@@ -32,6 +31,15 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// moduleRoot is the directory of the go.mod this benchmark belongs to.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+		return "", fmt.Errorf("go env GOMOD: not inside the oceangraph module (%v)", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
 
 // freeAddr returns a loopback address with a port the kernel just handed out.

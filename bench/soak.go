@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,7 @@ func parseSoakFlags(args []string) (soakConfig, error) {
 	fs.DurationVar(&c.Jitter, "jitter", 8*time.Millisecond, "added random upstream latency, up to this much")
 	maxRSS := fs.Int("max-rss-mb", 300, "the server's RSS may not exceed this many MB")
 	fs.DurationVar(&c.Settle, "settle", 20*time.Second, "how long goroutines may take to return to their baseline")
-	fs.StringVar(&c.Out, "out", "", "also write the summary as Markdown here")
+	fs.StringVar(&c.Out, "out", "", "also write the summary as Markdown here, relative to the module root")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -243,6 +244,9 @@ func runSoak(ctx context.Context, args []string) error {
 	}
 	fmt.Print("\n" + b.String())
 	if cfg.Out != "" {
+		if root, err := moduleRoot(ctx); err == nil && !filepath.IsAbs(cfg.Out) {
+			cfg.Out = filepath.Join(root, cfg.Out)
+		}
 		if err := os.WriteFile(cfg.Out, []byte("# Soak results\n\nMachine: "+strings.Join(machineInfo(ctx), "; ")+"\n\n"+b.String()), 0o644); err != nil {
 			return err
 		}
