@@ -382,3 +382,54 @@ func excerpt(text, needle string) string {
 	from, to := max(i-60, 0), min(i+len(needle)+60, len(text))
 	return text[from:to]
 }
+
+// Federation's entity lookups go through the same per-request loaders: each
+// caller resolves its own invoices and volumes, never the other's.
+func TestEntitiesStayWithTheirAccount(t *testing.T) {
+	s := newIsolationServer(t)
+	const query = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Invoice { uuid amount invoiceId } ... on Volume { id name sizeGigabytes } } }`
+	reps := func(token string) []any {
+		v := s.varsFor(token)
+		return []any{
+			map[string]any{"__typename": "Invoice", "uuid": v["invoice"]},
+			map[string]any{"__typename": "Volume", "id": v["volume"]},
+		}
+	}
+	entities := func(token string, r []any) gqlResponse {
+		var resp gqlResponse
+		raw := s.post(t, token, map[string]any{"query": query, "variables": map[string]any{"r": r}})
+		if err := json.Unmarshal(raw, &resp); err != nil {
+			t.Fatalf("not JSON: %s", raw)
+		}
+		return resp
+	}
+	want := map[string]string{}
+	for _, tok := range []string{tokenAlice, tokenBob} {
+		resp := entities(tok, reps(tok))
+		if len(resp.Errors) > 0 || !strings.Contains(string(resp.Data), `"amount"`) || !strings.Contains(string(resp.Data), `"name"`) {
+			t.Fatalf("own entities as %s: %s %+v", tok[:10], resp.Data, resp.Errors)
+		}
+		want[tok] = string(resp.Data)
+	}
+	var wg sync.WaitGroup
+	for i := range 12 {
+		tok := []string{tokenAlice, tokenBob}[i%2]
+		wg.Go(func() {
+			if got := entities(tok, reps(tok)); string(got.Data) != want[tok] {
+				t.Errorf("entities as %s under concurrency: got %s, want %s", tok[:10], got.Data, want[tok])
+			}
+		})
+	}
+	// Alice naming Bob's entities gets nothing of Bob's.
+	cross := entities(tokenAlice, reps(tokenBob))
+	if string(cross.Data) != `{"_entities":[null,null]}` {
+		t.Errorf("Alice resolved Bob's entities: %s", cross.Data)
+	}
+	for _, e := range cross.Errors {
+		if e.Extensions["code"] != CodeNotFound {
+			t.Errorf("Alice naming Bob's entities: want NOT_FOUND, got %+v", e)
+		}
+	}
+	wg.Wait()
+	assertNoTokenIn(t, "the logs", s.logs.String())
+}
