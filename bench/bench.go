@@ -109,7 +109,7 @@ func runBench(ctx context.Context, args []string) error {
 	if cfg.PDFSize > 0 {
 		pdf = measurePDF(ctx, cfg, bin, sb.URL, ctl, tmp)
 	}
-	machine := append(machineInfo(ctx), "load average before the run "+loadBefore)
+	machine := append(machineInfo(ctx), fmt.Sprintf("load average before the run %s, after %s (other work on the machine skews the figures)", loadBefore, loadAverage()))
 	rep := report{Config: cfg, Rows: rows, PDF: pdf, Machine: machine, Took: time.Since(began)}
 	fmt.Println()
 	fmt.Print(rep.text())

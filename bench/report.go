@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -63,7 +64,10 @@ func (rep report) targets() []target {
 		clean := r.Problem == ""
 		ts = append(ts,
 			target{Name: fmt.Sprintf("volumes(first:20) at 0ms, %d clients: throughput", r.Clients), Want: ">= 3000 req/s",
-				Got: fmt.Sprintf("%.0f req/s", r.Load.RPS()), Met: clean && r.Load.RPS() >= 3000, Measured: true},
+				Got: fmt.Sprintf("%.0f req/s (CPU: server %.2f + sandbox %.2f + load generator %.2f of %d cores; %v of server CPU per request, so %d cores for the server alone would serve ~%.0f req/s)",
+					r.Load.RPS(), r.CPU, r.SandboxCPU, r.LoadGenCPU, runtime.NumCPU(), r.CPUPerRequest.Round(time.Microsecond),
+					runtime.NumCPU(), float64(runtime.NumCPU())/max(r.CPUPerRequest.Seconds(), 1e-9)),
+				Met: clean && r.Load.RPS() >= 3000, Measured: true},
 			target{Name: "volumes(first:20) at 0ms: p99", Want: "<= 25ms",
 				Got: ms(r.Load.Quantile(0.99)).String(), Met: clean && r.Load.Quantile(0.99) <= 25*time.Millisecond, Measured: true},
 			target{Name: "volumes(first:20) at 0ms: server peak RSS", Want: "<= 100 MB",
@@ -177,7 +181,7 @@ func (rep report) text() string {
 func (rep report) markdown() string {
 	var b bytes.Buffer
 	b.WriteString("# Benchmark results\n\n")
-	fmt.Fprintf(&b, "Command: `go run ./bench %s` (took %v).\n\n", strings.Join(rep.Config.Args, " "), rep.Took.Round(time.Second))
+	fmt.Fprintf(&b, "Command: `%s` (took %v).\n\n", strings.TrimSpace("go run ./bench "+strings.Join(rep.Config.Args, " ")), rep.Took.Round(time.Second))
 	b.WriteString("Machine:\n\n")
 	for _, m := range rep.Machine {
 		fmt.Fprintf(&b, "- %s\n", m)
@@ -186,7 +190,7 @@ func (rep report) markdown() string {
 		"vegeta drives closed-loop clients (each sends its next request when the last one answered) from a third process on the same machine. "+
 		"Upstream calls are counted at the sandbox; CPU and peak RSS (VmHWM, reset per scenario) are the server's, from /proc. "+
 		"%v of load per scenario after %v of warm-up; MAX_CONCURRENCY=%d; naive mode: `%s`; extra server environment: `%s`.\n\n",
-		rep.Config.Duration, rep.Config.Warmup, rep.Config.Concurrency, strings.Join(rep.Config.NaiveEnv, " "), strings.Join(rep.Config.ServerEnv, " "))
+		rep.Config.Duration, rep.Config.Warmup, rep.Config.Concurrency, strings.Join(rep.Config.NaiveEnv, " "), cmp.Or(strings.Join(rep.Config.ServerEnv, " "), "none"))
 	b.WriteString("## Targets\n\n| | target | wanted | measured |\n|---|---|---|---|\n")
 	for _, t := range rep.targets() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.verdict(), t.Name, t.Want, t.Got)
@@ -261,8 +265,7 @@ func machineInfo(ctx context.Context) []string {
 	if out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		info = append(info, "commit "+strings.TrimSpace(string(out)))
 	}
-	info = append(info, "load average now "+loadAverage()+" (other work on the machine skews the figures)")
-	info = append(info, "date "+time.Now().UTC().Format(time.RFC3339))
+	info = append(info, "finished "+time.Now().UTC().Format(time.RFC3339))
 	return info
 }
 
