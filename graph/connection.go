@@ -53,7 +53,9 @@ func encodeCursor(kind connectionKind, offset int) string {
 
 // decodeCursor returns the offset a cursor of this kind stands for.
 func decodeCursor(kind connectionKind, cursor string) (int, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	// Strict: a cursor that differs from the issued one only in the unused
+	// trailing bits of its last character decodes to the same bytes otherwise.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if err != nil {
 		return 0, ErrBadCursor
 	}

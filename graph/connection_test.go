@@ -17,15 +17,16 @@ func TestCursorCodec(t *testing.T) {
 		t.Errorf("round trip: got %d, %v; want 41", off, err)
 	}
 	for name, bad := range map[string]string{
-		"another connection's cursor": encodeCursor(kindInvoices, 41),
-		"not base64":                  "%%%",
-		"foreign text":                "aGVsbG8",
-		"negative offset":             b64("v1:volumes:-1"),
-		"overflowing offset":          b64("v1:volumes:9223372036854775807"),
-		"offset past any list":        b64("v1:volumes:1073741825"),
-		"padded number":               b64("v1:volumes:041"),
-		"other version":               b64("v2:volumes:1"),
-		"empty":                       "",
+		"another connection's cursor":  encodeCursor(kindInvoices, 41),
+		"not base64":                   "%%%",
+		"foreign text":                 "aGVsbG8",
+		"negative offset":              b64("v1:volumes:-1"),
+		"overflowing offset":           b64("v1:volumes:9223372036854775807"),
+		"offset past any list":         b64("v1:volumes:1073741825"),
+		"padded number":                b64("v1:volumes:041"),
+		"other version":                b64("v2:volumes:1"),
+		"empty":                        "",
+		"issued cursor, trailing bits": withTrailingBits(encodeCursor(kindVolumes, 41)),
 	} {
 		if _, err := decodeCursor(kindVolumes, bad); err != ErrBadCursor {
 			t.Errorf("%s (%q): got %v, want ErrBadCursor", name, bad, err)
@@ -34,6 +35,15 @@ func TestCursorCodec(t *testing.T) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// withTrailingBits is cursor with the lowest of its last character's unused
+// bits set or cleared: lenient base64 decodes it to the same bytes. cursor's
+// length must leave bits unused (its byte count not a multiple of 3).
+func withTrailingBits(cursor string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, cursor[len(cursor)-1])
+	return cursor[:len(cursor)-1] + string(alphabet[last^1])
+}
 
 func TestWindowPlacement(t *testing.T) {
 	i := func(n int) *int { return &n }
@@ -135,6 +145,8 @@ func TestArgumentChecks(t *testing.T) {
 		"empty entity uuid":       `{ _entities(representations: [{__typename: "Invoice", uuid: ""}]) { ... on Invoice { uuid } } }`,
 		"empty entity id":         `{ _entities(representations: [{__typename: "Volume", id: ""}]) { ... on Volume { id } } }`,
 		"volumes cursor on items": `{ invoice(uuid: "preview") { items(after: "` + volumesCursor + `") { totalCount } } }`,
+		// Only the exact cursor this server issued is accepted (strict base64url).
+		"issued cursor, trailing bits": `{ volumes(after: "` + withTrailingBits(encodeCursor(kindVolumes, 41)) + `") { totalCount } }`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			h.sandbox.Reset()
