@@ -22,6 +22,7 @@ const (
 	CodeNotFound            = "NOT_FOUND"
 	CodeRateLimited         = "RATE_LIMITED"
 	CodeBadUserInput        = "BAD_USER_INPUT"
+	CodeBadRequest          = "BAD_REQUEST"
 	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
 	CodeInternal            = "INTERNAL_SERVER_ERROR"
 )
@@ -61,6 +62,14 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if gqlErr.Err == nil {
 			// An error gqlgen or a resolver built on purpose (validation, argument
 			// coercion): its message is meant for the client.
+			if _, coded := gqlErr.Extensions["code"]; !coded && !graphql.HasOperationContext(ctx) {
+				// gqlgen's POST transport refused the body before parsing (not JSON,
+				// variables not an object) and gives that error no code.
+				if gqlErr.Extensions == nil {
+					gqlErr.Extensions = map[string]any{}
+				}
+				gqlErr.Extensions["code"] = CodeBadRequest
+			}
 			return gqlErr
 		}
 		cause := gqlErr.Err

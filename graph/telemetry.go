@@ -183,8 +183,12 @@ func (t Telemetry) InterceptResponse(ctx context.Context, next graphql.ResponseH
 		summary.EstimatedCalls = b.Estimated
 		span.SetAttributes(attribute.Int("oceangraph.upstream.estimated_calls", b.Estimated))
 	}
-	if c := extension.GetComplexityStats(ctx); c != nil {
-		summary.Complexity = c.Complexity
+	// A body refused before parsing (not JSON, variables not an object) has no
+	// operation context, and GetComplexityStats panics without one.
+	if opCtx != nil {
+		if c := extension.GetComplexityStats(ctx); c != nil {
+			summary.Complexity = c.Complexity
+		}
 	}
 	if rec := RequestRecordFrom(ctx); rec != nil {
 		rec.mu.Lock()

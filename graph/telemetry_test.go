@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/codes"
@@ -27,6 +27,7 @@ type telemetryRig struct {
 	handler http.Handler
 	spans   *tracetest.SpanRecorder
 	batches map[string][]int
+	logs    *bytes.Buffer
 }
 
 func newTelemetryRig(t *testing.T) *telemetryRig {
@@ -46,8 +47,9 @@ func newTelemetryRig(t *testing.T) *telemetryRig {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	exts := append(Guards(GuardLimits{}), NewTelemetry(tp))
-	h := NewHandler(Config{Client: client, Introspection: true, PublicURL: "https://og.example", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Extensions: exts})
-	return &telemetryRig{t: t, handler: h, spans: spans, batches: map[string][]int{}}
+	logs := &bytes.Buffer{}
+	h := NewHandler(Config{Client: client, Introspection: true, PublicURL: "https://og.example", Logger: slog.New(slog.NewTextHandler(logs, nil)), Extensions: exts})
+	return &telemetryRig{t: t, handler: h, spans: spans, batches: map[string][]int{}, logs: logs}
 }
 
 // do sends query and returns the request's record once the response is written.
@@ -115,6 +117,42 @@ func TestTelemetryRecordsRefusalsAndFailures(t *testing.T) {
 		if s.Name() == "query Big" && s.Status().Code != codes.Error {
 			t.Errorf("span of a refused operation has status %v, want an error", s.Status())
 		}
+	}
+}
+
+// A body gqlgen refuses before parsing has no operation context: the
+// telemetry must not panic on it, and the client gets gqlgen's 400, coded.
+func TestBodyRefusedBeforeParsing(t *testing.T) {
+	rig := newTelemetryRig(t)
+	for name, body := range map[string]string{
+		"not JSON":                 `not json`,
+		"variables a string":       `{"query":"{ balance { accountBalance } }","variables":"x"}`,
+		"variables an array":       `{"query":"{ balance { accountBalance } }","variables":[1]}`,
+		"a JSON array, not object": `[{"query":"{ balance { accountBalance } }"}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rig.logs.Reset()
+			rec := NewRequestRecord("req-1", nil)
+			req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+callerToken)
+			w := httptest.NewRecorder()
+			rig.handler.ServeHTTP(w, req.WithContext(WithRequestRecord(req.Context(), rec)))
+			var resp gqlResponse
+			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+				t.Fatalf("body is not JSON (%v): %s", err, w.Body)
+			}
+			if w.Code != http.StatusBadRequest || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != CodeBadRequest ||
+				!strings.HasPrefix(resp.Errors[0].Message, "json request body could not be decoded") {
+				t.Errorf("got HTTP %d %s, want 400 with gqlgen's decoding error coded BAD_REQUEST", w.Code, w.Body)
+			}
+			if strings.Contains(rig.logs.String(), "panic") {
+				t.Errorf("the server logged a panic: %s", rig.logs)
+			}
+			if op := rec.Operation(); !op.Handled || !slices.Equal(op.Codes, []string{CodeBadRequest}) || op.Complexity != -1 || op.EstimatedCalls != -1 {
+				t.Errorf("record = %+v, want handled, codes [BAD_REQUEST], no complexity or estimate", op)
+			}
+		})
 	}
 }
 
