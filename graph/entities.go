@@ -2,9 +2,15 @@ package graph
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/oceangraph/oceangraph/graph/generated"
 )
 
 // resolveEntities resolves a batch of federation representations
@@ -30,4 +36,34 @@ func resolveEntities[R, T any](ctx context.Context, reps []R, resolve func(R) (T
 		}
 	}
 	return out, nil
+}
+
+// badRepresentation tells, for an error of the _entities field itself or of
+// its representations argument, whether gqlgen's federation code raised it
+// for a malformed representation, and what to tell the client. gqlgen refuses
+// those before any entity resolver runs, with plain errors: sentinels where
+// it has them, messages where it has none (graph/generated/federation.go and
+// graphql.UnmarshalMap); TestMalformedRepresentations pins every one of them.
+// Errors of one entity (path _entities.N) are not its concern.
+func badRepresentation(gqlErr *gqlerror.Error) (string, bool) {
+	path, cause := gqlErr.Path, gqlErr.Err
+	if len(path) == 0 || path[0] != ast.PathName("_entities") || cause == nil {
+		return "", false
+	}
+	inArgument := len(path) == 3 && path[1] == ast.PathName("representations")
+	msg := cause.Error()
+	switch {
+	case len(path) == 1 && msg == "__typename must be an existing string":
+		return "every representation needs a __typename string naming its type", true
+	case len(path) == 1 && errors.Is(cause, generated.ErrUnknownType):
+		return "a representation's __typename is not an entity of this service (" + msg + "): want Invoice or Volume", true
+	case len(path) == 1 && errors.Is(cause, generated.ErrTypeNotFound):
+		return "a representation lacks its type's key field, or has it null: Invoice needs uuid, Volume needs id", true
+	case len(path) == 1 && strings.HasPrefix(msg, "Field ") && strings.HasSuffix(msg, " undefined in schema."):
+		// gqlgen's words when a key field's value is not an ID.
+		return "a representation's key field must be an ID (a string): Invoice's uuid, Volume's id", true
+	case inArgument && strings.HasSuffix(msg, " is not a map"):
+		return "every representation must be an object: {__typename, and the type's key field}", true
+	}
+	return "", false
 }

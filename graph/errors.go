@@ -76,6 +76,11 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}
 		}
+		if msg, ok := badRepresentation(gqlErr); ok {
+			gqlErr.Message = msg
+			gqlErr.Extensions["code"] = CodeBadUserInput
+			return gqlErr
+		}
 		var (
 			ue    *upstream.Error
 			input *InputError

@@ -298,38 +298,10 @@ func checkGraphQLAnswer(t *testing.T, status int, body, request []byte) {
 	for _, e := range resp.Errors {
 		code, _ := e.Extensions["code"].(string)
 		switch {
-		case code == "" && knownIssue(request, e) != "":
-			t.Skipf("known issue (reported): %s: %s", knownIssue(request, e), request)
 		case code == "":
 			t.Fatalf("error without extensions.code for %s: %+v", request, e)
-		case code == CodeInternal && knownIssue(request, e) != "":
-			t.Skipf("known issue (reported): %s: %s", knownIssue(request, e), request)
 		case code == CodeInternal:
 			t.Fatalf("INTERNAL_SERVER_ERROR (a panic or bug) for %s: %+v", request, e)
 		}
 	}
-}
-
-// knownIssue names a reported bug that explains an internal error, so that
-// the fuzzers keep hunting for new ones; "" when none does.
-func knownIssue(request []byte, e gqlError) string {
-	if strings.HasPrefix(e.Message, "json request body could not be decoded") {
-		return "a body that is not a GraphQL-over-HTTP JSON object (variables not an object, not JSON) " +
-			"gets gqlgen's transport error without extensions.code, want BAD_REQUEST or BAD_USER_INPUT"
-	}
-	var envelope map[string]json.RawMessage
-	badEnvelope := json.Unmarshal(request, &envelope) != nil
-	if v, ok := envelope["variables"]; ok && len(v) > 0 && v[0] != '{' && string(v) != "null" {
-		badEnvelope = true
-	}
-	if len(e.Path) == 0 && badEnvelope {
-		return "a request gqlgen rejects before parsing (variables not an object, body not JSON) panics in " +
-			"Telemetry.InterceptResponse (GetBudgetStats calls graphql.GetOperationContext without HasOperationContext): " +
-			"INTERNAL_SERVER_ERROR and a logged panic, want a coded 400"
-	}
-	if len(e.Path) > 0 && e.Path[0] == "_entities" {
-		return "a malformed _entities representation (unknown or missing __typename, missing key, not an object) " +
-			"is INTERNAL_SERVER_ERROR, want BAD_USER_INPUT"
-	}
-	return ""
 }
