@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -41,9 +42,25 @@ func main() {
 		os.Exit(2)
 	}
 	logger := newLogger(cfg.LogFormat)
+	tuneGC()
 	if err := run(ctx, cfg, logger, nil); err != nil {
 		logger.Error("server stopped", "err", err)
 		os.Exit(1)
+	}
+}
+
+// tuneGC trades memory for CPU unless the environment sets GOGC or
+// GOMEMLIMIT: a request allocates ~250 KB that is garbage when it ends, and at
+// Go's default GOGC=100 collecting it took a fifth of the server's CPU. With
+// 400, volumes(first: 20) serves ~30% more requests a second for ~35 MB more
+// RSS (bench/results.md); the soft limit keeps a burst from growing the heap
+// without bound.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(192 << 20)
 	}
 }
 

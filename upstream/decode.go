@@ -2,12 +2,16 @@ package upstream
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"mime"
 	"reflect"
 	"strconv"
 	"strings"
+
+	// encoding/json's semantics (v1) on the engine of encoding/json/v2, which
+	// is in the standard library from Go 1.27: the same answers, about twice as
+	// fast on a page of volumes, the bulk of the server's per-request work.
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // maxJSONBody bounds a JSON response read into memory; a page of 200 volumes
