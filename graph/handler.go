@@ -2,7 +2,9 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/upstream"
@@ -93,6 +96,9 @@ type requestMiddleware struct {
 }
 
 func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if refuseTransport(w, r) {
+		return
+	}
 	s := &requestScope{
 		baseURL: m.cfg.PublicURL,
 		slots:   make(chan struct{}, m.cfg.MaxConcurrency),
@@ -107,6 +113,49 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The files' memo (graph/download.go) lets filename/byteSize/base64 download a file once per request.
 	ctx := withFileDownloads(withScope(r.Context(), s))
 	m.next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// CodeMethodNotAllowed is the code of a request to /query with a method it does not serve.
+const CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+
+// allowedMethods are the methods of the transports newServer adds.
+const allowedMethods = "GET, POST, OPTIONS"
+
+// refuseTransport answers, with a coded GraphQL error, a request that none of
+// gqlgen's transports would take (gqlgen's own answer is an uncoded
+// "transport not supported" with 400), and reports whether it did.
+func refuseTransport(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodOptions:
+		w.Header().Set("Allow", allowedMethods)
+		writeRefusal(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "/query serves "+allowedMethods+", not "+r.Method)
+	case r.Method == http.MethodOptions:
+		return false
+	case r.Header.Get("Upgrade") != "":
+		writeRefusal(w, http.StatusBadRequest, CodeBadRequest, "/query does not upgrade connections: send the operation by GET or POST")
+	case r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")):
+		writeRefusal(w, http.StatusUnsupportedMediaType, CodeBadRequest, "a POST to /query must have Content-Type: application/json")
+	default:
+		return false
+	}
+	return true
+}
+
+// isJSON reports whether contentType is application/json, as gqlgen's POST transport reads it.
+func isJSON(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "application/json"
+}
+
+// writeRefusal answers with a GraphQL response holding one coded error and,
+// the request not having been executed, no data entry.
+func writeRefusal(w http.ResponseWriter, status int, code, message string) {
+	body, _ := json.Marshal(struct {
+		Errors gqlerror.List `json:"errors"`
+	}{gqlerror.List{{Message: message, Extensions: map[string]any{"code": code}}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // tokenOf reads the caller's DigitalOcean token: "Authorization: Bearer X";

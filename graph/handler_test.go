@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -72,5 +73,57 @@ func TestTransports(t *testing.T) {
 	h.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodOptions, "/query", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Allow"), "POST") {
 		t.Errorf("OPTIONS: %d, Allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+// A request no transport takes gets a coded GraphQL error and the fitting
+// status, never gqlgen's uncoded "transport not supported".
+func TestRequestsNoTransportTakes(t *testing.T) {
+	h := newHarness(t, newStub().onFile(t, balancePath, "balance.json"))
+	query := `{"query":"{ balance { accountBalance } }"}`
+	for _, tc := range []struct {
+		name, method, contentType, upgrade string
+		wantStatus                         int
+		wantCode, wantAllow                string
+	}{
+		{"PUT", http.MethodPut, "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"DELETE", http.MethodDelete, "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"PATCH", http.MethodPatch, "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"HEAD", http.MethodHead, "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"POST as text/plain", http.MethodPost, "text/plain", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
+		{"POST without a content type", http.MethodPost, "", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
+		{"POST asking for a WebSocket", http.MethodPost, "application/json", "websocket", http.StatusBadRequest, CodeBadRequest, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, "/query", strings.NewReader(query))
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.upgrade != "" {
+				req.Header.Set("Connection", "Upgrade")
+				req.Header.Set("Upgrade", tc.upgrade)
+			}
+			req.Header.Set("Authorization", "Bearer "+callerToken)
+			rec := httptest.NewRecorder()
+			h.handler.ServeHTTP(rec, req)
+			var resp gqlResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+				t.Fatalf("body is not JSON (%v): %s", err, rec.Body)
+			}
+			if rec.Code != tc.wantStatus || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != tc.wantCode || resp.Data != nil {
+				t.Errorf("got HTTP %d %s, want %d with one %s error and no data", rec.Code, rec.Body, tc.wantStatus, tc.wantCode)
+			}
+			if got := rec.Header().Get("Allow"); got != tc.wantAllow {
+				t.Errorf("Allow = %q, want %q", got, tc.wantAllow)
+			}
+		})
+	}
+	req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(query))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Authorization", "Bearer "+callerToken)
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"accountBalance":"12.23"`) {
+		t.Errorf("POST with a charset: got HTTP %d %s, want the balance", rec.Code, rec.Body)
 	}
 }
