@@ -54,6 +54,7 @@ func FuzzServerRequest(f *testing.F) {
 	f.Add("POST", "/query", "text/plain", volumesBody, unlistedOrigin)
 	f.Add("POST", "/query", "application/x-www-form-urlencoded", "query=%7B+volumes+%7B+nodes+%7B+id+%7D+%7D+%7D", unlistedOrigin)
 	f.Add("GET", "/query?query=%7B+volumes+%7B+nodes+%7B+id+%7D+%7D+%7D", "", "", "preflight")
+	f.Add("GET", "/query?query=%7B+volumes+%7B+nodes+%7B+id+%7D+%7D+%7D&variables=x", "", "", "preflight")
 	f.Add("OPTIONS", "/query", "", "", listedOrigin)
 	f.Add("PUT", "/query", "application/json", volumesBody, "")
 	f.Add("POST", "/query", "application/json", strings.Repeat(`{"query":"`, 1000), "")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ type requestMiddleware struct {
 }
 
 func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if refuseTransport(w, r) {
+	if refuseRequest(w, r) {
 		return
 	}
 	s := &requestScope{
@@ -121,10 +122,12 @@ const CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 // allowedMethods are the methods of the transports newServer adds.
 const allowedMethods = "GET, POST, OPTIONS"
 
-// refuseTransport answers, with a coded GraphQL error, a request that none of
-// gqlgen's transports would take (gqlgen's own answer is an uncoded
-// "transport not supported" with 400), and reports whether it did.
-func refuseTransport(w http.ResponseWriter, r *http.Request) bool {
+// refuseRequest answers, with a coded GraphQL error, a request that gqlgen's
+// transports would refuse with an uncoded one written past the error
+// presenter: one no transport takes ("transport not supported", 400), or a GET
+// whose query string, variables or extensions do not decode. It reports
+// whether it answered.
+func refuseRequest(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodOptions:
 		w.Header().Set("Allow", allowedMethods)
@@ -135,10 +138,33 @@ func refuseTransport(w http.ResponseWriter, r *http.Request) bool {
 		writeRefusal(w, http.StatusBadRequest, CodeBadRequest, "/query does not upgrade connections: send the operation by GET or POST")
 	case r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")):
 		writeRefusal(w, http.StatusUnsupportedMediaType, CodeBadRequest, "a POST to /query must have Content-Type: application/json")
+	case r.Method == http.MethodGet:
+		if msg := malformedGet(r); msg != "" {
+			writeRefusal(w, http.StatusBadRequest, CodeBadRequest, msg)
+			return true
+		}
+		return false
 	default:
 		return false
 	}
 	return true
+}
+
+// malformedGet says what is wrong with a GET's query string where gqlgen's GET
+// transport would refuse it; "" when it would not.
+func malformedGet(r *http.Request) string {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "the query string could not be decoded: " + err.Error()
+	}
+	for _, name := range []string{"variables", "extensions"} {
+		var object map[string]any
+		// Decode, not Unmarshal: the first JSON value decides, as in gqlgen.
+		if v := query.Get(name); v != "" && json.NewDecoder(strings.NewReader(v)).Decode(&object) != nil {
+			return "`" + name + "` must be a JSON object"
+		}
+	}
+	return ""
 }
 
 // isJSON reports whether contentType is application/json, as gqlgen's POST transport reads it.

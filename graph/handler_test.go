@@ -76,26 +76,35 @@ func TestTransports(t *testing.T) {
 	}
 }
 
-// A request no transport takes gets a coded GraphQL error and the fitting
-// status, never gqlgen's uncoded "transport not supported".
-func TestRequestsNoTransportTakes(t *testing.T) {
+// A request gqlgen's transports refuse gets a coded GraphQL error and the
+// fitting status, never gqlgen's uncoded "transport not supported" or
+// "variables could not be decoded".
+func TestRequestsTheTransportsRefuse(t *testing.T) {
 	h := newHarness(t, newStub().onFile(t, balancePath, "balance.json"))
 	query := `{"query":"{ balance { accountBalance } }"}`
+	getQuery := "/query?query=" + url.QueryEscape(`{ balance { accountBalance } }`)
 	for _, tc := range []struct {
-		name, method, contentType, upgrade string
-		wantStatus                         int
-		wantCode, wantAllow                string
+		name, method, target, contentType, upgrade string
+		wantStatus                                 int
+		wantCode, wantAllow                        string
 	}{
-		{"PUT", http.MethodPut, "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
-		{"DELETE", http.MethodDelete, "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
-		{"PATCH", http.MethodPatch, "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
-		{"HEAD", http.MethodHead, "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
-		{"POST as text/plain", http.MethodPost, "text/plain", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
-		{"POST without a content type", http.MethodPost, "", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
-		{"POST asking for a WebSocket", http.MethodPost, "application/json", "websocket", http.StatusBadRequest, CodeBadRequest, ""},
+		{"PUT", http.MethodPut, "/query", "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"DELETE", http.MethodDelete, "/query", "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"PATCH", http.MethodPatch, "/query", "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"HEAD", http.MethodHead, "/query", "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"POST as text/plain", http.MethodPost, "/query", "text/plain", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
+		{"POST without a content type", http.MethodPost, "/query", "", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
+		{"POST asking for a WebSocket", http.MethodPost, "/query", "application/json", "websocket", http.StatusBadRequest, CodeBadRequest, ""},
+		{"GET, variables not JSON", http.MethodGet, getQuery + "&variables=x", "", "", http.StatusBadRequest, CodeBadRequest, ""},
+		{"GET, variables an array", http.MethodGet, getQuery + "&variables=%5B1%5D", "", "", http.StatusBadRequest, CodeBadRequest, ""},
+		{"GET, extensions not JSON", http.MethodGet, getQuery + "&extensions=x", "", "", http.StatusBadRequest, CodeBadRequest, ""},
+		{"GET, a bad escape", http.MethodGet, getQuery + "&a=%25zz", "", "", http.StatusBadRequest, CodeBadRequest, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := httptest.NewRequest(tc.method, "/query", strings.NewReader(query))
+			req := httptest.NewRequest(tc.method, tc.target, strings.NewReader(query))
+			if tc.name == "GET, a bad escape" {
+				req.URL.RawQuery = strings.Replace(req.URL.RawQuery, "%25zz", "%zz", 1) // httptest refuses to parse it
+			}
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)
 			}
