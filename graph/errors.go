@@ -63,8 +63,8 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			// An error gqlgen or a resolver built on purpose (validation, argument
 			// coercion): its message is meant for the client.
 			if _, coded := gqlErr.Extensions["code"]; !coded && !graphql.HasOperationContext(ctx) {
-				// gqlgen's POST transport refused the body before parsing (not JSON,
-				// variables not an object) and gives that error no code.
+				// gqlgen refused the request before it had an operation (a POST body
+				// that is not JSON, variables not an object) and gave no code.
 				if gqlErr.Extensions == nil {
 					gqlErr.Extensions = map[string]any{}
 				}
