@@ -58,6 +58,7 @@ func FuzzServerRequest(f *testing.F) {
 	f.Add("OPTIONS", "/query", "", "", listedOrigin)
 	f.Add("PUT", "/query", "application/json", volumesBody, "")
 	f.Add("0", "query? ", "", "0", "0") // a request line net/http itself refuses
+	f.Add("POST", "query", "AppliCAtion/json", `{"eXtensions":{"persistedQuery":"" }}`, "")
 	f.Add("POST", "/query", "application/json", strings.Repeat(`{"query":"`, 1000), "")
 	f.Add("GET", "/files/AQ/invoice.pdf", "", "", "")
 	f.Add("GET", "/invoices/preview/pdf", "", "", "")

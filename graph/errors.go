@@ -62,9 +62,9 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if gqlErr.Err == nil {
 			// An error gqlgen or a resolver built on purpose (validation, argument
 			// coercion): its message is meant for the client.
-			if _, coded := gqlErr.Extensions["code"]; !coded && !graphql.HasOperationContext(ctx) {
-				// gqlgen refused the request before it had an operation (a POST body
-				// that is not JSON, variables not an object) and gave no code.
+			if _, coded := gqlErr.Extensions["code"]; !coded && !documentParsed(ctx) {
+				// gqlgen refused the request before parsing its document (a POST body
+				// that is not JSON, variables not an object, bad APQ data) and gave no code.
 				if gqlErr.Extensions == nil {
 					gqlErr.Extensions = map[string]any{}
 				}
@@ -106,6 +106,11 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return gqlErr
 	}
+}
+
+// documentParsed reports whether gqlgen got as far as parsing the request's document.
+func documentParsed(ctx context.Context) bool {
+	return graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Doc != nil
 }
 
 // presentUpstream maps a failed DigitalOcean call. The message of an answer

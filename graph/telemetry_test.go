@@ -120,20 +120,30 @@ func TestTelemetryRecordsRefusalsAndFailures(t *testing.T) {
 	}
 }
 
-// A body gqlgen refuses before parsing has no operation context: the
-// telemetry must not panic on it, and the client gets gqlgen's 400, coded.
-func TestBodyRefusedBeforeParsing(t *testing.T) {
+// A request gqlgen refuses before parsing its document: the telemetry must
+// not panic on it (a body refused this early has no operation context at
+// all), and the client gets gqlgen's own error, coded BAD_REQUEST.
+func TestRequestsRefusedBeforeParsing(t *testing.T) {
 	rig := newTelemetryRig(t)
-	for name, body := range map[string]string{
-		"not JSON":                 `not json`,
-		"variables a string":       `{"query":"{ balance { accountBalance } }","variables":"x"}`,
-		"variables an array":       `{"query":"{ balance { accountBalance } }","variables":[1]}`,
-		"a JSON array, not object": `[{"query":"{ balance { accountBalance } }"}]`,
+	const notDecoded = "json request body could not be decoded"
+	for _, tc := range []struct {
+		name, body string
+		wantStatus int
+		wantMsg    string
+	}{
+		{"not JSON", `not json`, http.StatusBadRequest, notDecoded},
+		{"variables a string", `{"query":"{ balance { accountBalance } }","variables":"x"}`, http.StatusBadRequest, notDecoded},
+		{"variables an array", `{"query":"{ balance { accountBalance } }","variables":[1]}`, http.StatusBadRequest, notDecoded},
+		{"a JSON array, not an object", `[{"query":"{ balance { accountBalance } }"}]`, http.StatusBadRequest, notDecoded},
+		// gqlgen answers its APQ refusals with 200.
+		{"persistedQuery not an object", `{"extensions":{"persistedQuery":""}}`, http.StatusOK, "invalid APQ extension data"},
+		{"persistedQuery of another version", `{"extensions":{"persistedQuery":{"version":2,"sha256Hash":"00"}}}`, http.StatusOK, "unsupported APQ version"},
+		{"persistedQuery hash not the query's", `{"query":"{ balance { accountBalance } }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"00"}}}`, http.StatusOK, "provided APQ hash does not match query"},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			rig.logs.Reset()
 			rec := NewRequestRecord("req-1", nil)
-			req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(body))
+			req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+callerToken)
 			w := httptest.NewRecorder()
@@ -142,9 +152,9 @@ func TestBodyRefusedBeforeParsing(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
 				t.Fatalf("body is not JSON (%v): %s", err, w.Body)
 			}
-			if w.Code != http.StatusBadRequest || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != CodeBadRequest ||
-				!strings.HasPrefix(resp.Errors[0].Message, "json request body could not be decoded") {
-				t.Errorf("got HTTP %d %s, want 400 with gqlgen's decoding error coded BAD_REQUEST", w.Code, w.Body)
+			if w.Code != tc.wantStatus || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != CodeBadRequest ||
+				!strings.HasPrefix(resp.Errors[0].Message, tc.wantMsg) {
+				t.Errorf("got HTTP %d %s, want %d with gqlgen's %q coded BAD_REQUEST", w.Code, w.Body, tc.wantStatus, tc.wantMsg)
 			}
 			if strings.Contains(rig.logs.String(), "panic") {
 				t.Errorf("the server logged a panic: %s", rig.logs)
