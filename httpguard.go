@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/cors"
+
+	"github.com/oceangraph/oceangraph/graph"
 )
 
 // The browser-facing guards of /query: CORS, CSRF prevention as Apollo Server
@@ -29,12 +30,6 @@ const defaultMaxBodyBytes = 1 << 20
 // that a frontend dev server (Vite, Next, ...) on this machine works with no
 // setup. With a real DigitalOcean URL the default is no origin at all.
 const devOrigins = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*"
-
-// Error codes of the guards, in errors[].extensions.code.
-const (
-	codeBadRequest   = "BAD_REQUEST" // Apollo Server's code for a CSRF refusal
-	codeBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
-)
 
 // csrfRefusal is Apollo Server's message, so that clients see the same advice.
 const csrfRefusal = "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). " +
@@ -207,7 +202,7 @@ func preventCSRF(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		writeGraphQLError(w, http.StatusBadRequest, codeBadRequest, csrfRefusal)
+		graph.WriteRefusal(w, http.StatusBadRequest, graph.CodeBadRequest, csrfRefusal)
 	})
 }
 
@@ -234,17 +229,17 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > max {
-			writeGraphQLError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, tooLarge)
+			graph.WriteRefusal(w, http.StatusRequestEntityTooLarge, graph.CodeRequestBodyTooLarge, tooLarge)
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 		r.Body.Close()
 		switch {
 		case err != nil:
-			writeGraphQLError(w, http.StatusBadRequest, codeBadRequest, "the request body could not be read")
+			graph.WriteRefusal(w, http.StatusBadRequest, graph.CodeBadRequest, "the request body could not be read")
 			return
 		case int64(len(body)) > max:
-			writeGraphQLError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, tooLarge)
+			graph.WriteRefusal(w, http.StatusRequestEntityTooLarge, graph.CodeRequestBodyTooLarge, tooLarge)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -258,19 +253,4 @@ func limitBody(max int64, next http.Handler) http.Handler {
 // needs to read it.
 func guardQuery(origins originList, maxBodyBytes int64, next http.Handler) http.Handler {
 	return newCORS(origins)(preventCSRF(limitBody(maxBodyBytes, next)))
-}
-
-// writeGraphQLError answers with a GraphQL response holding one coded error,
-// for refusals made before the GraphQL handler runs.
-func writeGraphQLError(w http.ResponseWriter, status int, code, message string) {
-	type gqlError struct {
-		Message    string            `json:"message"`
-		Extensions map[string]string `json:"extensions"`
-	}
-	body, _ := json.Marshal(struct {
-		Errors []gqlError `json:"errors"`
-	}{[]gqlError{{Message: message, Extensions: map[string]string{"code": code}}}})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
 }

@@ -333,8 +333,8 @@ func TestBodyLimitOnTheRealHandler(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(big))
 	r.Header.Set("Content-Type", "application/json")
 	w := s.serve(r)
-	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), codeBodyTooLarge) {
-		t.Errorf("a body over 1 MiB answered %d %.200s, want 413 %s", w.Code, w.Body, codeBodyTooLarge)
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), graph.CodeRequestBodyTooLarge) {
+		t.Errorf("a body over 1 MiB answered %d %.200s, want 413 %s", w.Code, w.Body, graph.CodeRequestBodyTooLarge)
 	}
 	if calls := s.sandbox.Requests(); len(calls) != 0 {
 		t.Errorf("a refused body made upstream calls: %v", calls)

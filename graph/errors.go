@@ -17,12 +17,14 @@ import (
 // The values of errors[].extensions.code this server sets (gqlgen sets its own
 // GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED... and they are left alone).
 const (
-	CodeUnauthenticated     = "UNAUTHENTICATED"
-	CodeForbidden           = "FORBIDDEN"
-	CodeNotFound            = "NOT_FOUND"
-	CodeRateLimited         = "RATE_LIMITED"
-	CodeBadUserInput        = "BAD_USER_INPUT"
-	CodeBadRequest          = "BAD_REQUEST"
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeNotFound        = "NOT_FOUND"
+	CodeRateLimited     = "RATE_LIMITED"
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeBadRequest      = "BAD_REQUEST"
+	// CodeRequestBodyTooLarge: a /query body over the server's limit (HTTP 413).
+	CodeRequestBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
 	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
 	CodeInternal            = "INTERNAL_SERVER_ERROR"
 )

@@ -131,16 +131,16 @@ func refuseRequest(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodOptions:
 		w.Header().Set("Allow", allowedMethods)
-		writeRefusal(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "/query serves "+allowedMethods+", not "+r.Method)
+		WriteRefusal(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "/query serves "+allowedMethods+", not "+r.Method)
 	case r.Method == http.MethodOptions:
 		return false
 	case r.Header.Get("Upgrade") != "":
-		writeRefusal(w, http.StatusBadRequest, CodeBadRequest, "/query does not upgrade connections: send the operation by GET or POST")
+		WriteRefusal(w, http.StatusBadRequest, CodeBadRequest, "/query does not upgrade connections: send the operation by GET or POST")
 	case r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")):
-		writeRefusal(w, http.StatusUnsupportedMediaType, CodeBadRequest, "a POST to /query must have Content-Type: application/json")
+		WriteRefusal(w, http.StatusUnsupportedMediaType, CodeBadRequest, "a POST to /query must have Content-Type: application/json")
 	case r.Method == http.MethodGet:
 		if msg := malformedGet(r); msg != "" {
-			writeRefusal(w, http.StatusBadRequest, CodeBadRequest, msg)
+			WriteRefusal(w, http.StatusBadRequest, CodeBadRequest, msg)
 			return true
 		}
 		return false
@@ -173,9 +173,9 @@ func isJSON(contentType string) bool {
 	return err == nil && mediaType == "application/json"
 }
 
-// writeRefusal answers with a GraphQL response holding one coded error and,
+// WriteRefusal answers with a GraphQL response holding one coded error and,
 // the request not having been executed, no data entry.
-func writeRefusal(w http.ResponseWriter, status int, code, message string) {
+func WriteRefusal(w http.ResponseWriter, status int, code, message string) {
 	body, _ := json.Marshal(struct {
 		Errors gqlerror.List `json:"errors"`
 	}{gqlerror.List{{Message: message, Extensions: map[string]any{"code": code}}}})
