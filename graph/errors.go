@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -71,6 +72,11 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 					gqlErr.Extensions = map[string]any{}
 				}
 				gqlErr.Extensions["code"] = CodeBadRequest
+				// gqlgen's decode error repeats the whole body (up to the body limit) after
+				// " body:"; the client sent it and needs only the reason.
+				if reason, _, echoed := strings.Cut(gqlErr.Message, " body:"); echoed {
+					gqlErr.Message = reason
+				}
 			}
 			return gqlErr
 		}

@@ -156,6 +156,9 @@ func TestRequestsRefusedBeforeParsing(t *testing.T) {
 				!strings.HasPrefix(resp.Errors[0].Message, tc.wantMsg) {
 				t.Errorf("got HTTP %d %s, want %d with gqlgen's %q coded BAD_REQUEST", w.Code, w.Body, tc.wantStatus, tc.wantMsg)
 			}
+			if len(resp.Errors) == 1 && strings.Contains(resp.Errors[0].Message, "body:") {
+				t.Errorf("message %q echoes the request body back", resp.Errors[0].Message)
+			}
 			if strings.Contains(rig.logs.String(), "panic") {
 				t.Errorf("the server logged a panic: %s", rig.logs)
 			}
