@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -30,34 +29,16 @@ const (
 	unlistedOrigin   = "https://evil.example"
 )
 
-// isolationLog is a log sink safe to read while the server writes.
-type isolationLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *isolationLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *isolationLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningServer is run() serving on loopback in front of a counted sandbox.
 type runningServer struct {
 	url  string
 	sb   *sandbox.Sandbox
-	logs *isolationLog
+	logs *syncBuffer
 }
 
 func startRunningServer(t *testing.T) *runningServer {
 	t.Helper()
-	logs := &isolationLog{}
+	logs := &syncBuffer{}
 	s := startRunningServerLogging(t, logs)
 	s.logs = logs
 	return s

@@ -453,7 +453,7 @@ func TestDownloadFaultsYieldTheirStatus(t *testing.T) {
 			}
 			t.Cleanup(client.CloseIdleConnections)
 			links, _ := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), 0)
-			logs := &lockedBuffer{}
+			logs := &syncBuffer{}
 			srv := httptest.NewServer(NewDownloadHandler(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
 			t.Cleanup(srv.Close)
 

@@ -59,25 +59,7 @@ type isolationServer struct {
 	sb        *sandbox.Sandbox
 	query     http.Handler
 	downloads *httptest.Server
-	logs      *lockedBuffer
-}
-
-// lockedBuffer is a log sink that may be written while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs      *syncBuffer
 }
 
 func newIsolationServer(t *testing.T) *isolationServer {
@@ -94,7 +76,7 @@ func newIsolationServer(t *testing.T) *isolationServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := &isolationServer{sb: sb, logs: logs}
 	s.downloads = httptest.NewServer(NewDownloadHandler(client, links, "", logger))
@@ -341,7 +323,7 @@ func TestErrorsNeverEchoTheToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	h := NewHandler(Config{Client: client, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, auth := range []string{"Bearer " + tokenAlice, "Token " + tokenAlice, tokenAlice, "Bearer " + tokenAlice + " extra"} {
 		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query":"{ balance { accountBalance } volumes { nodes { id } } }"}`))
