@@ -57,7 +57,7 @@ var settings = []setting{
 	{"public-url", "PUBLIC_URL", "", "absolute URL clients reach this server at, for file links; empty: taken from each request"},
 	{"file-link-key", "FILE_LINK_KEY", "", "base64 key (>= 32 bytes) that signs and seals file links; empty: a random key per start"},
 	{"file-link-ttl", "FILE_LINK_TTL", "5m", "how long a file link stays valid"},
-	{"upstream-timeout", "UPSTREAM_TIMEOUT", "30s", "bound on one upstream call, retries included"},
+	{"upstream-timeout", "UPSTREAM_TIMEOUT", "30s", "bound on one upstream call, retries included; for a CSV or PDF, on the wait for its headers and on each silence while it streams"},
 	{"upstream-retries", "UPSTREAM_RETRIES", "3", "retries of an idempotent upstream GET on 429, 502-504 and reset connections"},
 	{"max-concurrency", "MAX_CONCURRENCY", "8", "upstream calls one GraphQL request may have in flight at once"},
 	{"naive-upstream", "NAIVE_UPSTREAM", "false", "benchmarks only: no loaders, no de-duplication, one upstream call at a time"},
