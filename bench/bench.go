@@ -46,23 +46,14 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "oceangraph-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
 	began := time.Now()
 	loadBefore := loadAverage()
-	fmt.Println("building the server binary...")
-	bin, err := buildServer(ctx, tmp)
+	rg, err := newRig(ctx, "bench")
 	if err != nil {
 		return err
 	}
-	sb, ctl, err := startSandbox(ctx, bin, tmp)
-	if err != nil {
-		return err
-	}
-	defer sb.stop()
+	defer rg.close()
+	tmp, bin, sb, ctl := rg.dir, rg.bin, rg.sandbox, rg.ctl
 	fmt.Printf("sandbox at %s; %d clients; %v per scenario after %v warm-up\n", sb.URL, cfg.Clients, cfg.Duration, cfg.Warmup)
 
 	modes := []mode{{Name: "optimised", Env: cfg.ServerEnv}}

@@ -19,6 +19,39 @@ import (
 
 // buildServer compiles the server once into dir, from the module that holds
 // this benchmark, so every scenario measures the same binary (not `go run`).
+// rig is what every run needs first: a scratch folder, the server binary built
+// into it, and the sandbox running as a process of its own.
+type rig struct {
+	dir, bin string
+	sandbox  *process
+	ctl      sandboxControl
+}
+
+// newRig builds the server and starts the sandbox; close stops and removes them.
+func newRig(ctx context.Context, name string) (*rig, error) {
+	dir, err := os.MkdirTemp("", "oceangraph-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	r := &rig{dir: dir}
+	fmt.Println("building the server binary...")
+	if r.bin, err = buildServer(ctx, dir); err == nil {
+		r.sandbox, r.ctl, err = startSandbox(ctx, r.bin, dir)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *rig) close() {
+	if r.sandbox != nil { // nil when a restart of the sandbox failed
+		r.sandbox.stop()
+	}
+	os.RemoveAll(r.dir)
+}
+
 func buildServer(ctx context.Context, dir string) (string, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {

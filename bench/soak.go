@@ -68,21 +68,12 @@ func runSoak(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "oceangraph-soak-")
+	rg, err := newRig(ctx, "soak")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	fmt.Println("building the server binary...")
-	bin, err := buildServer(ctx, tmp)
-	if err != nil {
-		return err
-	}
-	sb, ctl, err := startSandbox(ctx, bin, tmp)
-	if err != nil {
-		return err
-	}
-	defer func() { sb.stop() }()
+	defer rg.close()
+	tmp, bin, sb, ctl := rg.dir, rg.bin, rg.sandbox, rg.ctl
 	sandboxAddr := strings.TrimPrefix(sb.URL, "http://")
 	srv, err := startServer(ctx, bin, "server-soak", sb.URL, 8, nil, tmp)
 	if err != nil {
@@ -113,6 +104,7 @@ func runSoak(ctx context.Context, args []string) error {
 		load.CloseIdleConnections()
 		sb.stop()
 		sb, ctl, err = startSandboxAt(ctx, bin, sandboxAddr, tmp)
+		rg.sandbox, rg.ctl = sb, ctl
 		return err
 	}
 	if err := quiesce(); err != nil {
