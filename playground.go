@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path"
 	"strings"
 	"time"
@@ -247,4 +249,46 @@ func acceptsGzip(acceptEncoding string) bool {
 		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
 	}
 	return false
+}
+
+// playgroundBuildScript is the build step that fetches the Playground's assets from npm (pinned, hash-checked).
+const playgroundBuildScript = "web/build-assets.mjs"
+
+// commandRunner runs a program and returns its combined output; tests replace it.
+type commandRunner func(ctx context.Context, name string, args ...string) ([]byte, error)
+
+func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return exec.CommandContext(ctx, name, args...).CombinedOutput()
+}
+
+// buildPlaygroundAssets runs the build step once when assetsDir holds no intact build and the
+// script and node are at hand, so that `go run .` in a fresh clone opens a Playground that works
+// offline without a separate step. It only logs on failure: the page then falls back to the CDN.
+// The server calls it with the built-in sandbox only: a production server never runs npm.
+func buildPlaygroundAssets(ctx context.Context, assetsDir string, logger *slog.Logger, run commandRunner) {
+	if _, err := loadPlaygroundAssets(assetsDir); err == nil || assetsDir == "" {
+		return
+	}
+	if _, err := os.Stat(playgroundBuildScript); err != nil {
+		return // not run from a checkout
+	}
+	if _, err := exec.LookPath("node"); err != nil && run == nil {
+		logger.Info("playground: node is not installed, so its assets cannot be built; the page will use the CDN")
+		return
+	}
+	if run == nil {
+		run = runCommand
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	logger.Info("playground: building its assets from npm once (node " + playgroundBuildScript + ")")
+	if out, err := run(ctx, "node", playgroundBuildScript, assetsDir); err != nil {
+		logger.Warn("playground: building its assets failed", "err", err.Error(), "output", lastLines(string(out), 5))
+	}
+}
+
+// lastLines keeps the end of a command's output for a log line.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"html"
 	"io"
 	"log/slog"
@@ -332,5 +334,45 @@ func TestPlaygroundPinnedAssetsAreGqlgensVersions(t *testing.T) {
 		if !seen[role] {
 			t.Errorf("web/assets.lock.json does not pin %s, which the page needs", role)
 		}
+	}
+}
+
+func TestPlaygroundAssetsAreBuiltOnceWhenMissing(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	built := writeFakePlaygroundAssets(t, nil)
+	dir := filepath.Join(t.TempDir(), "dist")
+	var calls [][]string
+	fakeBuild := func(_ context.Context, name string, args ...string) ([]byte, error) {
+		calls = append(calls, append([]string{name}, args...))
+		return nil, os.CopyFS(dir, os.DirFS(built))
+	}
+
+	buildPlaygroundAssets(context.Background(), dir, logger, fakeBuild)
+	if len(calls) != 1 || strings.Join(calls[0], " ") != "node "+playgroundBuildScript+" "+dir {
+		t.Fatalf("build step ran as %q, want once as node %s %s", calls, playgroundBuildScript, dir)
+	}
+	if _, err := loadPlaygroundAssets(dir); err != nil {
+		t.Fatalf("after the build the assets do not load: %v", err)
+	}
+	buildPlaygroundAssets(context.Background(), dir, logger, fakeBuild)
+	if len(calls) != 1 {
+		t.Errorf("with the assets built, the build step ran again: %q", calls)
+	}
+}
+
+func TestPlaygroundAssetsBuildFailureFallsBackToTheCDN(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	dir := filepath.Join(t.TempDir(), "dist")
+	buildPlaygroundAssets(context.Background(), dir, logger, func(context.Context, string, ...string) ([]byte, error) {
+		return []byte("npm error network\n"), errors.New("exit status 1")
+	})
+	if !strings.Contains(logs.String(), "building its assets failed") || !strings.Contains(logs.String(), "npm error network") {
+		t.Errorf("log %q, want the failure and the build's output", logs.String())
+	}
+	h, _ := newTestPlayground(t, dir)
+	if page := playgroundPageHTML(t, h); strings.Contains(page, playgroundAssetsPath) {
+		t.Errorf("with no assets built the page still points at local assets")
 	}
 }

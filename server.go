@@ -43,6 +43,10 @@ func main() {
 	}
 	logger := newLogger(cfg.LogFormat)
 	tuneGC()
+	if cfg.APIURL == "" {
+		// A developer's first `go run .`: make the Playground work offline (not done by run, so tests never fetch).
+		buildPlaygroundAssets(ctx, cfg.AssetsDir, logger, nil)
+	}
 	if err := run(ctx, cfg, logger, nil); err != nil {
 		logger.Error("server stopped", "err", err)
 		os.Exit(1)
