@@ -25,6 +25,13 @@ const (
 	KindRequest
 )
 
+// ErrorBody is DigitalOcean's error object, as every failing endpoint sends it.
+type ErrorBody struct {
+	ID        string `json:"id"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
 // Error is the one error type every failed call returns; resolvers inspect it
 // with errors.As to choose a GraphQL error code.
 type Error struct {
@@ -82,11 +89,7 @@ func errorFrom(endpoint string, resp *http.Response, now time.Time) *Error {
 	defer resp.Body.Close()
 	e := responseError(endpoint, KindHTTP, resp, now)
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var wire struct {
-		ID        string `json:"id"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id"`
-	}
+	var wire ErrorBody
 	if json.Unmarshal(body, &wire) == nil && (wire.ID != "" || wire.Message != "") {
 		e.ID, e.Message = wire.ID, wire.Message
 		if wire.RequestID != "" {

@@ -30,6 +30,11 @@ type Region struct {
 	Sizes     []string `json:"sizes,omitempty"`
 }
 
+// VolumeResponse is the body of GET /v2/volumes/{id}.
+type VolumeResponse struct {
+	Volume *Volume `json:"volume"`
+}
+
 // VolumeListOptions filters and pages GET /v2/volumes. Region is not checked
 // against the spec's stale enum (REFERENCE Q9).
 type VolumeListOptions struct {
@@ -63,9 +68,7 @@ func (c *Client) ListVolumes(ctx context.Context, opt VolumeListOptions) (*Volum
 
 // GetVolume fetches one volume by id.
 func (c *Client) GetVolume(ctx context.Context, id string) (*Volume, error) {
-	var body struct {
-		Volume *Volume `json:"volume"`
-	}
+	var body VolumeResponse
 	if err := c.getJSON(ctx, EndpointVolume, "/v2/volumes/"+url.PathEscape(id), nil, &body); err != nil {
 		return nil, err
 	}

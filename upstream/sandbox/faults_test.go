@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oceangraph/oceangraph/upstream"
 )
 
 // testClock is a clock tests move by hand.
@@ -54,7 +56,7 @@ func TestRateLimitMode(t *testing.T) {
 	}
 	clock.Advance(20 * time.Second)
 	rec := serve(s, testToken, "/v2/customers/my/balance")
-	var e errorBody
+	var e upstream.ErrorBody
 	json.Unmarshal(rec.Body.Bytes(), &e)
 	if rec.Code != 429 || e.ID != "too_many_requests" || e.Message != "API rate limit exceeded." || rec.Header().Get("Ratelimit-Remaining") != "0" {
 		t.Fatalf("4th request: %d %s remaining %q, want 429 too_many_requests", rec.Code, rec.Body, rec.Header().Get("Ratelimit-Remaining"))

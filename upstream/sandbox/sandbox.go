@@ -197,15 +197,8 @@ func (s *Sandbox) setRateLimitHeaders(w http.ResponseWriter, token string) (refu
 	return st.refused
 }
 
-// errorBody is DigitalOcean's error object.
-type errorBody struct {
-	ID        string `json:"id"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id,omitempty"`
-}
-
 func (s *Sandbox) writeError(w http.ResponseWriter, r *http.Request, status int, id, message string) {
-	writeJSON(w, status, errorBody{ID: id, Message: message, RequestID: w.Header().Get("X-Request-Id")})
+	writeJSON(w, status, upstream.ErrorBody{ID: id, Message: message, RequestID: w.Header().Get("X-Request-Id")})
 }
 
 // writeJSON writes v with DigitalOcean's content type and an exact Content-Length.
@@ -392,9 +385,7 @@ func (s *Sandbox) volume(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Volume *upstream.Volume `json:"volume"`
-	}{v})
+	writeJSON(w, http.StatusOK, upstream.VolumeResponse{Volume: v})
 }
 
 // nonNil makes an empty page encode as [] rather than null.

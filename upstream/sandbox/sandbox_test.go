@@ -195,7 +195,7 @@ func TestErrors(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 				t.Errorf("Content-Type %q, want application/json; charset=utf-8", ct)
 			}
-			e := decode[errorBody](t, c.path, body)
+			e := decode[upstream.ErrorBody](t, c.path, body)
 			if e.ID != c.id || (c.message != "" && e.Message != c.message) || e.Message == "" {
 				t.Errorf("body %+v, want id %q message %q", e, c.id, c.message)
 			}
