@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"time"
 
+	json "github.com/go-json-experiment/json/v1"
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -132,6 +134,10 @@ func New(cfg Config) (*Client, error) {
 		retryHTTP.Transport = http.DefaultTransport
 	}
 	retryHTTP.Transport = keepPool{retryHTTP.Transport}
+	// DigitalOcean does not redirect. Following one would send the token to
+	// wherever the Location says (another port, plain http, another host) and
+	// serve that host's body as DigitalOcean's: a 3xx is returned as an error.
+	retryHTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{
 		base:       strings.TrimRight(base.String(), "/"),
 		cfg:        cfg,
@@ -175,9 +181,22 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 
 // getJSON sends a GET and decodes a 2xx JSON body into out.
 func (c *Client) getJSON(ctx context.Context, endpoint, path string, query url.Values, out any) error {
+	return c.call(ctx, endpoint, path, query, nil, out)
+}
+
+// call sends the endpoint's method with in (if not nil) as its JSON body and
+// decodes a 2xx JSON body into out; a nil out wants no body (a 204).
+func (c *Client) call(ctx context.Context, endpoint, path string, query url.Values, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return &Error{Endpoint: endpoint, Kind: KindRequest, Err: fmt.Errorf("encode request body: %w", err)}
+		}
+	}
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, attempts, err := c.send(ctx, endpoint, path, query, "application/json")
+	resp, attempts, err := c.send(ctx, endpoint, path, query, body, "application/json")
 	if err != nil {
 		return err
 	}
@@ -185,19 +204,28 @@ func (c *Client) getJSON(ctx context.Context, endpoint, path string, query url.V
 	fail := func(kind ErrorKind, err error) *Error {
 		e := responseError(endpoint, kind, resp, time.Now())
 		e.Attempts, e.Err = attempts, err
+		if !idempotent(endpoint) {
+			// DigitalOcean said 2xx: the write happened, whatever became of its answer.
+			e.Outcome = OutcomeApplied
+		}
 		return e
+	}
+	if out == nil {
+		// A 204 has no body; whatever else comes is not read into memory.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return nil
 	}
 	if ct := resp.Header.Get("Content-Type"); !jsonContentType(ct) {
 		return fail(KindDecode, fmt.Errorf("content type %q, want application/json", ct))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
 	if err != nil {
 		return fail(KindTransport, fmt.Errorf("read body: %w", err))
 	}
-	if len(body) > maxJSONBody {
+	if len(raw) > maxJSONBody {
 		return fail(KindDecode, fmt.Errorf("body larger than %d bytes", maxJSONBody))
 	}
-	if err := decodeJSON(body, out); err != nil {
+	if err := decodeJSON(raw, out); err != nil {
 		return fail(KindDecode, err)
 	}
 	return nil
@@ -211,7 +239,7 @@ func (c *Client) getStream(ctx context.Context, endpoint, path string, format Fi
 	ctx, cancel := context.WithCancelCause(ctx)
 	stall := newStallTimer(c.cfg.Timeout, cancel)
 	done := func() { stall.stop(); cancel(nil) }
-	resp, attempts, err := c.send(ctx, endpoint, path, nil, format.ContentType()+", application/json;q=0.5")
+	resp, attempts, err := c.send(ctx, endpoint, path, nil, nil, format.ContentType()+", application/json;q=0.5")
 	if err != nil {
 		done()
 		return nil, stalled(ctx, err)
@@ -230,7 +258,7 @@ func (c *Client) getStream(ctx context.Context, endpoint, path string, format Fi
 		ContentType:   contentType,
 		ContentLength: resp.ContentLength,
 		Filename:      filenameFrom(resp.Header.Get("Content-Disposition")),
-		RateLimit:     parseRateLimit(resp.Header),
+		RateLimit:     parseRateLimit(resp.Header, time.Now()),
 	}, nil
 }
 
@@ -302,8 +330,9 @@ func (b *streamBody) Close() error {
 }
 
 // send is the one request path: it returns a 2xx response with its body
-// unread, or an *Error. Retries follow retry.go's policy.
-func (c *Client) send(ctx context.Context, endpoint, path string, query url.Values, accept string) (*http.Response, int, error) {
+// unread, or an *Error. The method is the endpoint's; retries follow retry.go's
+// policy, which never sends a write twice once it may have reached DigitalOcean.
+func (c *Client) send(ctx context.Context, endpoint, path string, query url.Values, body []byte, accept string) (*http.Response, int, error) {
 	if err := checkPath(path); err != nil {
 		return nil, 0, &Error{Endpoint: endpoint, Kind: KindRequest, Err: err}
 	}
@@ -312,16 +341,24 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 		// %20 rather than +: both mean a space in a query, %20 everywhere.
 		target += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	r := &retrier{client: c, endpoint: endpoint, idempotent: idempotent(endpoint)}
+	var reqBody any // nil, not a nil []byte: a GET carries no body at all
+	if body != nil {
+		reqBody = body
+	}
+	req, err := retryablehttp.NewRequestWithContext(httptrace.WithClientTrace(ctx, r.trace()), method(endpoint), target, reqBody)
 	if err != nil {
 		return nil, 0, &Error{Endpoint: endpoint, Kind: KindRequest, Err: err}
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", UserAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if t := c.token(ctx); t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
-	r := &retrier{client: c, endpoint: endpoint, url: req.URL.RequestURI()}
+	r.url = req.URL.RequestURI()
 	rc := &retryablehttp.Client{
 		HTTPClient:     c.retryHTTP,
 		Logger:         nil, // errors are returned, not logged
@@ -347,20 +384,52 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 		r.last.Attempts = r.attempt
 		return nil, r.attempt, r.last
 	case err != nil: // not expected: check saw every outcome
-		return nil, r.attempt, &Error{Endpoint: endpoint, Kind: KindTransport, Attempts: r.attempt, Err: err}
+		e := &Error{Endpoint: endpoint, Kind: KindTransport, Attempts: r.attempt, Err: err}
+		if !r.idempotent {
+			e.Outcome = OutcomeUnknown
+		}
+		return nil, r.attempt, e
 	}
 	return resp, r.attempt, nil
 }
 
-// checkPath refuses a path with an empty, "." or ".." segment: an empty uuid
-// would otherwise list invoices instead of failing.
+// method is the HTTP method an endpoint's route template starts with.
+func method(endpoint string) string {
+	m, _, _ := strings.Cut(endpoint, " ")
+	return m
+}
+
+// idempotent reports whether sending the endpoint's request twice does no more
+// than sending it once: true for reads, false for DigitalOcean's POST and DELETE.
+func idempotent(endpoint string) bool {
+	m := method(endpoint)
+	return m == http.MethodGet || m == http.MethodHead
+}
+
+// maxIDLength bounds one id in a path: DigitalOcean's are uuids or numbers.
+const maxIDLength = 256
+
+// ErrInvalidID is wrapped by the KindRequest error of a call refused before
+// sending because an id in its path is empty, too long or outside
+// [A-Za-z0-9-_.]: no DigitalOcean id looks like that, and a path segment of
+// "..", "/" or 900 KB would address something else or flood the logs.
+var ErrInvalidID = errors.New("not a DigitalOcean id")
+
+// checkPath refuses a path with an empty, ".", ".." or over-long segment or
+// with a character outside [A-Za-z0-9-_.] (an escaped one included): an empty
+// uuid would otherwise list invoices instead of failing. The fixed segments of
+// every endpoint pass, so this checks exactly the ids.
 func checkPath(path string) error {
 	for _, seg := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("invalid path %q: empty or dot segment", path)
+		if seg == "" || seg == "." || seg == ".." || len(seg) > maxIDLength || strings.IndexFunc(seg, notIDChar) >= 0 {
+			return fmt.Errorf("path segment %q: %w", shorten(seg, 64), ErrInvalidID)
 		}
 	}
 	return nil
+}
+
+func notIDChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
 }
 
 func (c *Client) observe(ctx context.Context, call Call) {

@@ -127,12 +127,42 @@ func TestQueryAndPathValuesAreEscaped(t *testing.T) {
 		t.Errorf("server saw parameters %v, want exactly name and region", q)
 	}
 
-	id := "a/b c?d"
+	id := "506f78a4-e098-11e5-ad9f-000f53306ae1"
 	if _, err := c.GetVolume(context.Background(), id); err != nil {
 		t.Fatalf("GetVolume(%q): %v", id, err)
 	}
 	if gotID != id {
 		t.Errorf("server read id %q, want %q", gotID, id)
+	}
+}
+
+func TestAbsurdIDsAreRefusedBeforeSending(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.Handle("/", serveJSON(http.StatusOK, fixture(t, "volume.json")))
+	c := newTestClient(t, do.URL, Config{})
+	for _, id := range []string{
+		"", ".", "..", "a/b c?d", "%2e%2e", "../customers/my/balance", "vol\u00fcme", "new\nline",
+		strings.Repeat("a", maxIDLength+1), strings.Repeat("0", 900<<10),
+	} {
+		name := shorten(id, 20)
+		t.Run(name, func(t *testing.T) {
+			_, err := c.GetVolume(context.Background(), id)
+			e := asError(t, err)
+			if e.Kind != KindRequest || !errors.Is(err, ErrInvalidID) {
+				t.Errorf("GetVolume(%q) error = %v, want KindRequest wrapping ErrInvalidID", name, err)
+			}
+			if len(e.Error()) > 200 {
+				t.Errorf("error message is %d bytes, want the id shortened", len(e.Error()))
+			}
+		})
+	}
+	if n := len(do.seen()); n != 0 {
+		t.Errorf("server saw %d requests, want none", n)
+	}
+	for _, id := range []string{"506f78a4-e098-11e5-ad9f-000f53306ae1", "preview", "6372321", "snap_1.a", strings.Repeat("a", maxIDLength)} {
+		if _, err := c.GetVolume(context.Background(), id); err != nil {
+			t.Errorf("GetVolume(%q...): %v, want it sent", id[:min(len(id), 20)], err)
+		}
 	}
 }
 

@@ -14,9 +14,11 @@ import (
 	json "github.com/go-json-experiment/json/v1"
 )
 
-// maxJSONBody bounds a JSON response read into memory; a page of 200 volumes
-// is a few hundred kilobytes.
-const maxJSONBody = 16 << 20
+// maxJSONBody bounds a JSON response read into memory. The largest real page,
+// 200 volumes with full region objects, long names, descriptions and tags, is
+// about 190 KB (TestLargestRealPageFitsTheBodyLimit): 2 MiB leaves ten times
+// that, while a request fanning out to 60 calls cannot hold gigabytes.
+const maxJSONBody = 2 << 20
 
 // jsonContentType reports whether a 2xx's Content-Type may carry the JSON the
 // endpoint promises. An absent type and text/plain (what Go's server sniffs

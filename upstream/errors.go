@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +25,37 @@ const (
 	// would otherwise address a different endpoint.
 	KindRequest
 )
+
+// Outcome says whether a write that failed may nevertheless have happened.
+type Outcome int
+
+const (
+	// OutcomeNotApplied: DigitalOcean refused the write (a 4xx) or never
+	// received it (the connection was refused); also every failed read.
+	OutcomeNotApplied Outcome = iota
+	// OutcomeUnknown: the request may have reached DigitalOcean and been
+	// carried out: a timeout or broken connection after sending, a 5xx, a 3xx.
+	// It is not retried; the caller should look (list the volumes, the
+	// volume's actions) before trying again.
+	OutcomeUnknown
+	// OutcomeApplied: DigitalOcean answered 2xx, but the answer could not be read.
+	OutcomeApplied
+)
+
+// String is the outcome's name for a GraphQL extension: NOT_APPLIED, UNKNOWN, APPLIED.
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeUnknown:
+		return "UNKNOWN"
+	case OutcomeApplied:
+		return "APPLIED"
+	}
+	return "NOT_APPLIED"
+}
+
+// ErrInvalidInput matches (errors.Is) an *Error by which DigitalOcean refused
+// the request's input; AsRefusal classifies it.
+var ErrInvalidInput = errors.New("DigitalOcean refused the input")
 
 // ErrorBody is DigitalOcean's error object, as every failing endpoint sends it.
 type ErrorBody struct {
@@ -51,6 +83,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// Attempts is how many HTTP exchanges the call made, retries included.
 	Attempts int
+	// Outcome says whether a failed POST or DELETE may have been carried out;
+	// OutcomeNotApplied for every read.
+	Outcome Outcome
 	// Err is the underlying transport or decoding error, if any; for a deadline
 	// it wraps context.DeadlineExceeded.
 	Err error
@@ -72,6 +107,15 @@ func (e *Error) Error() string {
 
 // Unwrap exposes the cause, so errors.Is(err, context.DeadlineExceeded) works.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrInvalidInput) hold for DigitalOcean's refusals of the input.
+func (e *Error) Is(target error) bool { return target == ErrInvalidInput && e.Refused() }
+
+// Refused reports whether DigitalOcean refused the request's input: a 400,
+// 409 or 422 (validation, a taken name, an attached volume). See AsRefusal.
+func (e *Error) Refused() bool {
+	return e.Kind == KindHTTP && (e.Status == http.StatusBadRequest || e.Status == http.StatusConflict || e.Status == http.StatusUnprocessableEntity)
+}
 
 // HasBody reports whether DigitalOcean answered with an error body of its own.
 func (e *Error) HasBody() bool { return e.Kind == KindHTTP && (e.ID != "" || e.Message != "") }
@@ -108,7 +152,7 @@ func responseError(endpoint string, kind ErrorKind, resp *http.Response, now tim
 		Kind:      kind,
 		Status:    resp.StatusCode,
 		RequestID: resp.Header.Get("X-Request-Id"),
-		RateLimit: parseRateLimit(resp.Header),
+		RateLimit: parseRateLimit(resp.Header, now),
 	}
 	if resp.StatusCode/100 != 2 {
 		e.RetryAfter, _ = serverWait(resp, now)

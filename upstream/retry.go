@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,9 +19,14 @@ import (
 // hooks decide, because the decision needs what the library does not keep:
 // the caller's deadline, the server's requested wait, and the last answer.
 type retrier struct {
-	client   *Client
-	endpoint string
-	url      string
+	client     *Client
+	endpoint   string
+	url        string
+	idempotent bool // a GET: may be sent again; a POST or DELETE may not once it may have arrived
+
+	// Set by the transport (httptrace) during an attempt, possibly from its goroutines.
+	askedConn atomic.Bool // the transport reports its connections (GetConn fired)
+	gotConn   atomic.Bool // the attempt had a connection: bytes may have been sent
 
 	attempt int
 	start   time.Time
@@ -31,6 +38,28 @@ type retrier struct {
 // begin runs before every attempt (go-retryablehttp's RequestLogHook).
 func (r *retrier) begin(_ retryablehttp.Logger, _ *http.Request, _ int) {
 	r.start, r.waiting = time.Now(), false
+	r.askedConn.Store(false)
+	r.gotConn.Store(false)
+}
+
+// trace tells the retrier whether an attempt got as far as a connection.
+func (r *retrier) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GetConn: func(string) { r.askedConn.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { r.gotConn.Store(true) },
+	}
+}
+
+// unsent reports whether an attempt that failed with err certainly sent
+// nothing: it failed to dial, or the transport (which reports its
+// connections) never had one. A transport that reports nothing gets the
+// benefit of no doubt: only a dial error proves the request stayed here.
+func (r *retrier) unsent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect") {
+		return true
+	}
+	return r.askedConn.Load() && !r.gotConn.Load()
 }
 
 // check runs after every attempt: it reports the attempt to Config.Observe,
@@ -42,7 +71,7 @@ func (r *retrier) check(ctx context.Context, resp *http.Response, err error) (bo
 	if err != nil {
 		r.last = &Error{Endpoint: r.endpoint, Kind: KindTransport, Err: err}
 	} else {
-		call.Status, call.RateLimit = resp.StatusCode, parseRateLimit(resp.Header)
+		call.Status, call.RateLimit = resp.StatusCode, parseRateLimit(resp.Header, now)
 		r.last = nil
 	}
 	r.client.observe(ctx, call)
@@ -52,7 +81,15 @@ func (r *retrier) check(ctx context.Context, resp *http.Response, err error) (bo
 	if err == nil {
 		r.last = errorFrom(r.endpoint, resp, now)
 	}
-	if ctx.Err() != nil || r.attempt > r.client.maxRetries || !retryable(resp, err) {
+	var again bool
+	if r.idempotent {
+		again = retryable(resp, err)
+	} else {
+		r.last.Outcome = writeOutcome(resp, err, r.unsent(err))
+		// Only a connection refused before anything was sent is safe to send again.
+		again = err != nil && r.last.Outcome == OutcomeNotApplied && errors.Is(err, syscall.ECONNREFUSED)
+	}
+	if ctx.Err() != nil || r.attempt > r.client.maxRetries || !again {
 		return false, nil
 	}
 	wait, ok := retryWait(resp, r.attempt, r.client.cfg.RetryWaitMin, r.client.cfg.RetryWaitMax, now)
@@ -65,6 +102,22 @@ func (r *retrier) check(ctx context.Context, resp *http.Response, err error) (bo
 	}
 	r.wait, r.waiting = wait, true
 	return true, nil
+}
+
+// writeOutcome says whether a failed POST or DELETE may have been carried out.
+// A 4xx is DigitalOcean's refusal; a 5xx (its own error, or a gateway's that
+// may have passed the request on), a 3xx (someone in between) and a failure
+// once a connection was had leave it unknown.
+func writeOutcome(resp *http.Response, err error, unsent bool) Outcome {
+	switch {
+	case err != nil && unsent:
+		return OutcomeNotApplied
+	case err != nil:
+		return OutcomeUnknown
+	case resp.StatusCode/100 == 4:
+		return OutcomeNotApplied
+	}
+	return OutcomeUnknown
 }
 
 // backoff hands go-retryablehttp the wait check chose.

@@ -1,8 +1,11 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +94,40 @@ func TestGetVolumeWithoutVolumeKeyIsADecodeError(t *testing.T) {
 	e := asError(t, err)
 	if v != nil || e.Kind != KindDecode || e.Status != http.StatusOK {
 		t.Errorf("GetVolume on {} = %v, %v; want nil and a KindDecode error with status 200", v, err)
+	}
+}
+
+// TestLargestRealPageFitsTheBodyLimit measures a page of 200 volumes (the most
+// DigitalOcean serves) as full as real ones get, and checks the body limit
+// leaves it room, and that a body past the limit is refused unread.
+func TestLargestRealPageFitsTheBodyLimit(t *testing.T) {
+	v := specVolume("506f78a4-e098-11e5-ad9f-000f53306ae1", specRegion("New York 1", "nyc1"), "2016-03-02T17:00:49Z")
+	v.Name, v.Description = strings.Repeat("n", 64), strings.Repeat("d", 256)
+	v.Tags = []string{"env:production", "team:storage", "app:oceangraph", "tier:db", "backup:daily"}
+	v.DropletIDs = []int{123456789}
+	page := VolumePage{Links: &Links{}, Meta: Meta{Total: ptr(200)}}
+	for range 200 {
+		page.Volumes = append(page.Volumes, v)
+	}
+	body, err := json.Marshal(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a full page of 200 volumes is %d bytes; the limit is %d", len(body), maxJSONBody)
+	if len(body)*5 > maxJSONBody {
+		t.Errorf("a full page (%d bytes) leaves less than 5x headroom under maxJSONBody (%d)", len(body), maxJSONBody)
+	}
+
+	do := newFakeDO(t)
+	do.mux.Handle("GET /v2/volumes", serveJSON(http.StatusOK, body))
+	do.mux.Handle("GET /v2/volumes/{id}", serveJSON(http.StatusOK, append(bytes.Repeat([]byte(" "), maxJSONBody), fixture(t, "volume.json")...)))
+	c := newTestClient(t, do.URL, Config{})
+	got, err := c.ListVolumes(context.Background(), VolumeListOptions{})
+	if err != nil || len(got.Volumes) != 200 {
+		t.Fatalf("ListVolumes of the full page: %d volumes, %v", len(got.Volumes), err)
+	}
+	_, err = c.GetVolume(context.Background(), v.ID)
+	if e := asError(t, err); e.Kind != KindDecode || !strings.Contains(e.Error(), "larger than") {
+		t.Errorf("a body past the limit: %v, want KindDecode naming the size", err)
 	}
 }
