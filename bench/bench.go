@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,7 +39,9 @@ type row struct {
 	LoadGenCPU     float64       // this process's (vegeta's) CPU in cores over the run
 	CPUPerRequest  time.Duration // server CPU time per request
 	PeakRSS        int64         // server VmHWM over the run, bytes
-	Problem        string
+	// Answer is the body of one response, read before the load.
+	Answer  []byte
+	Problem string
 }
 
 func runBench(ctx context.Context, args []string) error {
@@ -56,52 +59,24 @@ func runBench(ctx context.Context, args []string) error {
 	tmp, bin, sb, ctl := rg.dir, rg.bin, rg.sandbox, rg.ctl
 	fmt.Printf("sandbox at %s; %d clients; %v per scenario after %v warm-up\n", sb.URL, cfg.Clients, cfg.Duration, cfg.Warmup)
 
-	modes := []mode{{Name: "optimised", Env: cfg.ServerEnv}}
-	if len(cfg.NaiveEnv) > 0 {
-		modes = append(modes, mode{Name: "naive", Env: append(append([]string(nil), cfg.ServerEnv...), cfg.NaiveEnv...)})
-	}
 	var rows []row
-	for _, lat := range cfg.Latencies {
-		if err := ctl.setFaults(ctx, sandbox.Faults{Latency: lat}); err != nil {
+	if cfg.Only != "floor" {
+		if rows, err = runCanonical(ctx, cfg, rg); err != nil {
 			return err
 		}
-		for _, m := range modes {
-			srv, err := startServer(ctx, bin, fmt.Sprintf("server-%s-%v", m.Name, lat), sb.URL, cfg.Concurrency, m.Env, tmp)
-			if err != nil {
-				return err
-			}
-			gc := graphqlClient{url: srv.URL, token: cfg.Token, http: &http.Client{Timeout: 30 * time.Second}}
-			uuid, _, err := gc.firstInvoice(ctx)
-			if err != nil {
-				srv.stop()
-				return err
-			}
-			for _, q := range canonical {
-				counts := []int{cfg.Clients}
-				if q.Name == dashboard.Name {
-					// One client measures latency alone; many measure it under load.
-					counts = []int{1, cfg.Clients}
-				}
-				for _, n := range counts {
-					if ctx.Err() != nil {
-						srv.stop()
-						return ctx.Err()
-					}
-					r := measure(ctx, cfg, srv, sb, ctl, gc, q, uuid, n)
-					r.Latency, r.Mode = lat, m.Name
-					fmt.Println(r.progressLine())
-					rows = append(rows, r)
-				}
-			}
-			srv.stop()
+	}
+	var suite floorSuite
+	if cfg.Only != "canonical" {
+		if suite, err = runFloorSuite(ctx, cfg, rg); err != nil {
+			return err
 		}
 	}
 	var pdf pdfResult
-	if cfg.PDFSize > 0 {
+	if cfg.PDFSize > 0 && cfg.Only != "floor" {
 		pdf = measurePDF(ctx, cfg, bin, sb.URL, ctl, tmp)
 	}
 	machine := append(machineInfo(ctx), fmt.Sprintf("load average before the run %s, after %s (other work on the machine skews the figures)", loadBefore, loadAverage()))
-	rep := report{Config: cfg, Rows: rows, PDF: pdf, Machine: machine, Took: time.Since(began)}
+	rep := report{Config: cfg, Rows: rows, Floor: suite, PDF: pdf, Machine: machine, Took: time.Since(began)}
 	fmt.Println()
 	fmt.Print(rep.text())
 	if cfg.Out != "" {
@@ -120,21 +95,75 @@ func runBench(ctx context.Context, args []string) error {
 	return nil
 }
 
-// measure warms the server up with the query, counts the upstream calls of
-// one request, then runs the load and reads the sandbox and /proc around it.
-func measure(ctx context.Context, cfg benchConfig, srv, sb *process, ctl sandboxControl, gc graphqlClient, q query, uuid string, clients int) row {
-	r := row{Query: q, Clients: clients}
-	body := q.body(uuid)
+// runCanonical measures every canonical query at each latency, in each mode.
+func runCanonical(ctx context.Context, cfg benchConfig, rg *rig) ([]row, error) {
+	bin, sb, ctl, tmp := rg.bin, rg.sandbox, rg.ctl, rg.dir
+	var rows []row
+	modes := []mode{{Name: "optimised", Env: cfg.ServerEnv}}
+	if len(cfg.NaiveEnv) > 0 {
+		modes = append(modes, mode{Name: "naive", Env: append(append([]string(nil), cfg.ServerEnv...), cfg.NaiveEnv...)})
+	}
+	for _, lat := range cfg.Latencies {
+		if err := ctl.setFaults(ctx, sandbox.Faults{Latency: lat}); err != nil {
+			return nil, err
+		}
+		for _, m := range modes {
+			srv, err := startServer(ctx, bin, fmt.Sprintf("server-%s-%v", m.Name, lat), sb.URL, cfg.Concurrency, m.Env, tmp)
+			if err != nil {
+				return nil, err
+			}
+			gc := graphqlClient{url: srv.URL, token: cfg.Token, http: &http.Client{Timeout: 30 * time.Second}}
+			uuid, _, err := gc.firstInvoice(ctx)
+			if err != nil {
+				srv.stop()
+				return nil, err
+			}
+			for _, q := range canonical {
+				counts := []int{cfg.Clients}
+				if q.Name == dashboard.Name {
+					// One client measures latency alone; many measure it under load.
+					counts = []int{1, cfg.Clients}
+				}
+				for _, n := range counts {
+					if ctx.Err() != nil {
+						srv.stop()
+						return nil, ctx.Err()
+					}
+					r := measure(ctx, cfg, srv, sb, ctl, q, uuid, n)
+					r.Latency, r.Mode = lat, m.Name
+					fmt.Println(r.progressLine())
+					rows = append(rows, r)
+				}
+			}
+			srv.stop()
+		}
+	}
+	return rows, nil
+}
+
+// measure runs the load of one canonical query against the server.
+func measure(ctx context.Context, cfg benchConfig, srv, sb *process, ctl sandboxControl, q query, uuid string, clients int) row {
+	r := measureTarget(ctx, cfg, srv, sb, ctl, graphqlTarget(srv.URL, cfg.Token, q.body(uuid)), clients, q.Name)
+	r.Query = q
+	return r
+}
+
+// measureTarget warms a process (the server or a floor) up with the target,
+// counts the upstream calls of one request and keeps its answer, then runs
+// the load and reads the sandbox and /proc around it.
+func measureTarget(ctx context.Context, cfg benchConfig, p, sb *process, ctl sandboxControl, target vegeta.Target, clients int, name string) row {
+	r := row{Clients: clients}
 	client := newLoadClient(clients)
 	defer client.CloseIdleConnections()
-	targets := []vegeta.Target{graphqlTarget(srv.URL, cfg.Token, body)}
+	targets := []vegeta.Target{target}
 	runLoad(ctx, client, targets, clients, cfg.Warmup, "warm-up")
 
 	if err := ctl.reset(ctx); err != nil {
 		r.Problem = err.Error()
 		return r
 	}
-	if err := gc.post(ctx, body, nil); err != nil {
+	var err error
+	if r.Answer, err = oneRequest(ctx, client, target); err != nil {
 		r.Problem = "one request: " + err.Error()
 	}
 	st, err := ctl.stats(ctx)
@@ -148,12 +177,12 @@ func measure(ctx context.Context, cfg benchConfig, srv, sb *process, ctl sandbox
 		r.Problem = err.Error()
 		return r
 	}
-	resetPeakRSS(srv.pid())
-	before, _ := readProc(srv.pid())
+	resetPeakRSS(p.pid())
+	before, _ := readProc(p.pid())
 	sbBefore, _ := readProc(sb.pid())
 	selfBefore, _ := readProc(os.Getpid())
-	r.Load = runLoad(ctx, client, targets, clients, cfg.Duration, q.Name)
-	after, _ := readProc(srv.pid())
+	r.Load = runLoad(ctx, client, targets, clients, cfg.Duration, name)
+	after, _ := readProc(p.pid())
 	sbAfter, _ := readProc(sb.pid())
 	selfAfter, _ := readProc(os.Getpid())
 	if st, err := ctl.stats(ctx); err == nil && r.Load.Requests > 0 {
@@ -172,6 +201,31 @@ func measure(ctx context.Context, cfg benchConfig, srv, sb *process, ctl sandbox
 			r.Load.statusSummary(), r.Load.WithErrors, countsSummary(r.Load.Codes), r.Load.Examples)
 	}
 	return r
+}
+
+// oneRequest sends the target once and returns the answer; it fails on a
+// status other than 200 or on GraphQL errors.
+func oneRequest(ctx context.Context, client *http.Client, t vegeta.Target) ([]byte, error) {
+	req, err := t.Request()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var envelope struct {
+		Errors []json.RawMessage `json:"errors"`
+	}
+	if err := json.Unmarshal(b, &envelope); err != nil || resp.StatusCode != http.StatusOK || len(envelope.Errors) > 0 {
+		return b, fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(b), 500))
+	}
+	return b, nil
 }
 
 func (r row) progressLine() string {

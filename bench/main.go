@@ -8,7 +8,9 @@
 //
 //	go run ./bench                                 # the full benchmark (~4 min); writes bench/results.md
 //	go run ./bench -quick                          # a short run (~1 min)
+//	go run ./bench -only floor                     # the issue-12 queries beside the floor (~5 min)
 //	go run ./bench soak -duration 60s -clients 200 # 5% 5xx + 1% 429 injected upstream
+//	go run ./bench floor -upstream URL             # the floor alone (the benchmark starts it itself)
 package main
 
 import (
@@ -27,9 +29,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "soak" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "soak":
 		err = runSoak(ctx, os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "floor":
+		err = runFloor(ctx, os.Args[2:])
+	default:
 		err = runBench(ctx, os.Args[1:])
 	}
 	if err != nil {
@@ -52,6 +57,14 @@ type benchConfig struct {
 	Token       string
 	Out         string
 	Args        []string
+	// Only is "floor" (the issue-12 suite alone), "canonical" (the rest alone) or "" (both).
+	Only string
+	// FloorClients is the concurrent clients of the issue-12 CPU rows.
+	FloorClients int
+	// Rounds is how many times the issue-12 suite runs, alternating the systems; figures are medians.
+	Rounds int
+	// Allocs runs BenchmarkServerVolumesPage for its allocations per request.
+	Allocs bool
 }
 
 func parseBenchFlags(args []string) (benchConfig, error) {
@@ -66,6 +79,10 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	serverEnv := fs.String("server-env", "", "extra environment for the server in every mode, comma-separated (e.g. GOGC=400)")
 	fs.Int64Var(&c.PDFSize, "pdf-size", 50<<20, "PDF size for the streaming-memory measurement, bytes (0: skip)")
 	fs.StringVar(&c.Token, "token", "bench-token", "bearer token the load sends (a sandbox account)")
+	fs.StringVar(&c.Only, "only", "", "floor: only the issue-12 queries beside the floor; canonical: only the canonical queries")
+	fs.IntVar(&c.FloorClients, "floor-clients", 20, "concurrent clients for the CPU-per-query rows beside the floor")
+	fs.IntVar(&c.Rounds, "rounds", 2, "rounds of the floor suite (medians are quoted)")
+	fs.BoolVar(&c.Allocs, "allocs", true, "run BenchmarkServerVolumesPage for its allocations per request")
 	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results, relative to the module root (empty: nowhere)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -90,8 +107,11 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	if *naive != "" {
 		c.NaiveEnv = strings.Split(*naive, ",")
 	}
-	if c.Clients < 1 || c.Concurrency < 1 {
-		return c, errors.New("-clients and -concurrency must be at least 1")
+	if c.Clients < 1 || c.Concurrency < 1 || c.FloorClients < 1 || c.Rounds < 1 {
+		return c, errors.New("-clients, -floor-clients, -rounds and -concurrency must be at least 1")
+	}
+	if c.Only != "" && c.Only != "floor" && c.Only != "canonical" {
+		return c, fmt.Errorf("-only: want floor or canonical, not %q", c.Only)
 	}
 	return c, nil
 }

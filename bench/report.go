@@ -17,6 +17,7 @@ import (
 type report struct {
 	Config  benchConfig
 	Rows    []row
+	Floor   floorSuite
 	PDF     pdfResult
 	Machine []string
 	Took    time.Duration
@@ -39,7 +40,14 @@ func (rep report) find(lat time.Duration, mode, name string, clients int) (row, 
 }
 
 func (rep report) targets() []target {
+	return append(rep.canonicalTargets(), rep.Floor.targets(rep.Config)...)
+}
+
+func (rep report) canonicalTargets() []target {
 	var ts []target
+	if len(rep.Rows) == 0 {
+		return nil
+	}
 	for _, lat := range rep.Config.Latencies {
 		t := target{Name: fmt.Sprintf("dashboard upstream calls at %v", lat), Want: fmt.Sprintf("= %d (distinct resources)", dashboardMinCalls)}
 		if r, ok := rep.find(lat, "optimised", dashboard.Name, 1); ok {
@@ -154,17 +162,28 @@ func loadAverage() string {
 func (rep report) text() string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
-	for _, r := range rep.Rows {
-		fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
+	if len(rep.Rows) > 0 {
+		fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
+		for _, r := range rep.Rows {
+			fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
+		}
+		tw.Flush()
 	}
-	tw.Flush()
 	if g := rep.gains(); len(g) > 0 {
 		b.WriteString("\nnaive → optimised, side by side:\n")
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(gainHeader, "\t"))
 		for _, c := range g {
 			fmt.Fprintln(tw, strings.Join(c, "\t"))
+		}
+		tw.Flush()
+	}
+	if rows := rep.Floor.sortedRows(); len(rows) > 0 {
+		b.WriteString("\nissue-12 queries beside the floor:\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(floorHeader, "\t"))
+		for _, r := range rows {
+			fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
 		}
 		tw.Flush()
 	}
@@ -195,12 +214,22 @@ func (rep report) markdown() string {
 	for _, t := range rep.targets() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.verdict(), t.Name, t.Want, t.Got)
 	}
-	b.WriteString("\n## Every scenario\n\n")
-	mdTable(&b, tableHeader, func(yield func([]string)) {
-		for _, r := range rep.Rows {
-			yield(r.cells())
-		}
-	})
+	if len(rep.Rows) > 0 {
+		b.WriteString("\n## Every scenario\n\n")
+		mdTable(&b, tableHeader, func(yield func([]string)) {
+			for _, r := range rep.Rows {
+				yield(r.cells())
+			}
+		})
+	}
+	if rows := rep.Floor.sortedRows(); len(rows) > 0 {
+		fmt.Fprintf(&b, "\n## The issue-12 queries beside the floor\n\nThe floor (`go run ./bench floor`) is a bare net/http program, a process of its own, making the same upstream calls with the server's HTTP client settings and concurrency bound and writing the same answer (checked) with no GraphQL; it runs with the server's JSON library and with encoding/json. Each load runs on a fresh process, %d rounds, the order of the systems alternating; targets quote medians and same-round ratios.\n\n", rep.Config.Rounds)
+		mdTable(&b, floorHeader, func(yield func([]string)) {
+			for _, r := range rows {
+				yield(r.cells())
+			}
+		})
+	}
 	if g := rep.gains(); len(g) > 0 {
 		b.WriteString("\n## Naive → optimised, side by side\n\n")
 		mdTable(&b, gainHeader, func(yield func([]string)) {
@@ -238,7 +267,7 @@ func (rep report) problems() int {
 	if rep.PDF.Problem != "" {
 		n++
 	}
-	return n
+	return n + rep.Floor.problems()
 }
 
 // machineInfo names what the figures came from.

@@ -110,10 +110,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("base URL %q: want an absolute http(s) URL without query", cfg.BaseURL)
 	}
 	if cfg.HTTPClient == nil {
-		t := cleanhttp.DefaultPooledTransport()
-		// One GraphQL request fans out to several concurrent calls, all to one host.
-		t.MaxIdleConnsPerHost = 64
-		cfg.HTTPClient = &http.Client{Transport: t}
+		cfg.HTTPClient = NewHTTPClient()
 	}
 	if cfg.RetryWaitMin <= 0 {
 		cfg.RetryWaitMin = DefaultRetryWaitMin
@@ -145,6 +142,16 @@ func New(cfg Config) (*Client, error) {
 		retryHTTP:  &retryHTTP,
 		maxRetries: maxRetries,
 	}, nil
+}
+
+// NewHTTPClient is the HTTP client New uses when Config.HTTPClient is nil:
+// go-cleanhttp's pooled transport with more idle connections per host. The
+// benchmark's floor (bench/) sends its calls with the same settings.
+func NewHTTPClient() *http.Client {
+	t := cleanhttp.DefaultPooledTransport()
+	// One GraphQL request fans out to several concurrent calls, all to one host.
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t}
 }
 
 // CloseIdleConnections closes the pooled connections no call is using, at shutdown.

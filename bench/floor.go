@@ -1,0 +1,334 @@
+package main
+
+// The floor: what the issue-12 queries cost with no GraphQL at all. `bench
+// floor` is a bare net/http server, a process of its own like the server, with
+// one handler per query that makes the same upstream calls (same URLs and
+// headers, the server's HTTP client settings, the same concurrency bound),
+// decodes DigitalOcean's pages into the same wire types and writes the same
+// answer, extensions.rateLimit included. The benchmark checks that its data
+// equals the server's before it measures either.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// floorCodec is a JSON library the floor decodes DigitalOcean's pages and
+// encodes its answers with.
+type floorCodec struct {
+	Name      string
+	Unmarshal func([]byte, any) error
+	Marshal   func(any) ([]byte, error)
+}
+
+// floorCodecs: the standard library's encoding/json, and the library the
+// server decodes DigitalOcean's pages with (upstream/decode.go).
+var floorCodecs = map[string]floorCodec{
+	"std":    {Name: "encoding/json", Unmarshal: json.Unmarshal, Marshal: json.Marshal},
+	"server": {Name: "go-json-experiment/json/v1 (the server's)", Unmarshal: jsonv1.Unmarshal, Marshal: jsonv1.Marshal},
+}
+
+// runFloor serves the floor handlers until ctx ends.
+func runFloor(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench floor", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
+	base := fs.String("upstream", "", "DigitalOcean's base URL (the sandbox)")
+	codecName := fs.String("codec", "server", "JSON library: std (encoding/json) or server (the server's)")
+	concurrency := fs.Int("concurrency", 8, "upstream calls in flight per request, as the server's MAX_CONCURRENCY")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	codec, ok := floorCodecs[*codecName]
+	if !ok || *base == "" || *concurrency < 1 {
+		return errors.New("want -upstream URL, -codec std|server and -concurrency >= 1")
+	}
+	f := &floor{base: strings.TrimRight(*base, "/"), http: upstream.NewHTTPClient(), codec: codec, concurrency: *concurrency}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /volumes", f.serve((*floorCall).volumes))
+	mux.HandleFunc("POST /invoices", f.serve((*floorCall).invoices))
+	mux.HandleFunc("POST /dashboard", f.serve((*floorCall).dashboard))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	fmt.Fprintf(os.Stderr, "floor (%s) listening on http://%s\n", codec.Name, ln.Addr())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type floor struct {
+	base        string
+	http        *http.Client
+	codec       floorCodec
+	concurrency int
+}
+
+// floorCall is one request's upstream side: its token, its concurrency bound
+// and the newest rate-limit headers, as the server keeps them.
+type floorCall struct {
+	f     *floor
+	ctx   context.Context
+	token string
+	uuids []string // the dashboard's invoices, from ?uuid=
+	slots chan struct{}
+
+	mu        sync.Mutex
+	rateLimit *floorRateLimit
+}
+
+type floorRateLimit struct {
+	Limit     int     `json:"limit"`
+	Remaining int     `json:"remaining"`
+	ResetAt   *string `json:"resetAt"`
+}
+
+type floorExtensions struct {
+	RateLimit *floorRateLimit `json:"rateLimit"`
+}
+
+// serve reads the request (the GraphQL body goes unread by a bare handler,
+// but it is received), runs the query's handler and writes its answer.
+func (f *floor) serve(handle func(c *floorCall) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		c := &floorCall{f: f, ctx: r.Context(), token: token, uuids: r.URL.Query()["uuid"], slots: make(chan struct{}, f.concurrency)}
+		data, err := handle(c)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		body, err := f.codec.Marshal(struct {
+			Data       any             `json:"data"`
+			Extensions floorExtensions `json:"extensions"`
+		}{data, floorExtensions{c.rateLimit}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}
+}
+
+// get makes one upstream call, within the request's concurrency bound, and
+// decodes its JSON body into out.
+func (c *floorCall) get(pathAndQuery string, out any) error {
+	c.slots <- struct{}{}
+	defer func() { <-c.slots }()
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, c.f.base+pathAndQuery, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", upstream.UserAgent)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.f.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", pathAndQuery, resp.StatusCode)
+	}
+	c.observe(resp.Header)
+	return c.f.codec.Unmarshal(body, out)
+}
+
+// observe keeps the rate-limit headers of the newest response.
+func (c *floorCall) observe(h http.Header) {
+	limit, err1 := strconv.Atoi(h.Get("Ratelimit-Limit"))
+	remaining, err2 := strconv.Atoi(h.Get("Ratelimit-Remaining"))
+	if err1 != nil || err2 != nil {
+		return
+	}
+	rl := &floorRateLimit{Limit: limit, Remaining: remaining}
+	if s, err := strconv.ParseInt(h.Get("Ratelimit-Reset"), 10, 64); err == nil && s > 0 {
+		at := time.Unix(s, 0).UTC().Format(time.RFC3339)
+		rl.ResetAt = &at
+	}
+	c.mu.Lock()
+	c.rateLimit = rl
+	c.mu.Unlock()
+}
+
+// all runs the calls concurrently and returns the first error.
+func all(calls ...func() error) error {
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, call := range calls {
+		wg.Go(func() { errs[i] = call() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// optional is a GraphQL null for a missing upstream string.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// { volumes(first: 20) { nodes { id name sizeGigabytes region { slug } } } }
+func (c *floorCall) volumes() (any, error) {
+	var page upstream.VolumePage
+	if err := c.get("/v2/volumes?page=1&per_page=20", &page); err != nil {
+		return nil, err
+	}
+	type region struct {
+		Slug string `json:"slug"`
+	}
+	type volume struct {
+		ID            string  `json:"id"`
+		Name          string  `json:"name"`
+		SizeGigabytes int     `json:"sizeGigabytes"`
+		Region        *region `json:"region"`
+	}
+	nodes := make([]volume, len(page.Volumes))
+	for i, v := range page.Volumes {
+		nodes[i] = volume{ID: v.ID, Name: v.Name, SizeGigabytes: v.SizeGigabytes}
+		if v.Region != nil {
+			nodes[i].Region = &region{Slug: v.Region.Slug}
+		}
+	}
+	type volumes struct {
+		Nodes []volume `json:"nodes"`
+	}
+	return struct {
+		Volumes volumes `json:"volumes"`
+	}{volumes{nodes}}, nil
+}
+
+// floorInvoice is { uuid amount period }.
+type floorInvoice struct {
+	UUID   string  `json:"uuid"`
+	Amount *string `json:"amount"`
+	Period *string `json:"period"`
+}
+
+type floorInvoices struct {
+	Nodes   []floorInvoice `json:"nodes"`
+	Preview *floorInvoice  `json:"preview"`
+}
+
+// invoiceList reads invoices(first: 12) { nodes { uuid amount period } preview { uuid amount period } }.
+func (c *floorCall) invoiceList() (floorInvoices, error) {
+	var page upstream.InvoicePage
+	if err := c.get("/v2/customers/my/invoices?page=1&per_page=12", &page); err != nil {
+		return floorInvoices{}, err
+	}
+	out := floorInvoices{Nodes: make([]floorInvoice, len(page.Invoices))}
+	for i, inv := range page.Invoices {
+		out.Nodes[i] = floorInvoice{UUID: inv.InvoiceUUID, Amount: optional(inv.Amount), Period: optional(inv.InvoicePeriod)}
+	}
+	if p := page.InvoicePreview; p != nil {
+		uuid := p.InvoiceUUID
+		if uuid == "" {
+			uuid = upstream.PreviewUUID
+		}
+		out.Preview = &floorInvoice{UUID: uuid, Amount: optional(p.Amount), Period: optional(p.InvoicePeriod)}
+	}
+	return out, nil
+}
+
+func (c *floorCall) invoices() (any, error) {
+	list, err := c.invoiceList()
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Invoices floorInvoices `json:"invoices"`
+	}{list}, nil
+}
+
+// floorInvoiceDetail is { summary { amount } items(first: 5) { nodes { product description amount } } }.
+type floorInvoiceDetail struct {
+	Summary struct {
+		Amount *string `json:"amount"`
+	} `json:"summary"`
+	Items struct {
+		Nodes []floorItem `json:"nodes"`
+	} `json:"items"`
+}
+
+type floorItem struct {
+	Product     *string `json:"product"`
+	Description *string `json:"description"`
+	Amount      *string `json:"amount"`
+}
+
+// dashboard is the invoice list and three invoices' summaries and first five
+// items, the uuids taken from the URL (?uuid=a&uuid=b&uuid=c): seven calls at once.
+func (c *floorCall) dashboard() (any, error) {
+	uuids := c.uuids
+	if len(uuids) != 3 {
+		return nil, errors.New("want three ?uuid= parameters")
+	}
+	var list floorInvoices
+	details := make([]floorInvoiceDetail, 3)
+	calls := []func() error{func() (err error) { list, err = c.invoiceList(); return err }}
+	for i, uuid := range uuids {
+		d := &details[i]
+		calls = append(calls,
+			func() error {
+				var s upstream.InvoiceSummary
+				if err := c.get("/v2/customers/my/invoices/"+uuid+"/summary", &s); err != nil {
+					return err
+				}
+				d.Summary.Amount = optional(s.Amount)
+				return nil
+			},
+			func() error {
+				var p upstream.InvoiceItemPage
+				if err := c.get("/v2/customers/my/invoices/"+uuid+"?page=1&per_page=5", &p); err != nil {
+					return err
+				}
+				d.Items.Nodes = make([]floorItem, len(p.InvoiceItems))
+				for j, it := range p.InvoiceItems {
+					d.Items.Nodes[j] = floorItem{Product: optional(it.Product), Description: optional(it.Description), Amount: optional(it.Amount)}
+				}
+				return nil
+			})
+	}
+	if err := all(calls...); err != nil {
+		return nil, err
+	}
+	return struct {
+		Invoices floorInvoices      `json:"invoices"`
+		A        floorInvoiceDetail `json:"a"`
+		B        floorInvoiceDetail `json:"b"`
+		C        floorInvoiceDetail `json:"c"`
+	}{list, details[0], details[1], details[2]}, nil
+}
