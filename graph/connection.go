@@ -16,6 +16,8 @@ package graph
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,6 +119,93 @@ func parsePageArgs(kind connectionKind, a pageArgs) (pageRequest, error) {
 		}
 	}
 	return r, nil
+}
+
+// pageArgsFrom reads a connection's arguments from a field's argument map
+// (literals and variables alike), for the code that plans a field before its
+// resolver runs (the upstream estimate, the invoice lookup); ok is false when
+// one is not well-formed, and the field's own resolver then reports it.
+func pageArgsFrom(args map[string]any) (a pageArgs, ok bool) {
+	ok = true
+	readInt := func(name string) *int {
+		v, present := args[name]
+		if !present || v == nil {
+			return nil
+		}
+		n, isInt := intArg(v)
+		ok = ok && isInt
+		if !isInt {
+			return nil
+		}
+		return &n
+	}
+	readString := func(name string) *string {
+		v, present := args[name]
+		if !present || v == nil {
+			return nil
+		}
+		s, isString := v.(string)
+		ok = ok && isString
+		if !isString {
+			return nil
+		}
+		return &s
+	}
+	a.First, a.Last = readInt("first"), readInt("last")
+	a.After, a.Before = readString("after"), readString("before")
+	return a, ok
+}
+
+// intArg reads an Int argument however it arrived: a literal (int64) or a
+// variable (json.Number, or a Go number in tests), clamped to GraphQL's Int range.
+func intArg(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int32:
+		return int(n), true
+	case int64:
+		return int(max(min(n, math.MaxInt32), math.MinInt32)), true
+	case float64:
+		return int(max(min(n, math.MaxInt32), math.MinInt32)), true
+	case json.Number:
+		i, err := strconv.ParseInt(string(n), 10, 32)
+		return int(i), err == nil
+	}
+	return 0, false
+}
+
+// requestedPageSize is the number of items first (else last, else the
+// default) asks for, clamped to what parsePageArgs accepts: an estimate of a
+// page before its arguments are checked.
+func requestedPageSize(first, last *int) int {
+	for _, n := range []*int{first, last} {
+		if n != nil {
+			return min(max(*n, 0), maxPageSize)
+		}
+	}
+	return defaultPageSize
+}
+
+// mostCalls is the most upstream calls resolveWindow makes for r and sel, the
+// upstream estimate's rule (budget.go): a window from the start of the list is
+// one page, any other may straddle two, and `last` without `before` learns the
+// total first; a count alone is one call.
+func (r pageRequest) mostCalls(sel connectionSelection) int {
+	switch {
+	case sel.items && (r.size > 0 || r.needsTotal()):
+		calls := 2
+		if !r.backward && r.after < 0 {
+			calls = 1 // the window starts a page: per_page is the page size
+		}
+		if r.needsTotal() {
+			calls++
+		}
+		return calls
+	case sel.items || sel.count:
+		return 1
+	}
+	return 0
 }
 
 // needsTotal reports whether the window can only be placed once the list's

@@ -486,6 +486,9 @@ func (h *heldFile) finish() (string, error) {
 	return h.encoded.String(), nil
 }
 
+// downloadedFields are the InvoiceFile fields a download answers.
+var downloadedFields = map[string]bool{"filename": true, "byteSize": true, "base64": true}
+
 // operationSelectsBase64 reports whether the running operation asks for
 // InvoiceFile.base64 anywhere, fragments included. Only then must a download
 // keep the file's bytes. Outside an operation it answers true, the safe side.
@@ -497,32 +500,7 @@ func operationSelectsBase64(ctx context.Context) bool {
 	if op == nil {
 		return true
 	}
-	seen := map[string]bool{}
-	var selects func(ast.SelectionSet) bool
-	selects = func(set ast.SelectionSet) bool {
-		for _, sel := range set {
-			switch s := sel.(type) {
-			case *ast.Field:
-				if s.Name == "base64" && s.ObjectDefinition != nil && s.ObjectDefinition.Name == "InvoiceFile" {
-					return true
-				}
-				if selects(s.SelectionSet) {
-					return true
-				}
-			case *ast.InlineFragment:
-				if selects(s.SelectionSet) {
-					return true
-				}
-			case *ast.FragmentSpread:
-				if !seen[s.Name] && s.Definition != nil {
-					seen[s.Name] = true
-					if selects(s.Definition.SelectionSet) {
-						return true
-					}
-				}
-			}
-		}
-		return false
-	}
-	return selects(op.SelectionSet)
+	return anyField(op.SelectionSet, func(f *ast.Field) bool {
+		return f.Name == "base64" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "InvoiceFile"
+	})
 }

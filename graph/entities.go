@@ -67,3 +67,26 @@ func badRepresentation(gqlErr *gqlerror.Error) (string, bool) {
 	}
 	return "", false
 }
+
+// federationSDL keeps `_service { sdl }` answering when introspection is
+// switched off: gqlgen's federation code refuses it whenever the operation's
+// DisableIntrospection is set, but a gateway needs it to compose the
+// supergraph. An operation that asks for no __schema or __type gets the flag
+// cleared, which changes nothing else (it only guards those fields and _service).
+type federationSDL struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = federationSDL{}
+
+func (federationSDL) ExtensionName() string                   { return "FederationSDL" }
+func (federationSDL) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (federationSDL) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	// A document too large to walk counts as introspecting, and keeps the flag.
+	if opCtx.DisableIntrospection && !anyField(opCtx.Operation.SelectionSet, isIntrospection) {
+		opCtx.DisableIntrospection = false
+	}
+	return nil
+}

@@ -82,3 +82,17 @@ func TestBadRepresentationLeavesFaultsAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceSDLWorksWithIntrospectionOff(t *testing.T) {
+	h := guardedHarness(t, GuardLimits{}, false)
+	var data struct {
+		Service struct{ SDL string } `json:"_service"`
+	}
+	h.mustData(`{ _service { sdl } }`, nil, &data)
+	if !strings.Contains(data.Service.SDL, "@key") || !strings.Contains(data.Service.SDL, "type Volume") {
+		t.Errorf("_service.sdl does not look like this subgraph's SDL: %.200s", data.Service.SDL)
+	}
+	if resp := h.post(`{ __schema { types { name } } }`, nil); len(resp.Errors) == 0 {
+		t.Errorf("__schema answered with introspection off: %s", resp.Data)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/oceangraph/oceangraph/upstream"
@@ -28,6 +29,11 @@ const (
 	CodeRequestBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
 	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
 	CodeInternal            = "INTERNAL_SERVER_ERROR"
+	// The guards' refusals (graph/handler.go's guards): COMPLEXITY_LIMIT_EXCEEDED
+	// is gqlgen's own; the others follow its pattern.
+	CodeComplexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
+	CodeDepthLimitExceeded      = "DEPTH_LIMIT_EXCEEDED"
+	CodeUpstreamBudgetExceeded  = "UPSTREAM_BUDGET_EXCEEDED"
 )
 
 // ErrUnauthenticated: the request carries no usable DigitalOcean token (none,
@@ -180,4 +186,14 @@ func recoverFunc(logger *slog.Logger) graphql.RecoverFunc {
 		logger.ErrorContext(ctx, "panic in resolver", "path", path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return errPanic
 	}
+}
+
+// limitError is a guard's refusal with its code and figures in extensions.
+func limitError(code, message string, figures map[string]any) *gqlerror.Error {
+	err := gqlerror.Errorf("%s", message)
+	errcode.Set(err, code)
+	for k, v := range figures {
+		err.Extensions[k] = v
+	}
+	return err
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -206,7 +208,7 @@ func newFuzzServer(f *testing.F) http.Handler {
 		PublicURL:     "https://og.example",
 		Links:         links,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Extensions:    append(Guards(GuardLimits{}), NewTelemetry(nil)),
+		Extensions:    []graphql.HandlerExtension{NewTelemetry(nil)},
 	})
 }
 

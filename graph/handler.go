@@ -48,10 +48,79 @@ type Config struct {
 	Links *FileLinks
 	// Logger receives internal errors and panics; default slog.Default().
 	Logger *slog.Logger
+	// Guards are the limits of the guards NewHandler installs (persisted
+	// queries, depth, cost, upstream budget); a zero limit takes its default.
+	Guards GuardLimits
 	// Extensions are added to the GraphQL server after this package's own
-	// (complexity and depth limits, APQ, metrics, tracing).
+	// (the guards): telemetry.
 	Extensions []graphql.HandlerExtension
 }
+
+// Defaults of the guards' settings.
+const (
+	DefaultMaxComplexity    = 20000
+	DefaultMaxDepth         = 12
+	DefaultMaxUpstreamCalls = 60
+	DefaultAPQCacheSize     = 1000
+)
+
+// GuardLimits are the guards' settings; a zero or negative limit takes its default.
+type GuardLimits struct {
+	// MaxComplexity bounds the operation's cost, in which a connection's
+	// selection counts once per item of the requested page.
+	MaxComplexity int
+	// MaxDepth bounds how deeply fields nest (fragments add no depth;
+	// introspection is left to gqlparser's own rule).
+	MaxDepth int
+	// MaxUpstreamCalls bounds the DigitalOcean calls one request may make, as
+	// estimated from the operation before it runs.
+	MaxUpstreamCalls int
+	// APQCacheSize is how many persisted queries the LRU cache keeps.
+	APQCacheSize int
+}
+
+func (l GuardLimits) withDefaults() GuardLimits {
+	def := func(v, d int) int {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	return GuardLimits{
+		MaxComplexity:    def(l.MaxComplexity, DefaultMaxComplexity),
+		MaxDepth:         def(l.MaxDepth, DefaultMaxDepth),
+		MaxUpstreamCalls: def(l.MaxUpstreamCalls, DefaultMaxUpstreamCalls),
+		APQCacheSize:     def(l.APQCacheSize, DefaultAPQCacheSize),
+	}
+}
+
+// guards are the extensions that refuse an operation before any resolver
+// runs, so that a refused query costs DigitalOcean nothing; in the order they
+// run: persisted queries (before parsing), then, cheapest first, the depth
+// (which also bounds what fragments expand to), cost and upstream-call limits.
+func guards(l GuardLimits) []graphql.HandlerExtension {
+	l = l.withDefaults()
+	return []graphql.HandlerExtension{
+		newAPQ(l.APQCacheSize),
+		federationSDL{},
+		depthLimit{max: l.MaxDepth},
+		newComplexityLimit(l.MaxComplexity),
+		upstreamBudget{max: l.MaxUpstreamCalls},
+	}
+}
+
+// Guards is for callers that still pass the guards in Config.Extensions:
+// NewHandler takes its limits from it and installs its guards once.
+//
+// Deprecated: set Config.Guards.
+func Guards(l GuardLimits) []graphql.HandlerExtension {
+	return []graphql.HandlerExtension{guardLimitsShim(l)}
+}
+
+type guardLimitsShim GuardLimits
+
+func (guardLimitsShim) ExtensionName() string                   { return "GuardLimits" }
+func (guardLimitsShim) Validate(graphql.ExecutableSchema) error { return nil }
 
 // NewHandler returns the whole GraphQL HTTP handler: gqlgen's server with
 // explicit transports and extensions, the one error presenter, and a
@@ -66,6 +135,15 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Naive {
 		cfg.MaxConcurrency = 1
 	}
+	var extensions []graphql.HandlerExtension
+	for _, ext := range cfg.Extensions {
+		if shim, ok := ext.(guardLimitsShim); ok {
+			cfg.Guards = GuardLimits(shim)
+			continue
+		}
+		extensions = append(extensions, ext)
+	}
+	cfg.Extensions = extensions
 	return &requestMiddleware{cfg: cfg, next: newServer(cfg)}
 }
 
@@ -73,7 +151,10 @@ func NewHandler(cfg Config) http.Handler {
 // extensions, the error presenter and the recover func. Further extensions
 // (limits, APQ, telemetry) come in through Config.Extensions.
 func newServer(cfg Config) *handler.Server {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{Client: cfg.Client, Links: cfg.Links, Logger: cfg.Logger}}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{
+		Resolvers:  &Resolver{Client: cfg.Client, Links: cfg.Links, Logger: cfg.Logger},
+		Complexity: complexityRoot(),
+	}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -82,7 +163,7 @@ func newServer(cfg Config) *handler.Server {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(rateLimitExtension{})
-	for _, ext := range cfg.Extensions {
+	for _, ext := range append(guards(cfg.Guards), cfg.Extensions...) {
 		srv.Use(ext)
 	}
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))

@@ -10,7 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -159,4 +164,73 @@ func mustClient(t testing.TB, baseURL string) *upstream.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// dashboardQuery is the canonical dashboard: 12 invoices with the preview, each
+// invoice's summary amount and first 5 items, 50 volumes and 10 billing events.
+const dashboardQuery = `query Dashboard {
+  invoices(first: 12) {
+    totalCount
+    preview { uuid amount period updatedAt }
+    nodes {
+      uuid invoiceId period amount
+      summary { amount }
+      items(first: 5) { totalCount nodes { description amount } }
+    }
+  }
+  volumes(first: 50) { totalCount nodes { id name sizeGigabytes region { slug } } }
+  billingHistory(first: 10) { nodes { type description amount date invoiceUuid } }
+}`
+
+// dashboardCalls is the number of distinct upstream resources the dashboard
+// needs: the invoices page (with the preview), 12 summaries, 12 item pages,
+// the volumes page and the billing-history page.
+const dashboardCalls = 1 + 12 + 12 + 1 + 1
+
+func executableSchema() *generated.Config {
+	return &generated.Config{Resolvers: &Resolver{}, Complexity: complexityRoot()}
+}
+
+// operation parses and validates query against the real schema.
+func operation(t *testing.T, query string) *ast.OperationDefinition {
+	t.Helper()
+	es := generated.NewExecutableSchema(*executableSchema())
+	doc, errs := gqlparser.LoadQuery(es.Schema(), query)
+	if errs != nil {
+		t.Fatalf("query does not validate: %v\n%s", errs, query)
+	}
+	return doc.Operations[0]
+}
+
+// guardedHarness is the real handler over the sandbox with the guards installed.
+func guardedHarness(t *testing.T, limits GuardLimits, introspection bool) *harness {
+	links, err := NewFileLinks(bytes.Repeat([]byte{1}, 32), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newSandboxHarness(t, func(c *Config) {
+		c.Guards = limits
+		c.Introspection = introspection
+		c.Links = links
+	})
+}
+
+// refusal asserts that resp is one error with code and no data, and that the
+// sandbox saw no request.
+func (h *harness) refusal(resp gqlResponse, code string) gqlError {
+	h.t.Helper()
+	if len(resp.Errors) != 1 {
+		h.t.Fatalf("errors = %+v, want exactly one %s", resp.Errors, code)
+	}
+	e := resp.Errors[0]
+	if got := e.Extensions["code"]; got != code {
+		h.t.Errorf("code = %v (%s), want %s", got, e.Message, code)
+	}
+	if d := strings.TrimSpace(string(resp.Data)); d != "" && d != "null" {
+		h.t.Errorf("data = %s, want none for a refused operation", d)
+	}
+	if calls := h.upstreamCalls(); len(calls) != 0 {
+		h.t.Errorf("a refused operation made upstream calls: %v", calls)
+	}
+	return e
 }

@@ -17,7 +17,6 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 
@@ -45,7 +44,7 @@ func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedF
 		case summaryFields[f.Name]:
 			needSummary = true
 		case f.Name == "items":
-			args, ok := pageArgsOf(ctx, f)
+			args, ok := pageArgsFrom(f.ArgumentMap(graphql.GetOperationContext(ctx).Variables))
 			if _, err := parsePageArgs(kindInvoiceItems, args); !ok || err != nil {
 				continue // the items field reports its own bad arguments
 			}
@@ -85,49 +84,4 @@ func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedF
 		}
 	}
 	return inv, nil
-}
-
-// pageArgsOf reads the first/after/last/before arguments of a collected
-// connection field; ok is false when they are not well-formed (the field's own
-// resolver then reports them).
-func pageArgsOf(ctx context.Context, f graphql.CollectedField) (a pageArgs, ok bool) {
-	args := f.ArgumentMap(graphql.GetOperationContext(ctx).Variables)
-	intArg := func(name string) (*int, bool) {
-		v, present := args[name]
-		if !present || v == nil {
-			return nil, true
-		}
-		var n int
-		switch x := v.(type) {
-		case int:
-			n = x
-		case int64:
-			n = int(x)
-		case float64:
-			n = int(x)
-		case json.Number:
-			i, err := x.Int64()
-			if err != nil {
-				return nil, false
-			}
-			n = int(i)
-		default:
-			return nil, false
-		}
-		return &n, true
-	}
-	strArg := func(name string) (*string, bool) {
-		v, present := args[name]
-		if !present || v == nil {
-			return nil, true
-		}
-		s, isString := v.(string)
-		return &s, isString
-	}
-	var ok1, ok2, ok3, ok4 bool
-	a.First, ok1 = intArg("first")
-	a.Last, ok2 = intArg("last")
-	a.After, ok3 = strArg("after")
-	a.Before, ok4 = strArg("before")
-	return a, ok1 && ok2 && ok3 && ok4
 }

@@ -82,11 +82,10 @@ func newIsolationServer(t *testing.T) *isolationServer {
 	s.downloads = httptest.NewServer(NewDownloadHandler(client, links, "", logger))
 	t.Cleanup(s.downloads.Close)
 	s.query = NewHandler(Config{
-		Client:     client,
-		PublicURL:  s.downloads.URL,
-		Links:      links,
-		Logger:     logger,
-		Extensions: Guards(GuardLimits{}),
+		Client:    client,
+		PublicURL: s.downloads.URL,
+		Links:     links,
+		Logger:    logger,
 	})
 	return s
 }

@@ -173,7 +173,7 @@ func TestIntrospectionSwitchAndServiceSDL(t *testing.T) {
 			t.Errorf("introspection %v: query succeeded %v (%+v)", on, got, resp.Errors)
 		}
 		if !on {
-			continue // _service with introspection off: guards.go's FederationSDL, tested there
+			continue // _service with introspection off: entities.go's federationSDL, tested in entities_test.go
 		}
 		var data struct {
 			Service struct{ SDL string } `json:"_service"`

@@ -1,0 +1,81 @@
+package graph
+
+import (
+	"context"
+	"math"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/oceangraph/oceangraph/graph/generated"
+)
+
+// The cost guard is gqlgen's own extension.ComplexityLimit over the generated
+// complexity functions, in which a connection costs its selection once per
+// item of the requested page and _entities once per representation.
+
+// complexityRoot holds the page-size rule of every connection field.
+func complexityRoot() generated.ComplexityRoot {
+	var c generated.ComplexityRoot
+	c.Query.BillingHistory = func(child int, first *int, _ *string, last *int, _ *string) int {
+		return connectionCost(child, first, last)
+	}
+	c.Query.Invoices = c.Query.BillingHistory
+	c.Invoice.Items = c.Query.BillingHistory
+	c.Query.Volumes = func(child int, _, _ *string, first *int, _ *string, last *int, _ *string) int {
+		return connectionCost(child, first, last)
+	}
+	return c
+}
+
+// connectionCost is a connection's selection once per item of its page.
+func connectionCost(child int, first, last *int) int {
+	return cappedAdd(1, cappedMul(requestedPageSize(first, last), child))
+}
+
+// complexityLimit is gqlgen's limit; a refusal also carries its figures in
+// extensions (complexity, limit), as clients have been told.
+type complexityLimit struct{ *extension.ComplexityLimit }
+
+func newComplexityLimit(max int) complexityLimit {
+	return complexityLimit{extension.FixedComplexityLimit(max)}
+}
+
+// Validate hands gqlgen's limit the schema with the cost of _entities.
+func (c complexityLimit) Validate(es graphql.ExecutableSchema) error {
+	return c.ComplexityLimit.Validate(entitiesCost{es})
+}
+
+func (c complexityLimit) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	err := c.ComplexityLimit.MutateOperationContext(ctx, opCtx)
+	if stats, ok := opCtx.Stats.GetExtension(c.ExtensionName()).(*extension.ComplexityStats); err != nil && ok {
+		err.Extensions["complexity"] = stats.Complexity
+		err.Extensions["limit"] = stats.ComplexityLimit
+	}
+	return err
+}
+
+// entitiesCost counts _entities' selection once per representation: gqlgen
+// generates that field's complexity function unexported, out of the reach of
+// complexityRoot.
+type entitiesCost struct{ graphql.ExecutableSchema }
+
+func (e entitiesCost) Complexity(ctx context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
+	if typeName == "Query" && field == "_entities" {
+		reps, _ := args["representations"].([]any)
+		return cappedAdd(1, cappedMul(max(len(reps), 1), child)), true
+	}
+	return e.ExecutableSchema.Complexity(ctx, typeName, field, child, args)
+}
+
+// cappedAdd is a+b, at most math.MaxInt32 (a query may ask for absurd sizes).
+func cappedAdd(a, b int) int { return min(a+b, math.MaxInt32) }
+
+// cappedMul is a*b (both not negative), at most math.MaxInt32.
+func cappedMul(a, b int) int {
+	if a != 0 && b > math.MaxInt32/a {
+		return math.MaxInt32
+	}
+	return min(a*b, math.MaxInt32)
+}
