@@ -38,6 +38,16 @@ const (
 	EndpointBalance        = "GET /v2/customers/my/balance"
 	EndpointVolumes        = "GET /v2/volumes"
 	EndpointVolume         = "GET /v2/volumes/{id}"
+
+	EndpointCreateVolume         = "POST /v2/volumes"
+	EndpointDeleteVolume         = "DELETE /v2/volumes/{id}"
+	EndpointPostVolumeAction     = "POST /v2/volumes/{id}/actions"
+	EndpointVolumeActions        = "GET /v2/volumes/{id}/actions"
+	EndpointVolumeAction         = "GET /v2/volumes/{id}/actions/{action_id}"
+	EndpointVolumeSnapshots      = "GET /v2/volumes/{id}/snapshots"
+	EndpointCreateVolumeSnapshot = "POST /v2/volumes/{id}/snapshots"
+	EndpointVolumeSnapshot       = "GET /v2/volumes/snapshots/{snapshot_id}"
+	EndpointDeleteVolumeSnapshot = "DELETE /v2/volumes/snapshots/{snapshot_id}"
 )
 
 // Retry defaults, applied by New to a zero Config field.

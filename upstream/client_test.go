@@ -195,10 +195,11 @@ var specErrors = []struct {
 }
 
 func TestEveryErrorStatusOnEveryEndpoint(t *testing.T) {
+	calls := append(append([]endpointCall(nil), everyEndpoint...), everyWrite...)
 	for _, se := range specErrors {
 		do := newFakeDO(t)
-		for _, ep := range everyEndpoint {
-			do.mux.HandleFunc(ep.pattern, func(w http.ResponseWriter, r *http.Request) {
+		for _, ep := range uniquePatterns(calls) {
+			do.mux.HandleFunc(ep, func(w http.ResponseWriter, r *http.Request) {
 				writeRateLimit(w)
 				w.Header().Set("Content-Type", "application/json")
 				for k, v := range se.header {
@@ -209,11 +210,14 @@ func TestEveryErrorStatusOnEveryEndpoint(t *testing.T) {
 			})
 		}
 		c := newTestClient(t, do.URL, Config{MaxRetries: -1})
-		for _, ep := range everyEndpoint {
+		for _, ep := range calls {
 			t.Run(fmt.Sprintf("%d %s", se.status, ep.name), func(t *testing.T) {
 				e := asError(t, ep.call(context.Background(), c))
 				want := se.want
-				want.Endpoint, want.Kind, want.Status, want.RateLimit, want.Attempts = ep.pattern, KindHTTP, se.status, specRateLimit, 1
+				want.Endpoint, want.Kind, want.Status, want.RateLimit, want.Attempts = ep.route(), KindHTTP, se.status, specRateLimit, 1
+				if ep.write() && se.status >= 500 {
+					want.Outcome = OutcomeUnknown
+				}
 				assertEqual(t, "error", *e, want)
 				if e.HasBody() != (se.body != "") {
 					t.Errorf("HasBody() = %v for body %q", e.HasBody(), se.body)
@@ -224,6 +228,19 @@ func TestEveryErrorStatusOnEveryEndpoint(t *testing.T) {
 			})
 		}
 	}
+}
+
+// uniquePatterns lists the calls' mux patterns once each (three actions share one).
+func uniquePatterns(calls []endpointCall) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ep := range calls {
+		if !seen[ep.pattern] {
+			seen[ep.pattern] = true
+			out = append(out, ep.pattern)
+		}
+	}
+	return out
 }
 
 func TestLongNonJSONErrorBodyIsShortened(t *testing.T) {
@@ -287,14 +304,21 @@ func TestUndecodableBodyOnEveryJSONEndpoint(t *testing.T) {
 	for _, ep := range everyEndpoint {
 		do.mux.Handle(ep.pattern, serveJSON(http.StatusOK, []byte(`{"truncated": [`)))
 	}
+	for _, p := range uniquePatterns(everyWrite) {
+		do.mux.Handle(p, serveJSON(http.StatusCreated, []byte(`{"truncated": [`)))
+	}
 	c := newTestClient(t, do.URL, Config{})
-	for _, ep := range everyEndpoint {
-		if strings.Contains(ep.name, "csv") || strings.Contains(ep.name, "pdf") {
-			continue // files are not decoded; their wrong content type is tested in files_test.go
+	for _, ep := range append(append([]endpointCall(nil), everyEndpoint...), everyWrite...) {
+		if strings.Contains(ep.name, "csv") || strings.Contains(ep.name, "pdf") || method(ep.route()) == http.MethodDelete {
+			continue // files are not decoded (their wrong content type is tested in files_test.go), nor are a 204's bodies
 		}
 		t.Run(ep.name, func(t *testing.T) {
-			if e := asError(t, ep.call(context.Background(), c)); e.Kind != KindDecode {
+			e := asError(t, ep.call(context.Background(), c))
+			if e.Kind != KindDecode {
 				t.Errorf("Kind = %v, want KindDecode; error %v", e.Kind, e)
+			}
+			if want := map[bool]Outcome{true: OutcomeApplied, false: OutcomeNotApplied}[ep.write()]; e.Outcome != want {
+				t.Errorf("Outcome = %v, want %v: a 2xx means the write happened", e.Outcome, want)
 			}
 		})
 	}

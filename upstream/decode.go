@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"mime"
 	"reflect"
 	"strconv"
@@ -114,4 +115,17 @@ func jsonName(f reflect.StructField) string {
 		return f.Name
 	}
 	return name
+}
+
+// present insists on the object (under key) a 2xx body promises; without it
+// the body is a decode error, and a write was carried out all the same.
+func present[T any](obj *T, endpoint string, status int, key string) (*T, error) {
+	if obj != nil {
+		return obj, nil
+	}
+	e := &Error{Endpoint: endpoint, Status: status, Kind: KindDecode, Err: fmt.Errorf("response has no %q object", key)}
+	if !idempotent(endpoint) {
+		e.Outcome = OutcomeApplied
+	}
+	return nil, e
 }

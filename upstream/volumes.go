@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 )
@@ -72,8 +71,34 @@ func (c *Client) GetVolume(ctx context.Context, id string) (*Volume, error) {
 	if err := c.getJSON(ctx, EndpointVolume, "/v2/volumes/"+url.PathEscape(id), nil, &body); err != nil {
 		return nil, err
 	}
-	if body.Volume == nil {
-		return nil, &Error{Endpoint: EndpointVolume, Status: http.StatusOK, Kind: KindDecode, Err: errors.New(`response has no "volume" object`)}
+	return present(body.Volume, EndpointVolume, http.StatusOK, "volume")
+}
+
+// VolumeCreateRequest is the body of POST /v2/volumes. Name and Region are
+// required; SizeGigabytes (1 to 16,384) is left out when 0, as when the
+// volume is made from SnapshotID. FilesystemLabel goes with FilesystemType
+// (ext4 or xfs); an empty type leaves the volume unformatted.
+type VolumeCreateRequest struct {
+	Name            string   `json:"name"`
+	Region          string   `json:"region"`
+	SizeGigabytes   int      `json:"size_gigabytes,omitempty"`
+	Description     string   `json:"description,omitempty"`
+	SnapshotID      string   `json:"snapshot_id,omitempty"`
+	FilesystemType  string   `json:"filesystem_type,omitempty"`
+	FilesystemLabel string   `json:"filesystem_label,omitempty"`
+	Tags            []string `json:"tags,omitempty"`
+}
+
+// CreateVolume creates a volume (201 {"volume": …}). It is sent once: see Outcome.
+func (c *Client) CreateVolume(ctx context.Context, req VolumeCreateRequest) (*Volume, error) {
+	var body VolumeResponse
+	if err := c.call(ctx, EndpointCreateVolume, "/v2/volumes", nil, req, &body); err != nil {
+		return nil, err
 	}
-	return body.Volume, nil
+	return present(body.Volume, EndpointCreateVolume, http.StatusCreated, "volume")
+}
+
+// DeleteVolume deletes a volume attached to no Droplet (204). It is sent once: see Outcome.
+func (c *Client) DeleteVolume(ctx context.Context, id string) error {
+	return c.call(ctx, EndpointDeleteVolume, "/v2/volumes/"+url.PathEscape(id), nil, nil, nil)
 }

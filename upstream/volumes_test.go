@@ -131,3 +131,73 @@ func TestLargestRealPageFitsTheBodyLimit(t *testing.T) {
 		t.Errorf("a body past the limit: %v, want KindDecode naming the size", err)
 	}
 }
+
+// specCreateRequests are the spec's three request examples of POST /v2/volumes.
+var specCreateRequests = []struct {
+	name string
+	req  VolumeCreateRequest
+	want string // the body the spec gives
+}{
+	{"ext4 volume", VolumeCreateRequest{SizeGigabytes: 10, Name: "ext4-example", Description: "Block store for examples", Region: "nyc1", FilesystemType: "ext4", FilesystemLabel: "ext4_volume_01"},
+		`{"size_gigabytes":10,"name":"ext4-example","description":"Block store for examples","region":"nyc1","filesystem_type":"ext4","filesystem_label":"ext4_volume_01"}`},
+	{"xfs volume", VolumeCreateRequest{SizeGigabytes: 10, Name: "xfs_example", Description: "Block store for examples", Region: "nyc1", FilesystemType: "xfs", FilesystemLabel: "xfs_volume01"},
+		`{"size_gigabytes":10,"name":"xfs_example","description":"Block store for examples","region":"nyc1","filesystem_type":"xfs","filesystem_label":"xfs_volume01"}`},
+	{"Volume from a snapshot", VolumeCreateRequest{SizeGigabytes: 10, Name: "snapshot_example", SnapshotID: "b0798135-fb76-11eb-946a-0a58ac146f33", Region: "nyc1", Description: "A new volume based on a snapshot", FilesystemType: "ext4", FilesystemLabel: "ext4_volume_01"},
+		`{"size_gigabytes":10,"name":"snapshot_example","snapshot_id":"b0798135-fb76-11eb-946a-0a58ac146f33","region":"nyc1","description":"A new volume based on a snapshot","filesystem_type":"ext4","filesystem_label":"ext4_volume_01"}`},
+	{"only what is required, with tags", VolumeCreateRequest{Name: "example", Region: "nyc1", Tags: []string{"aninterestingtag"}},
+		`{"name":"example","region":"nyc1","tags":["aninterestingtag"]}`},
+}
+
+func TestCreateVolumeSendsTheSpecRequestAndReadsThe201(t *testing.T) {
+	for _, tc := range specCreateRequests {
+		t.Run(tc.name, func(t *testing.T) {
+			do := newFakeDO(t)
+			do.mux.Handle("POST /v2/volumes", serveJSON(http.StatusCreated, fixture(t, "volume.json")))
+			c := newTestClient(t, do.URL, Config{})
+
+			v, err := c.CreateVolume(context.Background(), tc.req)
+			if err != nil {
+				t.Fatalf("CreateVolume: %v", err)
+			}
+			want := specVolume("506f78a4-e098-11e5-ad9f-000f53306ae1", specRegion("New York 1", "nyc1"), "2020-03-02T17:00:49Z")
+			want.Tags = nil
+			assertEqual(t, "created volume", v, &want)
+			reqs := do.seen()
+			if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].URL.Path != "/v2/volumes" || reqs[0].URL.RawQuery != "" {
+				t.Fatalf("requests = %d, first %s %s, want one POST /v2/volumes", len(reqs), reqs[0].Method, reqs[0].URL)
+			}
+			var wantBody any
+			json.Unmarshal([]byte(tc.want), &wantBody)
+			assertEqual(t, "request body", do.sentJSON(t, 0), wantBody)
+		})
+	}
+}
+
+func TestDeleteVolumeSendsNoBodyAndReadsThe204(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.HandleFunc("DELETE /v2/volumes/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeRateLimit(w)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	c := newTestClient(t, do.URL, Config{})
+
+	if err := c.DeleteVolume(context.Background(), "7724db7c-e098-11e5-b522-000f53304e51"); err != nil {
+		t.Fatalf("DeleteVolume: %v", err)
+	}
+	r := do.seen()[0]
+	if r.Method != http.MethodDelete || r.URL.Path != "/v2/volumes/7724db7c-e098-11e5-b522-000f53304e51" || r.ContentLength > 0 || r.Header.Get("Content-Type") != "" {
+		t.Errorf("request = %s %s (length %d, type %q), want DELETE /v2/volumes/7724db7c-e098-11e5-b522-000f53304e51 without a body",
+			r.Method, r.URL.Path, r.ContentLength, r.Header.Get("Content-Type"))
+	}
+}
+
+func TestCreateVolumeWithoutVolumeKeyWasStillApplied(t *testing.T) {
+	do := newFakeDO(t)
+	do.mux.Handle("POST /v2/volumes", serveJSON(http.StatusCreated, []byte(`{}`)))
+	c := newTestClient(t, do.URL, Config{})
+
+	_, err := c.CreateVolume(context.Background(), VolumeCreateRequest{Name: "example", Region: "nyc1", SizeGigabytes: 10})
+	if e := asError(t, err); e.Kind != KindDecode || e.Outcome != OutcomeApplied {
+		t.Errorf("error = %v (outcome %v), want KindDecode with OutcomeApplied: DigitalOcean said 201", err, e.Outcome)
+	}
+}
