@@ -38,6 +38,9 @@ type Account struct {
 
 	invoiceByUUID map[string]*Invoice
 	volumeByID    map[string]*upstream.Volume
+	// dropletRegion holds the account's own Droplets (those its invoices
+	// bill and its volumes are attached to): id to region slug.
+	dropletRegion map[int]string
 }
 
 // Invoice is one generated invoice with everything the endpoints serve about it.
@@ -138,7 +141,7 @@ func generateAccount(k accountKey, seed int64) *Account {
 		name: fmt.Sprintf("%x-%d", k.tokenHash[:16], seed),
 		day:  k.day,
 	}
-	a := &Account{invoiceByUUID: map[string]*Invoice{}, volumeByID: map[string]*upstream.Volume{}}
+	a := &Account{invoiceByUUID: map[string]*Invoice{}, volumeByID: map[string]*upstream.Volume{}, dropletRegion: map[int]string{}}
 	g.customer(a)
 	regions := g.regions()
 	g.projects = pickN(g.rng, []string{"web", "data-platform", "internal-tools", "mobile-api", "staging", "ml"}, 3)
@@ -153,6 +156,9 @@ func generateAccount(k accountKey, seed int64) *Account {
 	a.invoiceByUUID[a.Preview.UUID] = a.Preview
 	for i := range a.Volumes {
 		a.volumeByID[a.Volumes[i].ID] = &a.Volumes[i]
+	}
+	for _, d := range g.droplets {
+		a.dropletRegion[d.id] = d.region
 	}
 	return a
 }
@@ -220,20 +226,25 @@ func (g *generator) regions() []upstream.Region {
 	slices.Sort(idx)
 	out := make([]upstream.Region, 0, n)
 	for _, i := range idx {
-		sizes := make([]string, len(sizeCatalog))
-		for j, s := range sizeCatalog {
-			sizes[j] = s.slug
-		}
-		available := true
-		out = append(out, upstream.Region{
-			Name:      regionCatalog[i].name,
-			Slug:      regionCatalog[i].slug,
-			Features:  []string{"backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"},
-			Available: &available,
-			Sizes:     sizes,
-		})
+		out = append(out, catalogRegion(i))
 	}
 	return out
+}
+
+// catalogRegion is the region object of regionCatalog[i], as a volume embeds it.
+func catalogRegion(i int) upstream.Region {
+	sizes := make([]string, len(sizeCatalog))
+	for j, s := range sizeCatalog {
+		sizes[j] = s.slug
+	}
+	available := true
+	return upstream.Region{
+		Name:      regionCatalog[i].name,
+		Slug:      regionCatalog[i].slug,
+		Features:  []string{"backups", "ipv6", "metadata", "install_agent", "storage", "image_transfer"},
+		Available: &available,
+		Sizes:     sizes,
+	}
 }
 
 func (g *generator) makeDroplets(regions []upstream.Region) {

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"fmt"
 	"reflect"
-	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -128,8 +127,6 @@ func TestHistoryPointsAtInvoices(t *testing.T) {
 		t.Errorf("balance %+v, want account %s, usage %s (the preview), month to date %s", a.Balance, owed, a.Preview.Amount, owed+usage)
 	}
 }
-
-var volumeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
 
 // TestVolumes: at least 100 over at least 6 full regions, unique names per
 // region, some attached, some tagged, some without a filesystem.

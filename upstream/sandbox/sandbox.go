@@ -8,10 +8,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +71,17 @@ type Options struct {
 	TruncateRate float64
 	// GarbageRate is the fraction of responses answered 200 with an HTML body.
 	GarbageRate float64
+
+	// ActionDelay is how long a volume action stays in-progress: 0 takes
+	// DefaultActionDelay (2 s); a negative value makes actions end at once
+	// (what tests want). Changed at run time with SetActionKnobs.
+	ActionDelay time.Duration
+	// ActionErrorRate is the fraction of volume actions that end errored,
+	// changing nothing.
+	ActionErrorRate float64
+	// MaxWrittenAccounts bounds how many tokens' accounts keep their writes
+	// (least recently used forgotten first); default DefaultMaxWrittenAccounts.
+	MaxWrittenAccounts int
 }
 
 // Sandbox is the DigitalOcean stand-in. It is safe for concurrent use.
@@ -79,6 +95,12 @@ type Sandbox struct {
 	stats    *stats
 	// generating de-duplicates concurrent generations of one account.
 	generating singleflight.Group
+
+	routes       map[string]map[string]http.HandlerFunc // path template → method → handler
+	states       *states
+	limits       stateLimits
+	actionDice   *actionDice
+	nextActionID atomic.Int64
 }
 
 // New builds a Sandbox.
@@ -92,6 +114,15 @@ func New(opts Options) *Sandbox {
 	if opts.RequestLog <= 0 {
 		opts.RequestLog = 10_000
 	}
+	if opts.MaxWrittenAccounts <= 0 {
+		opts.MaxWrittenAccounts = DefaultMaxWrittenAccounts
+	}
+	switch {
+	case opts.ActionDelay == 0:
+		opts.ActionDelay = DefaultActionDelay
+	case opts.ActionDelay < 0:
+		opts.ActionDelay = 0
+	}
 	accounts, _ := lru.New[accountKey, *Account](opts.MaxAccounts) // errors only on size <= 0
 	s := &Sandbox{
 		now:      opts.Now,
@@ -100,21 +131,84 @@ func New(opts Options) *Sandbox {
 		faults:   newFaultState(opts),
 		limiter:  newLimiter(),
 		stats:    newStats(opts.RequestLog),
+		states:   newStates(opts.MaxWrittenAccounts),
+		limits:   stateLimits{volumes: DefaultMaxVolumes, actions: DefaultMaxActions, snapshots: DefaultMaxSnapshots},
+		actionDice: &actionDice{
+			knobs: ActionKnobs{Delay: opts.ActionDelay, ErrorRate: opts.ActionErrorRate},
+			rng:   rand.New(rand.NewPCG(uint64(opts.Seed), 0xac7)),
+		},
+	}
+	s.nextActionID.Store(100_000_000)
+	s.routes = map[string]map[string]http.HandlerFunc{
+		"/v2/customers/my/billing_history":         {"GET": s.billingHistory},
+		"/v2/customers/my/invoices":                {"GET": s.invoices},
+		"/v2/customers/my/invoices/{uuid}":         {"GET": s.invoiceItems},
+		"/v2/customers/my/invoices/{uuid}/summary": {"GET": s.invoiceSummary},
+		"/v2/customers/my/invoices/{uuid}/csv":     {"GET": s.invoiceCSV},
+		"/v2/customers/my/invoices/{uuid}/pdf":     {"GET": s.invoicePDF},
+		"/v2/customers/my/balance":                 {"GET": s.balance},
+		"/v2/volumes":                              {"GET": s.volumes, "POST": s.createVolume, "DELETE": s.deleteVolumeByName},
+		"/v2/volumes/{id}":                         {"GET": s.volume, "DELETE": s.deleteVolume},
+		"/v2/volumes/actions":                      {"POST": s.postVolumeActionByName},
+		"/v2/volumes/{id}/actions":                 {"GET": s.volumeActions, "POST": s.postVolumeAction},
+		"/v2/volumes/{id}/actions/{action_id}":     {"GET": s.volumeAction},
+		"/v2/volumes/{id}/snapshots":               {"GET": s.volumeSnapshots, "POST": s.createSnapshot},
+		"/v2/volumes/snapshots/{snapshot_id}":      {"GET": s.snapshot, "DELETE": s.deleteSnapshot},
 	}
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("/v2/customers/my/billing_history", s.billingHistory)
-	s.mux.HandleFunc("/v2/customers/my/invoices", s.invoices)
-	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}", s.invoiceItems)
-	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}/summary", s.invoiceSummary)
-	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}/csv", s.invoiceCSV)
-	s.mux.HandleFunc("/v2/customers/my/invoices/{uuid}/pdf", s.invoicePDF)
-	s.mux.HandleFunc("/v2/customers/my/balance", s.balance)
-	s.mux.HandleFunc("/v2/volumes", s.volumes)
-	s.mux.HandleFunc("/v2/volumes/{id}", s.volume)
+	for template := range s.routes {
+		if pattern := muxPattern(template); pattern == template {
+			s.mux.HandleFunc(pattern, s.dispatch)
+		}
+	}
+	s.mux.HandleFunc(volumeSubPattern, s.dispatch)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
 	})
 	return s
+}
+
+// volumeSubPattern serves /v2/volumes/{id}/actions and …/snapshots: Go's
+// ServeMux refuses those two beside /v2/volumes/snapshots/{snapshot_id}
+// (/v2/volumes/snapshots/actions would match two patterns), so one pattern
+// takes both and the last segment picks the route.
+const volumeSubPattern = "/v2/volumes/{id}/{sub}"
+
+// muxPattern is the ServeMux pattern that serves a route's template.
+func muxPattern(template string) string {
+	switch template {
+	case "/v2/volumes/{id}/actions", "/v2/volumes/{id}/snapshots":
+		return volumeSubPattern
+	}
+	return template
+}
+
+// route returns the template of the route a request is for, as counted and
+// documented ("/v2/volumes/{id}/actions"); "" for an unknown path.
+func (s *Sandbox) route(r *http.Request) string {
+	_, pattern := s.mux.Handler(r)
+	if pattern == volumeSubPattern {
+		pattern = "/v2/volumes/{id}/" + path.Base(r.URL.Path)
+	}
+	if _, ok := s.routes[pattern]; !ok {
+		return ""
+	}
+	return pattern
+}
+
+// dispatch calls the handler of the request's route and method, both
+// checked by ServeHTTP already.
+func (s *Sandbox) dispatch(w http.ResponseWriter, r *http.Request) {
+	if h := s.routes[s.route(r)][r.Method]; h != nil {
+		h(w, r)
+		return
+	}
+	s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
+}
+
+// allowed lists a route's methods for a 405's Allow header.
+func (s *Sandbox) allowed(route string) string {
+	return strings.Join(slices.Sorted(maps.Keys(s.routes[route])), ", ")
 }
 
 // Account returns the account a token sees today (generating it if needed),
@@ -142,15 +236,15 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.control(w, r)
 		return
 	}
-	_, pattern := s.mux.Handler(r)
-	s.stats.record(r.Method, pattern, r.RequestURI, r.URL)
+	route := s.route(r)
+	s.stats.record(r.Method, route, r.RequestURI, r.URL)
 
 	token := bearerToken(r)
 	limited := s.setRateLimitHeaders(w, token)
 	w.Header().Set("X-Request-Id", s.newRequestID())
 
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
+	if route != "" && s.routes[route][r.Method] == nil {
+		w.Header().Set("Allow", s.allowed(route))
 		s.writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The "+r.Method+" method is not supported by this sandbox.")
 		return
 	}
@@ -373,19 +467,28 @@ func (s *Sandbox) volumes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	all := s.account(r).FilterVolumes(q.Get("name"), q.Get("region"))
-	p.total = len(all)
-	lo, hi := p.bounds()
-	writeJSON(w, http.StatusOK, upstream.VolumePage{Volumes: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
+	s.read(w, r, func(a *Account, st *accountState) answer {
+		var all []upstream.Volume
+		if st == nil {
+			all = a.FilterVolumes(q.Get("name"), q.Get("region"))
+		} else {
+			all = st.volumes(a, q.Get("name"), q.Get("region"))
+		}
+		p.total = len(all)
+		lo, hi := p.bounds()
+		return found(http.StatusOK, upstream.VolumePage{Volumes: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
+	})
 }
 
 func (s *Sandbox) volume(w http.ResponseWriter, r *http.Request) {
-	v := s.account(r).Volume(r.PathValue("id"))
-	if v == nil {
-		s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
-		return
-	}
-	writeJSON(w, http.StatusOK, upstream.VolumeResponse{Volume: v})
+	s.read(w, r, func(a *Account, st *accountState) answer {
+		v := currentVolume(a, st, r.PathValue("id"))
+		if v == nil {
+			return refused(errNotFound)
+		}
+		out := *v // v may change under the lock once it is released
+		return found(http.StatusOK, upstream.VolumeResponse{Volume: &out})
+	})
 }
 
 // nonNil makes an empty page encode as [] rather than null.

@@ -29,7 +29,7 @@ func newStats(logSize int) *stats {
 // labels of upstream.Endpoint*) and logs its URI exactly as received.
 func (st *stats) record(method, pattern, requestURI string, u *url.URL) {
 	route := method + " " + pattern
-	if pattern == "/" {
+	if pattern == "" {
 		route = method + " (unknown path)"
 	}
 	if requestURI == "" { // a handler called directly rather than by net/http
@@ -94,8 +94,8 @@ type Stats struct {
 }
 
 // control serves the sandbox's own endpoints under ControlPrefix, for load
-// tests in another process: GET stats, POST reset, GET/PUT faults. They need
-// no token and are not counted.
+// tests in another process: GET stats, POST reset, GET/PUT faults, GET/PUT
+// actions. They need no token and are not counted.
 func (s *Sandbox) control(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", s.newRequestID())
 	route := r.Method + " " + r.URL.Path
@@ -109,24 +109,43 @@ func (s *Sandbox) control(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Faults())
 	case "PUT " + ControlPrefix + "faults":
 		var f Faults
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&f); err != nil {
-			s.writeError(w, r, http.StatusBadRequest, "bad_request", fmt.Sprintf("faults body: %v", err))
-			return
+		if s.readKnobs(w, r, "faults", &f) && s.setKnobs(w, r, s.SetFaults(f)) {
+			writeJSON(w, http.StatusOK, s.Faults())
 		}
-		if err := s.SetFaults(f); err != nil {
-			s.writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
-			return
+	case "GET " + ControlPrefix + "actions":
+		writeJSON(w, http.StatusOK, s.ActionKnobs())
+	case "PUT " + ControlPrefix + "actions":
+		var k ActionKnobs
+		if s.readKnobs(w, r, "actions", &k) && s.setKnobs(w, r, s.SetActionKnobs(k)) {
+			writeJSON(w, http.StatusOK, s.ActionKnobs())
 		}
-		writeJSON(w, http.StatusOK, s.Faults())
 	default:
 		switch r.URL.Path {
-		case ControlPrefix + "stats", ControlPrefix + "reset", ControlPrefix + "faults":
-			w.Header().Set("Allow", map[string]string{"stats": "GET", "reset": "POST", "faults": "GET, PUT"}[strings.TrimPrefix(r.URL.Path, ControlPrefix)])
+		case ControlPrefix + "stats", ControlPrefix + "reset", ControlPrefix + "faults", ControlPrefix + "actions":
+			w.Header().Set("Allow", map[string]string{"stats": "GET", "reset": "POST", "faults": "GET, PUT", "actions": "GET, PUT"}[strings.TrimPrefix(r.URL.Path, ControlPrefix)])
 			s.writeError(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The "+r.Method+" method is not supported here.")
 		default:
 			s.writeError(w, r, http.StatusNotFound, "not_found", "The resource you requested could not be found.")
 		}
 	}
+}
+
+// readKnobs decodes a PUT of knobs, refusing unknown ones with 400.
+func (s *Sandbox) readKnobs(w http.ResponseWriter, r *http.Request, what string, dst any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		s.writeError(w, r, http.StatusBadRequest, "bad_request", fmt.Sprintf("%s body: %v", what, err))
+		return false
+	}
+	return true
+}
+
+// setKnobs answers 400 when setting the knobs failed.
+func (s *Sandbox) setKnobs(w http.ResponseWriter, r *http.Request, err error) bool {
+	if err != nil {
+		s.writeError(w, r, http.StatusBadRequest, "bad_request", err.Error())
+		return false
+	}
+	return true
 }
