@@ -66,7 +66,8 @@ type Config struct {
 	// HTTPClient sends the requests; default a pooled client (go-cleanhttp's
 	// transport, more idle connections per host).
 	HTTPClient *http.Client
-	// MaxRetries is how many times an idempotent GET is retried; default 3, -1 for none.
+	// MaxRetries is how many times a GET is retried; default 3, -1 for none.
+	// A POST or DELETE is retried within it only after a refused connection.
 	MaxRetries int
 	// RetryWaitMin and RetryWaitMax bound the exponential back-off; default
 	// 100ms and 5s. A server asking for a longer wait than RetryWaitMax
@@ -375,6 +376,8 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 	if t := c.token(ctx); t != "" {
 		req.Header.Set("Authorization", "Bearer "+t)
 	}
+	// No Idempotency-Key header, ever: with one, net/http itself would resend
+	// a POST on a broken keep-alive connection.
 	r.url = req.URL.RequestURI()
 	rc := &retryablehttp.Client{
 		HTTPClient:     c.retryHTTP,

@@ -25,8 +25,9 @@ type retrier struct {
 	idempotent bool // a GET: may be sent again; a POST or DELETE may not once it may have arrived
 
 	// Set by the transport (httptrace) during an attempt, possibly from its goroutines.
-	askedConn atomic.Bool // the transport reports its connections (GetConn fired)
-	gotConn   atomic.Bool // the attempt had a connection: bytes may have been sent
+	askedConn  atomic.Bool // the transport reports its connections (GetConn fired)
+	gotConn    atomic.Bool // the attempt had a connection: bytes may have been sent
+	endedEarly bool        // the caller's context had ended before the attempt began
 
 	attempt int
 	start   time.Time
@@ -36,8 +37,9 @@ type retrier struct {
 }
 
 // begin runs before every attempt (go-retryablehttp's RequestLogHook).
-func (r *retrier) begin(_ retryablehttp.Logger, _ *http.Request, _ int) {
+func (r *retrier) begin(_ retryablehttp.Logger, req *http.Request, _ int) {
 	r.start, r.waiting = time.Now(), false
+	r.endedEarly = req.Context().Err() != nil
 	r.askedConn.Store(false)
 	r.gotConn.Store(false)
 }
@@ -51,10 +53,13 @@ func (r *retrier) trace() *httptrace.ClientTrace {
 }
 
 // unsent reports whether an attempt that failed with err certainly sent
-// nothing: it failed to dial, or the transport (which reports its
-// connections) never had one. A transport that reports nothing gets the
-// benefit of no doubt: only a dial error proves the request stayed here.
+// nothing: the caller had given up before it began, it failed to dial, or
+// the transport (which reports its connections) never had one. A transport
+// that reports nothing gets no benefit of the doubt.
 func (r *retrier) unsent(err error) bool {
+	if r.endedEarly {
+		return true
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect") {
 		return true

@@ -173,3 +173,22 @@ func TestWriteThroughAnOpaqueTransportIsNotRetried(t *testing.T) {
 		t.Errorf("transport called %d times, outcome %v; want once, OutcomeUnknown", tr.calls.Load(), e.Outcome)
 	}
 }
+
+func TestWriteWithAnEndedContextIsNotSent(t *testing.T) {
+	for _, ep := range everyWrite {
+		t.Run(ep.name, func(t *testing.T) {
+			do := newFakeDO(t)
+			c := newTestClient(t, do.URL, Config{})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+
+			err := ep.call(ctx, c)
+			if e := asError(t, err); !errors.Is(err, context.Canceled) || e.Outcome != OutcomeNotApplied {
+				t.Errorf("error = %v (outcome %v), want context.Canceled with OutcomeNotApplied", err, e.Outcome)
+			}
+			if n := len(do.seen()); n != 0 {
+				t.Errorf("stub saw %d requests, want none", n)
+			}
+		})
+	}
+}
