@@ -69,9 +69,13 @@ func classify(endpoint string, status int, msg string) (RefusalCode, string) {
 		return RefusalInvalid, "droplet_id"
 	case has("already attached", "currently attached", "attached to another", "attached to a droplet", "one droplet"):
 		return RefusalAttached, fieldIf(action, "droplet_id")
-	case has("same region", "different region", "another region", "other region", "region mismatch", "must be in the region", "not in the region"):
-		if action {
+	case has("same region", "different region", "another region", "other region", "own region", "region mismatch",
+		"must be in the region", "not in the region", "is in region", "not available in region"):
+		switch {
+		case action && has("droplet"):
 			return RefusalWrongRegion, "droplet_id"
+		case endpoint == EndpointCreateVolume && has("snapshot"):
+			return RefusalWrongRegion, "snapshot_id"
 		}
 		return RefusalWrongRegion, "region"
 	case has("already exists", "already in use", "already taken", "must be unique", "is taken", "duplicate") ||

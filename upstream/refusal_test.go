@@ -33,6 +33,8 @@ func TestRefusalsAreClassified(t *testing.T) {
 		{EndpointPostVolumeAction, 422, "unprocessable_entity", "the volume is already attached to a droplet", RefusalAttached, "droplet_id"},
 		{EndpointPostVolumeAction, 422, "unprocessable_entity", "droplet and volume must be in the same region", RefusalWrongRegion, "droplet_id"},
 		{EndpointPostVolumeAction, 422, "unprocessable_entity", "droplet 123 not found", RefusalInvalid, "droplet_id"},
+		{EndpointPostVolumeAction, 422, "unprocessable_entity", "the volume is in region nyc1, not sfo3", RefusalWrongRegion, "region"},
+		{EndpointCreateVolume, 422, "unprocessable_entity", "snapshot 1 is not available in region sfo3", RefusalWrongRegion, "snapshot_id"},
 		{EndpointDeleteVolume, 422, "unprocessable_entity", "the volume is attached to a Droplet; detach it first", RefusalAttached, ""},
 		{EndpointCreateVolumeSnapshot, 409, "conflict", "", RefusalTaken, "name"},
 		{EndpointCreateVolumeSnapshot, 422, "unprocessable_entity", "snapshot name is invalid", RefusalInvalid, "name"},
