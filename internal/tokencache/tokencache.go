@@ -1,0 +1,310 @@
+// Package tokencache is the cross-request cache of what DigitalOcean will not
+// change (an issued invoice's item pages, summary and files), per token: an
+// in-process tier bounded in bytes, and the shared tier (Redis) behind it.
+//
+// Nothing in it names a token or holds readable billing data outside this
+// process: keys are keyed hashes of the token and the entry's name, and values
+// in the shared tier are sealed with a key derived from the token and the
+// server secret, so one token can never read another's entry.
+package tokencache
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/hkdf"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/oceangraph/oceangraph/internal/shared"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBytes      = 64 << 20
+	DefaultMaxEntryBytes = 4 << 20
+	DefaultSharedTTL     = 24 * time.Hour
+)
+
+// Options configure New.
+type Options struct {
+	// Secret is the server secret behind every key and seal (at least 32 bytes).
+	Secret []byte
+	// MaxBytes bounds the in-process tier (0: DefaultMaxBytes).
+	MaxBytes int64
+	// MaxEntryBytes is the largest value cached; a larger one is returned but not kept (0: DefaultMaxEntryBytes).
+	MaxEntryBytes int
+	// Shared is the second tier; nil: in-process only.
+	Shared shared.Store
+	// SharedTTL is how long the shared tier keeps an entry with no TTL of its own (0: DefaultSharedTTL).
+	SharedTTL time.Duration
+	// Registerer gets the cache's metrics; nil: not exported.
+	Registerer prometheus.Registerer
+}
+
+// Cache is the per-token cache. It is safe for concurrent use.
+type Cache struct {
+	secret        []byte
+	mem           *otter.Cache[string, entry]
+	maxEntryBytes int
+	shared        shared.Store
+	sharedTTL     time.Duration
+	flights       singleflight.Group
+	lookups       *prometheus.CounterVec
+}
+
+type entry struct {
+	data []byte
+	ttl  time.Duration
+}
+
+// Source says where Load found a value.
+type Source int
+
+const (
+	// Upstream: the loader ran (a miss).
+	Upstream Source = iota
+	// Memory: the in-process tier had it.
+	Memory
+	// Shared: the shared tier had it (another replica, or before a restart, loaded it).
+	Shared
+	// Joined: another request of the same token was loading it; this one waited for that load.
+	Joined
+)
+
+func (s Source) String() string {
+	return [...]string{"upstream", "memory", "shared", "joined"}[s]
+}
+
+// Hit reports whether the value cost this request no upstream call.
+func (s Source) Hit() bool { return s != Upstream }
+
+// never stands for "no expiry" in otter's per-entry expiry, which needs a duration.
+const never = 100 * 365 * 24 * time.Hour
+
+// New makes a cache.
+func New(o Options) (*Cache, error) {
+	if len(o.Secret) < 32 {
+		return nil, fmt.Errorf("cache secret: %d bytes, need at least 32", len(o.Secret))
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxEntryBytes <= 0 {
+		o.MaxEntryBytes = DefaultMaxEntryBytes
+	}
+	if o.SharedTTL <= 0 {
+		o.SharedTTL = DefaultSharedTTL
+	}
+	c := &Cache{
+		secret:        o.Secret,
+		maxEntryBytes: o.MaxEntryBytes,
+		shared:        o.Shared,
+		sharedTTL:     o.SharedTTL,
+		mem: otter.Must(&otter.Options[string, entry]{
+			MaximumWeight: uint64(o.MaxBytes),
+			// The weight is what the entry holds plus a fixed estimate of otter's node and the key.
+			Weigher: func(k string, e entry) uint32 { return uint32(len(k) + len(e.data) + 128) },
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, entry]) time.Duration {
+				if e.Value.ttl <= 0 {
+					return never
+				}
+				return e.Value.ttl
+			}),
+		}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oceangraph_cache_lookups_total",
+			Help: "Lookups of the immutable-data cache, by where the value came from (upstream is a miss).",
+		}, []string{"source"}),
+	}
+	if o.Registerer != nil {
+		bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "oceangraph_cache_bytes",
+			Help: "Bytes the in-process tier of the immutable-data cache holds (bounded by CACHE_BYTES).",
+		}, func() float64 { return float64(c.mem.WeightedSize()) })
+		for _, m := range []prometheus.Collector{c.lookups, bytes} {
+			if err := o.Registerer.Register(m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// Token is the cache as one token sees it: its keys and its seal, derived once.
+type Token struct {
+	c    *Cache
+	key  string
+	aead cipher.AEAD
+}
+
+// For derives a token's view of the cache. Call it once per request.
+func (c *Cache) For(token string) *Token {
+	seal := make([]byte, chacha20poly1305.KeySize)
+	kdf := hkdf.New(sha256.New, c.secret, nil, []byte("oceangraph cache seal v1\x00"+token))
+	if _, err := io.ReadFull(kdf, seal); err != nil {
+		panic("hkdf: " + err.Error()) // cannot happen for 32 bytes of SHA-256 HKDF
+	}
+	aead, err := chacha20poly1305.NewX(seal)
+	if err != nil {
+		panic("xchacha20poly1305: " + err.Error()) // cannot happen with a key of KeySize
+	}
+	return &Token{c: c, key: shared.TokenKey(c.secret, token), aead: aead}
+}
+
+// Key is the token's keyed hash, the name shared state knows it by.
+func (t *Token) Key() string { return t.key }
+
+// storageKey hides the entry's name (it holds invoice UUIDs) behind the server secret.
+func (t *Token) storageKey(name string) string {
+	m := hmac.New(sha256.New, t.c.secret)
+	m.Write([]byte("oceangraph cache entry\x00" + t.key + "\x00" + name))
+	return "cache:" + t.key + ":" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// Get returns a cached value without loading it: from memory, else from the
+// shared tier (which then warms memory). ok is false on a miss.
+func (t *Token) Get(ctx context.Context, name string) (data []byte, src Source, ok bool) {
+	key := t.storageKey(name)
+	data, src, ok = t.lookup(ctx, key)
+	if ok {
+		t.c.lookups.WithLabelValues(src.String()).Inc()
+	}
+	return data, src, ok
+}
+
+// Load returns the value of name, running load on a miss and caching its
+// answer (errors are not cached). ttl 0 keeps the entry until evicted (the
+// shared tier: for SharedTTL). Concurrent Loads of one name by one token on
+// this replica run load once; load gets the first caller's context without its
+// cancellation, so one client leaving does not fail the others.
+func (t *Token) Load(ctx context.Context, name string, ttl time.Duration, load func(context.Context) ([]byte, error)) ([]byte, Source, error) {
+	key := t.storageKey(name)
+	if e, ok := t.c.mem.GetIfPresent(key); ok {
+		t.c.lookups.WithLabelValues(Memory.String()).Inc()
+		return e.data, Memory, nil
+	}
+	type result struct {
+		data   []byte
+		src    Source
+		leader *byte // the caller whose function ran
+	}
+	me := new(byte)
+	ch := t.c.flights.DoChan(key, func() (any, error) {
+		if data, src, ok := t.lookup(ctx, key); ok {
+			return result{data, src, me}, nil
+		}
+		data, err := load(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		t.store(context.WithoutCancel(ctx), key, data, ttl)
+		return result{data, Upstream, me}, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, Upstream, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, Upstream, r.Err
+		}
+		res := r.Val.(result)
+		if res.leader != me {
+			res.src = Joined // another request's flight answered: no call of this one's
+		}
+		t.c.lookups.WithLabelValues(res.src.String()).Inc()
+		return res.data, res.src, nil
+	}
+}
+
+// Forget drops name from both tiers (for entries with a TTL that a write made stale).
+func (t *Token) Forget(ctx context.Context, name string) {
+	key := t.storageKey(name)
+	t.c.mem.Invalidate(key)
+	if t.c.shared != nil {
+		_ = t.c.shared.Delete(ctx, key)
+	}
+}
+
+func (t *Token) lookup(ctx context.Context, key string) ([]byte, Source, bool) {
+	if e, ok := t.c.mem.GetIfPresent(key); ok {
+		return e.data, Memory, true
+	}
+	if t.c.shared == nil {
+		return nil, Upstream, false
+	}
+	sealed, err := t.c.shared.Get(ctx, key)
+	if err != nil {
+		return nil, Upstream, false
+	}
+	data, ttl, err := t.open(key, sealed)
+	if err != nil {
+		return nil, Upstream, false // another token's, tampered or stale-format: a miss, never an error
+	}
+	t.c.mem.Set(key, entry{data: data, ttl: ttl})
+	return data, Shared, true
+}
+
+func (t *Token) store(ctx context.Context, key string, data []byte, ttl time.Duration) {
+	if len(data) > t.c.maxEntryBytes {
+		return
+	}
+	t.c.mem.Set(key, entry{data: data, ttl: ttl})
+	if t.c.shared == nil {
+		return
+	}
+	sharedTTL := t.c.sharedTTL
+	if ttl > 0 {
+		sharedTTL = ttl
+	}
+	_ = t.c.shared.Set(ctx, key, t.seal(key, data, ttl), sharedTTL)
+}
+
+// seal is nonce | XChaCha20-Poly1305(expiry | data), bound to its key so that
+// an entry moved to another key does not open. The expiry (Unix nanoseconds,
+// 0 for none) lets a replica that reads it keep it no longer than its writer meant.
+func (t *Token) seal(key string, data []byte, ttl time.Duration) []byte {
+	var expires int64
+	if ttl > 0 {
+		expires = time.Now().Add(ttl).UnixNano()
+	}
+	plain := make([]byte, 8, 8+len(data))
+	binary.BigEndian.PutUint64(plain, uint64(expires))
+	plain = append(plain, data...)
+	out := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+chacha20poly1305.Overhead)
+	if _, err := rand.Read(out); err != nil {
+		panic("crypto/rand: " + err.Error()) // crypto/rand does not fail on supported platforms
+	}
+	return t.aead.Seal(out, out, plain, []byte(key))
+}
+
+var errSeal = errors.New("cache entry does not open")
+
+func (t *Token) open(key string, sealed []byte) ([]byte, time.Duration, error) {
+	if len(sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead+8 {
+		return nil, 0, errSeal
+	}
+	nonce, box := sealed[:chacha20poly1305.NonceSizeX], sealed[chacha20poly1305.NonceSizeX:]
+	plain, err := t.aead.Open(nil, nonce, box, []byte(key))
+	if err != nil {
+		return nil, 0, errSeal
+	}
+	var ttl time.Duration
+	if expires := int64(binary.BigEndian.Uint64(plain)); expires != 0 {
+		if ttl = time.Until(time.Unix(0, expires)); ttl <= 0 {
+			return nil, 0, errSeal // expired in between
+		}
+	}
+	return plain[8:], ttl, nil
+}
