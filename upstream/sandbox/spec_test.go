@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,12 +49,32 @@ type specOp struct {
 // document located at that file, so its own relative $refs resolve.
 func loadSpec(t *testing.T) map[string]specOp {
 	t.Helper()
+	specOnce.Do(func() { specOps, specErr = readSpec(t) })
+	if specErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but the spec is missing (%v): CI must check out ../shared beside the repository", specErr)
+		}
+		t.Skipf("../shared not present: spec validation runs in CI (%v)", specErr)
+	}
+	if specOps == nil {
+		t.Fatal("the spec failed to load in an earlier test")
+	}
+	return specOps
+}
+
+// The spec is loaded once per test binary: it is the slowest part of these tests.
+var (
+	specOnce sync.Once
+	specOps  map[string]specOp
+	specErr  error // the spec is absent
+)
+
+// readSpec loads the operations; an error only when the spec is absent.
+func readSpec(t *testing.T) (map[string]specOp, error) {
+	t.Helper()
 	root, err := os.ReadFile(specPath)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but the spec is missing (%v): CI must check out ../shared beside the repository", err)
-		}
-		t.Skipf("../shared not present: spec validation runs in CI (%v)", err)
+		return nil, err
 	}
 	var spec struct {
 		Paths map[string]map[string]struct {
@@ -76,7 +97,7 @@ func loadSpec(t *testing.T) map[string]specOp {
 	if len(ops) < 20 {
 		t.Fatalf("found %d operations in %s, want the 20 the sandbox serves", len(ops), specPath)
 	}
-	return ops
+	return ops, nil
 }
 
 // loadOperation loads one operation file as a document of its own.

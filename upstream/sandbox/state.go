@@ -49,6 +49,7 @@ type accountState struct {
 	actions  map[string][]*action
 	nActions int
 	pending  []*action
+	nextDue  time.Time // the earliest due of pending; zero when none
 	snaps    map[string]*snapshotWire
 	snapIDs  []string // oldest first
 }
@@ -100,6 +101,9 @@ func (ss *states) get(token string, create bool) *accountState {
 // settle applies the effects of the actions that have ended by now, in the
 // order they ended. Callers hold st.mu.
 func (st *accountState) settle(a *Account, now time.Time) {
+	if now.Before(st.nextDue) {
+		return
+	}
 	var due []*action
 	st.pending = slices.DeleteFunc(st.pending, func(ac *action) bool {
 		if ac.due.After(now) {
@@ -108,6 +112,12 @@ func (st *accountState) settle(a *Account, now time.Time) {
 		due = append(due, ac)
 		return true
 	})
+	st.nextDue = time.Time{}
+	for _, ac := range st.pending {
+		if st.nextDue.IsZero() || ac.due.Before(st.nextDue) {
+			st.nextDue = ac.due
+		}
+	}
 	slices.SortFunc(due, func(x, y *action) int { return x.due.Compare(y.due) })
 	for _, ac := range due {
 		if ac.errored {
@@ -162,7 +172,10 @@ func (st *accountState) writable(a *Account, id string) *upstream.Volume {
 // their order, as writes left them, then the created ones, oldest first;
 // filtered by exact name and/or region ("" matches any). Callers hold st.mu.
 func (st *accountState) volumes(a *Account, name, region string) []upstream.Volume {
-	out := make([]upstream.Volume, 0, len(a.Volumes)+len(st.created))
+	var out []upstream.Volume
+	if name == "" && region == "" {
+		out = make([]upstream.Volume, 0, len(a.Volumes)+len(st.created))
+	}
 	keep := func(v *upstream.Volume) {
 		if (name == "" || v.Name == name) && (region == "" || v.Region.Slug == region) {
 			out = append(out, *v)

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -304,7 +305,7 @@ func (s *Sandbox) newVolume(a *Account, st *accountState, req createVolumeReques
 			return nil, unprocessable("snapshot %q does not exist", req.SnapshotID)
 		}
 		if !slices.Contains(snap.Regions, req.Region) {
-			return nil, unprocessable("snapshot %q is not available in region %s", req.SnapshotID, req.Region)
+			return nil, unprocessable("snapshot %q is in another region: it is available in %s only", req.SnapshotID, strings.Join(snap.Regions, ", "))
 		}
 		if size == 0 {
 			size = snap.MinDiskSize
@@ -399,7 +400,7 @@ func (s *Sandbox) postVolumeActionByName(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	if req.Type != "attach" && req.Type != "detach" {
-		s.writeError(w, r, http.StatusUnprocessableEntity, "unprocessable_entity", fmt.Sprintf("type %q is invalid: use attach or detach", req.Type))
+		s.writeError(w, r, http.StatusUnprocessableEntity, "unprocessable_entity", fmt.Sprintf("type %q is not an action this endpoint takes: attach or detach", req.Type))
 		return
 	}
 	if req.VolumeName == "" || req.Region == "" {
@@ -427,6 +428,9 @@ func (s *Sandbox) startAction(a *Account, st *accountState, v *upstream.Volume, 
 	st.actions[v.ID] = append(st.actions[v.ID], ac)
 	st.nActions++
 	st.pending = append(st.pending, ac)
+	if st.nextDue.IsZero() || ac.due.Before(st.nextDue) {
+		st.nextDue = ac.due
+	}
 	return found(http.StatusAccepted, actionResponse{Action: ac.wire(false)})
 }
 
@@ -434,7 +438,7 @@ func (s *Sandbox) startAction(a *Account, st *accountState, v *upstream.Volume, 
 func (s *Sandbox) newAction(a *Account, st *accountState, v *upstream.Volume, req actionRequest) (*action, *refusal) {
 	kind := map[string]string{"attach": "attach_volume", "detach": "detach_volume", "resize": "resize_volume"}[req.Type]
 	if kind == "" {
-		return nil, unprocessable("type %q is invalid: use attach, detach or resize", req.Type)
+		return nil, unprocessable("type %q is not an action a volume takes", req.Type)
 	}
 	if req.Region != "" && req.Region != v.Region.Slug {
 		return nil, unprocessable("the volume is in region %s, not %s", v.Region.Slug, req.Region)
@@ -458,7 +462,7 @@ func (s *Sandbox) newAction(a *Account, st *accountState, v *upstream.Volume, re
 		case !ok:
 			return nil, unprocessable("Droplet %d was not found", req.DropletID)
 		case region != v.Region.Slug:
-			return nil, unprocessable("Droplet %d is in region %s and the volume in %s: a volume attaches only to a Droplet in its own region", req.DropletID, region, v.Region.Slug)
+			return nil, unprocessable("Droplet %d is in another region (%s): a volume attaches only to a Droplet in its own region (%s)", req.DropletID, region, v.Region.Slug)
 		case len(v.DropletIDs) > 0:
 			return nil, unprocessable("the volume is already attached to Droplet %d: a volume attaches to one Droplet at a time", v.DropletIDs[0])
 		case st.attachedTo(a, req.DropletID) >= maxDropletVolumes:

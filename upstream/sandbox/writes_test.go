@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/oceangraph/oceangraph/upstream"
 )
 
@@ -328,12 +330,12 @@ func TestActionRefusals(t *testing.T) {
 	}{
 		{"unknown volume", "/v2/volumes/506f78a4-e098-11e5-ad9f-000f53306ae1/actions", `{"type":"resize","size_gigabytes":100}`, 404, "not_found", "could not be found"},
 		{"not JSON", path(free), `{"type":`, 400, "bad_request", "error parsing request body"},
-		{"unknown type", path(free), `{"type":"format"}`, 422, "unprocessable_entity", `type "format" is invalid`},
-		{"no type", path(free), `{"droplet_id":1}`, 422, "unprocessable_entity", `type "" is invalid`},
+		{"unknown type", path(free), `{"type":"format"}`, 422, "unprocessable_entity", `type "format" is not an action a volume takes`},
+		{"no type", path(free), `{"droplet_id":1}`, 422, "unprocessable_entity", `type "" is not an action a volume takes`},
 		{"another region", path(free), fmt.Sprintf(`{"type":"attach","droplet_id":%d,"region":"zzz9"}`, here), 422, "unprocessable_entity", "not zzz9"},
 		{"attach without a Droplet", path(free), `{"type":"attach"}`, 422, "unprocessable_entity", "droplet_id is required"},
 		{"attach an unknown Droplet", path(free), `{"type":"attach","droplet_id":12345}`, 422, "unprocessable_entity", "Droplet 12345 was not found"},
-		{"attach a Droplet of another region", path(free), fmt.Sprintf(`{"type":"attach","droplet_id":%d}`, elsewhere), 422, "unprocessable_entity", "in its own region"},
+		{"attach a Droplet of another region", path(free), fmt.Sprintf(`{"type":"attach","droplet_id":%d}`, elsewhere), 422, "unprocessable_entity", "is in another region"},
 		{"attach an attached volume", path(attached), fmt.Sprintf(`{"type":"attach","droplet_id":%d}`, ListedDroplets()[attached.Region.Slug][0]), 422, "unprocessable_entity", "already attached"},
 		{"detach a free volume", path(free), fmt.Sprintf(`{"type":"detach","droplet_id":%d}`, here), 422, "unprocessable_entity", "Attachment not found"},
 		{"detach from another Droplet", path(attached), fmt.Sprintf(`{"type":"detach","droplet_id":%d}`, here), 422, "unprocessable_entity", "Attachment not found"},
@@ -479,7 +481,7 @@ func TestSnapshots(t *testing.T) {
 	if free.Region.Slug == other {
 		other = "nyc1"
 	}
-	checkRefusal(t, send(s, testToken, "POST", "/v2/volumes", fmt.Sprintf(`{"name":"elsewhere","region":%q,"snapshot_id":%q}`, other, snap.ID)), 422, "unprocessable_entity", "not available in region")
+	checkRefusal(t, send(s, testToken, "POST", "/v2/volumes", fmt.Sprintf(`{"name":"elsewhere","region":%q,"snapshot_id":%q}`, other, snap.ID)), 422, "unprocessable_entity", "is in another region")
 	checkRefusal(t, send(s, testToken, "POST", "/v2/volumes", fmt.Sprintf(`{"name":"small","region":%q,"snapshot_id":%q,"size_gigabytes":%d}`, free.Region.Slug, snap.ID, free.SizeGigabytes-1)), 422, "unprocessable_entity", "min_disk_size")
 
 	mustSend(t, s, "DELETE", "/v2/volumes/"+free.ID, "", 204)
@@ -661,6 +663,30 @@ func TestListedDroplets(t *testing.T) {
 		id := decodeRec[upstream.VolumeResponse](t, send(s, token, "POST", "/v2/volumes", `{"name":"x","size_gigabytes":1,"region":"syd1"}`)).Volume.ID
 		if rec := send(s, token, "POST", "/v2/volumes/"+id+"/actions", fmt.Sprintf(`{"type":"attach","droplet_id":%d}`, listed["syd1"][1])); rec.Code != 202 {
 			t.Errorf("%s: attach to a listed Droplet: %d %s", token, rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestActionsLeaveNoGoroutine: 300 actions waiting an hour hold no
+// goroutine; they end when the clock says so, read lazily.
+func TestActionsLeaveNoGoroutine(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s, clock := newWriteSandbox(t, Options{ActionDelay: time.Hour})
+	s.limits.volumes = 300
+	ids := make([]string, 0, 300)
+	for i := range 300 {
+		rec := mustSend(t, s, "POST", "/v2/volumes", fmt.Sprintf(`{"name":"v%d","size_gigabytes":1,"region":"tor1"}`, i), 201)
+		id := decodeRec[upstream.VolumeResponse](t, rec).Volume.ID
+		mustSend(t, s, "POST", "/v2/volumes/"+id+"/actions", `{"type":"resize","size_gigabytes":2}`, 202)
+		ids = append(ids, id)
+	}
+	if v := getVolume(t, s, ids[0]); v.SizeGigabytes != 1 {
+		t.Errorf("size %d before the hour is up, want 1", v.SizeGigabytes)
+	}
+	clock.Advance(time.Hour)
+	for _, id := range []string{ids[0], ids[299]} {
+		if v := getVolume(t, s, id); v.SizeGigabytes != 2 {
+			t.Errorf("size %d after the hour, want 2", v.SizeGigabytes)
 		}
 	}
 }
