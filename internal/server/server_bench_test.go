@@ -1,11 +1,8 @@
-package main
+package server
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -18,20 +15,8 @@ import (
 // load benchmark in bench/ measures the same across processes; this one is
 // for CPU profiles: go test -run '^$' -bench ServerVolumesPage -cpuprofile cpu.out .
 func BenchmarkServerVolumesPage(b *testing.B) {
-	do := httptest.NewServer(sandbox.New(sandbox.Options{}))
-	defer do.Close()
-	cfg, err := loadConfig(nil, envOf(map[string]string{"PORT": "0", "DIGITALOCEAN_API_URL": do.URL, "DIGITALOCEAN_TOKEN": "bench", "LOG_FORMAT": "json"}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), func(a string) { addr <- a })
-	}()
-	url := "http://" + <-addr + "/query"
-	defer func() { cancel(); <-done }()
+	srv := startServer(b, serverOptions{upstream: sandbox.New(sandbox.Options{}), logs: io.Discard, env: map[string]string{"DIGITALOCEAN_TOKEN": "bench", "LOG_FORMAT": "json"}})
+	url := srv.url + "/query"
 	const body = `{"query":"{ volumes(first: 20) { totalCount nodes { id name sizeGigabytes region { slug name } dropletIds tags createdAt } } }"}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()

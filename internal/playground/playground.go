@@ -1,4 +1,6 @@
-package main
+// Package playground serves GraphiQL (gqlgen's page) and, when they were
+// built (web/build-assets.mjs), its JavaScript and CSS.
+package playground
 
 import (
 	"bytes"
@@ -19,12 +21,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
+	gqlplayground "github.com/99designs/gqlgen/graphql/playground"
 )
 
-// playgroundAssetsPath is the URL prefix under which this server serves the Playground's JavaScript
+// AssetsPath is the URL prefix under which this server serves the Playground's JavaScript
 // and CSS, when they were built into the assets folder (node web/build-assets.mjs).
-const playgroundAssetsPath = "/playground/assets/"
+const AssetsPath = "/playground/assets/"
 
 // playgroundExampleQuery is what the Playground opens with: it runs as is against the sandbox.
 const playgroundExampleQuery = `# oceangraph: DigitalOcean billing and volumes
@@ -61,7 +63,7 @@ query Overview {
 // playgroundAsset is one file of the Playground, read once at start so that the SRI hash in the
 // page always describes the bytes served.
 type playgroundAsset struct {
-	path        string // relative to the assets folder, and to playgroundAssetsPath
+	path        string // relative to the assets folder, and to AssetsPath
 	contentType string
 	integrity   string // SRI sha384 of body
 	body        []byte
@@ -79,16 +81,16 @@ type playgroundManifestEntry struct {
 // since they are versions made for one another.
 var playgroundAssetRoles = []string{"graphiqlJs", "graphiqlCss", "reactJs", "reactDomJs"}
 
-// newPlaygroundHandler serves GraphiQL (gqlgen's playground page) at / for the GraphQL endpoint,
+// NewHandler serves GraphiQL (gqlgen's playground page) at / for the GraphQL endpoint,
 // and its assets at /playground/assets/ from assetsDir. When assetsDir does not hold a complete,
 // intact build, the page loads the assets from gqlgen's CDN instead; either way one log line says
 // which at start.
-func newPlaygroundHandler(endpoint string, assetsDir string, logger *slog.Logger) http.Handler {
-	options := []playground.GraphiqlConfigOption{
+func NewHandler(endpoint string, assetsDir string, logger *slog.Logger) http.Handler {
+	options := []gqlplayground.GraphiqlConfigOption{
 		// Two gqlgen playgrounds on localhost:8080 would otherwise share saved tabs.
-		playground.WithStoragePrefix("oceangraph:"),
+		gqlplayground.WithStoragePrefix("oceangraph:"),
 		// The query in the URL is the page's starting query: that is how / opens with the example.
-		playground.WithGraphiqlPersistStateInURL(true),
+		gqlplayground.WithGraphiqlPersistStateInURL(true),
 	}
 	mux := http.NewServeMux()
 
@@ -99,18 +101,18 @@ func newPlaygroundHandler(endpoint string, assetsDir string, logger *slog.Logger
 	} else {
 		js, css, react, reactDOM := assets["graphiqlJs"], assets["graphiqlCss"], assets["reactJs"], assets["reactDomJs"]
 		options = append(options,
-			playground.WithGraphiqlVersion(playgroundAssetsPath+js.path, playgroundAssetsPath+css.path, js.integrity, css.integrity),
-			playground.WithGraphiqlReactVersion(playgroundAssetsPath+react.path, playgroundAssetsPath+reactDOM.path, react.integrity, reactDOM.integrity),
+			gqlplayground.WithGraphiqlVersion(AssetsPath+js.path, AssetsPath+css.path, js.integrity, css.integrity),
+			gqlplayground.WithGraphiqlReactVersion(AssetsPath+react.path, AssetsPath+reactDOM.path, react.integrity, reactDOM.integrity),
 		)
 		byPath := make(map[string]playgroundAsset, len(assets))
 		for _, asset := range assets {
 			byPath[asset.path] = asset
 		}
-		mux.Handle("GET "+playgroundAssetsPath+"{path...}", playgroundAssetHandler(byPath))
+		mux.Handle("GET "+AssetsPath+"{path...}", playgroundAssetHandler(byPath))
 		logger.Info("playground: serving GraphiQL's assets locally", "dir", assetsDir, "files", len(byPath))
 	}
 
-	mux.Handle("GET /{$}", playgroundPage(playground.Handler("oceangraph", endpoint, options...)))
+	mux.Handle("GET /{$}", playgroundPage(gqlplayground.Handler("oceangraph", endpoint, options...)))
 	return mux
 }
 
@@ -261,11 +263,11 @@ func runCommand(ctx context.Context, name string, args ...string) ([]byte, error
 	return exec.CommandContext(ctx, name, args...).CombinedOutput()
 }
 
-// buildPlaygroundAssets runs the build step once when assetsDir holds no intact build and the
+// BuildAssets runs the build step once when assetsDir holds no intact build and the
 // script and node are at hand, so that `go run .` in a fresh clone opens a Playground that works
 // offline without a separate step. It only logs on failure: the page then falls back to the CDN.
 // The server calls it with the built-in sandbox only: a production server never runs npm.
-func buildPlaygroundAssets(ctx context.Context, assetsDir string, logger *slog.Logger, run commandRunner) {
+func BuildAssets(ctx context.Context, assetsDir string, logger *slog.Logger, run commandRunner) {
 	if _, err := loadPlaygroundAssets(assetsDir); err == nil || assetsDir == "" {
 		return
 	}

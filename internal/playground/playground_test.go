@@ -1,4 +1,4 @@
-package main
+package playground
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/99designs/gqlgen/graphql/playground"
+	gqlplayground "github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 	gqlparser "github.com/vektah/gqlparser/v2/parser"
 )
@@ -31,6 +31,15 @@ var fakePlaygroundAssets = map[string]struct{ path, body string }{
 	"graphiqlCss": {"graphiql@4.1.2/graphiql.min.css", ".graphiql-container { color: red }"},
 	"reactJs":     {"react@18.2.0/umd/react.production.min.js", "window.React = {};"},
 	"reactDomJs":  {"react-dom@18.2.0/umd/react-dom.production.min.js", "window.ReactDOM = {};"},
+}
+
+// TestMain runs the tests from the repository's root, where the server runs
+// and where the build step (web/build-assets.mjs) and its lock file are found.
+func TestMain(m *testing.M) {
+	if err := os.Chdir("../.."); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
 }
 
 // writeFakePlaygroundAssets lays out a folder as web/build-assets.mjs does; edit may change the
@@ -75,7 +84,7 @@ func newTestPlayground(t *testing.T, assetsDir string) (http.Handler, *bytes.Buf
 	t.Helper()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	return newPlaygroundHandler("/query", assetsDir, logger), &logs
+	return NewHandler("/query", assetsDir, logger), &logs
 }
 
 func playgroundGet(t *testing.T, h http.Handler, target string, header http.Header) *http.Response {
@@ -153,7 +162,7 @@ func TestPlaygroundUsesLocalAssetsWithTheirSRI(t *testing.T) {
 	page := playgroundPageHTML(t, h)
 
 	for role, file := range fakePlaygroundAssets {
-		src := playgroundAssetsPath + file.path
+		src := AssetsPath + file.path
 		if !strings.Contains(page, `"`+src+`"`) {
 			t.Errorf("%s: page does not reference the local %s", role, src)
 		}
@@ -210,7 +219,7 @@ func TestPlaygroundFallsBackToTheCDN(t *testing.T) {
 			})
 		}},
 	}
-	defaults := playgroundPageHTML(t, playground.Handler("oceangraph", "/query"))
+	defaults := playgroundPageHTML(t, gqlplayground.Handler("oceangraph", "/query"))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h, logs := newTestPlayground(t, tc.dir(t))
@@ -220,7 +229,7 @@ func TestPlaygroundFallsBackToTheCDN(t *testing.T) {
 					t.Errorf("page lacks the CDN asset %s...", cdn)
 				}
 			}
-			if strings.Contains(page, playgroundAssetsPath) {
+			if strings.Contains(page, AssetsPath) {
 				t.Errorf("page references local assets although they are unusable")
 			}
 			if !strings.Contains(defaults, "sha256-hnImuor1znlJkD/FOTL3jayfS/xsyNoP04abi8bFJWs=") || !strings.Contains(page, "sha256-hnImuor1znlJkD/FOTL3jayfS/xsyNoP04abi8bFJWs=") {
@@ -229,7 +238,7 @@ func TestPlaygroundFallsBackToTheCDN(t *testing.T) {
 			if lines := playgroundLogLines(logs); len(lines) != 1 || !strings.Contains(lines[0], "CDN") || !strings.Contains(lines[0], "level=WARN") {
 				t.Errorf("start-up log = %q, want one warning saying the page loads from the CDN", logs.String())
 			}
-			if resp := playgroundGet(t, h, playgroundAssetsPath+fakePlaygroundAssets["graphiqlJs"].path, nil); resp.StatusCode != http.StatusNotFound {
+			if resp := playgroundGet(t, h, AssetsPath+fakePlaygroundAssets["graphiqlJs"].path, nil); resp.StatusCode != http.StatusNotFound {
 				t.Errorf("asset URL answered %d without local assets, want 404", resp.StatusCode)
 			}
 		})
@@ -250,7 +259,7 @@ func TestPlaygroundAssetsAreServed(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.role, func(t *testing.T) {
 			file := fakePlaygroundAssets[tc.role]
-			resp := playgroundGet(t, h, playgroundAssetsPath+file.path, nil)
+			resp := playgroundGet(t, h, AssetsPath+file.path, nil)
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != http.StatusOK || string(body) != file.body {
 				t.Fatalf("GET %s: status %d body %q, want 200 %q", file.path, resp.StatusCode, body, file.body)
@@ -267,12 +276,12 @@ func TestPlaygroundAssetsAreServed(t *testing.T) {
 				}
 			}
 
-			again := playgroundGet(t, h, playgroundAssetsPath+file.path, http.Header{"If-None-Match": {resp.Header.Get("Etag")}})
+			again := playgroundGet(t, h, AssetsPath+file.path, http.Header{"If-None-Match": {resp.Header.Get("Etag")}})
 			if again.StatusCode != http.StatusNotModified {
 				t.Errorf("GET %s with its ETag: status %d, want 304", file.path, again.StatusCode)
 			}
 
-			zipped := playgroundGet(t, h, playgroundAssetsPath+file.path, http.Header{"Accept-Encoding": {"br, gzip, deflate"}})
+			zipped := playgroundGet(t, h, AssetsPath+file.path, http.Header{"Accept-Encoding": {"br, gzip, deflate"}})
 			if got := zipped.Header.Get("Content-Encoding"); got != "gzip" {
 				t.Fatalf("GET %s accepting gzip: Content-Encoding %q, want gzip", file.path, got)
 			}
@@ -286,14 +295,14 @@ func TestPlaygroundAssetsAreServed(t *testing.T) {
 			if zipped.Header.Get("Etag") == resp.Header.Get("Etag") || zipped.Header.Get("Vary") != "Accept-Encoding" {
 				t.Errorf("GET %s: the gzip and identity answers share ETag %q or lack Vary (got %q)", file.path, zipped.Header.Get("Etag"), zipped.Header.Get("Vary"))
 			}
-			refused := playgroundGet(t, h, playgroundAssetsPath+file.path, http.Header{"Accept-Encoding": {"gzip;q=0"}})
+			refused := playgroundGet(t, h, AssetsPath+file.path, http.Header{"Accept-Encoding": {"gzip;q=0"}})
 			if got := refused.Header.Get("Content-Encoding"); got != "" {
 				t.Errorf("GET %s with gzip;q=0: Content-Encoding %q, want none", file.path, got)
 			}
 		})
 	}
 
-	for _, target := range []string{playgroundAssetsPath + "assets.json", playgroundAssetsPath + "graphiql@4.1.2/", playgroundAssetsPath + "graphiql@4.1.2/graphiql.js", "/nothing-here"} {
+	for _, target := range []string{AssetsPath + "assets.json", AssetsPath + "graphiql@4.1.2/", AssetsPath + "graphiql@4.1.2/graphiql.js", "/nothing-here"} {
 		if resp := playgroundGet(t, h, target, nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404 (only the Playground's assets are served)", target, resp.StatusCode)
 		}
@@ -316,7 +325,7 @@ func TestPlaygroundPinnedAssetsAreGqlgensVersions(t *testing.T) {
 	if err := json.Unmarshal(raw, &lock); err != nil {
 		t.Fatalf("web/assets.lock.json: %v", err)
 	}
-	defaults := playgroundPageHTML(t, playground.Handler("oceangraph", "/query"))
+	defaults := playgroundPageHTML(t, gqlplayground.Handler("oceangraph", "/query"))
 	seen := map[string]bool{}
 	for _, pkg := range lock.Packages {
 		for role, file := range pkg.Files {
@@ -348,14 +357,14 @@ func TestPlaygroundAssetsAreBuiltOnceWhenMissing(t *testing.T) {
 		return nil, os.CopyFS(dir, os.DirFS(built))
 	}
 
-	buildPlaygroundAssets(context.Background(), dir, logger, fakeBuild)
+	BuildAssets(context.Background(), dir, logger, fakeBuild)
 	if len(calls) != 1 || strings.Join(calls[0], " ") != "node "+playgroundBuildScript+" "+dir {
 		t.Fatalf("build step ran as %q, want once as node %s %s", calls, playgroundBuildScript, dir)
 	}
 	if _, err := loadPlaygroundAssets(dir); err != nil {
 		t.Fatalf("after the build the assets do not load: %v", err)
 	}
-	buildPlaygroundAssets(context.Background(), dir, logger, fakeBuild)
+	BuildAssets(context.Background(), dir, logger, fakeBuild)
 	if len(calls) != 1 {
 		t.Errorf("with the assets built, the build step ran again: %q", calls)
 	}
@@ -365,14 +374,14 @@ func TestPlaygroundAssetsBuildFailureFallsBackToTheCDN(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	dir := filepath.Join(t.TempDir(), "dist")
-	buildPlaygroundAssets(context.Background(), dir, logger, func(context.Context, string, ...string) ([]byte, error) {
+	BuildAssets(context.Background(), dir, logger, func(context.Context, string, ...string) ([]byte, error) {
 		return []byte("npm error network\n"), errors.New("exit status 1")
 	})
 	if !strings.Contains(logs.String(), "building its assets failed") || !strings.Contains(logs.String(), "npm error network") {
 		t.Errorf("log %q, want the failure and the build's output", logs.String())
 	}
 	h, _ := newTestPlayground(t, dir)
-	if page := playgroundPageHTML(t, h); strings.Contains(page, playgroundAssetsPath) {
+	if page := playgroundPageHTML(t, h); strings.Contains(page, AssetsPath) {
 		t.Errorf("with no assets built the page still points at local assets")
 	}
 }

@@ -1,10 +1,9 @@
-package main
-
-// Observability: one structured log line per request (one per GraphQL
-// operation on /query), Prometheus metrics at /metrics on a registry of our
-// own, and OpenTelemetry traces when OTEL_EXPORTER_OTLP_ENDPOINT is set. What
-// the GraphQL layer learns (operation, outcome, error codes) reaches the log
-// line and the metrics through the request's graph.RequestRecord.
+// Package telemetry is the server's access log (one structured line per
+// request, one per GraphQL operation on /query), its Prometheus metrics on a
+// registry of its own, and OpenTelemetry traces when an OTLP endpoint is set.
+// What the GraphQL layer learns (operation, outcome, error codes) reaches the
+// log line and the metrics through the request's RequestRecord.
+package telemetry
 
 import (
 	"context"
@@ -17,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -30,7 +29,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/oceangraph/oceangraph/graph"
 	"github.com/oceangraph/oceangraph/upstream"
 )
 
@@ -38,13 +36,12 @@ import (
 // names are chosen by clients, and each one is a time series.
 const maxOperationLabels = 100
 
-// observability is the server's logs, metrics and traces, shared by all requests.
-type observability struct {
+// Telemetry is the server's logs, metrics and traces, shared by all requests.
+type Telemetry struct {
 	logger     *slog.Logger
 	registry   *prometheus.Registry
 	tp         trace.TracerProvider
 	tracer     trace.Tracer
-	propagator propagation.TextMapPropagator
 	operations *labelSet
 	codes      *labelSet
 
@@ -57,20 +54,18 @@ type observability struct {
 	loaderBatch     *prometheus.HistogramVec
 }
 
-// newObservability registers the metrics on a fresh registry and traces
-// through tp (nil: no tracing).
-func newObservability(logger *slog.Logger, tp trace.TracerProvider) *observability {
+// New registers the metrics on a fresh registry and traces through tp (nil: no tracing).
+func New(logger *slog.Logger, tp trace.TracerProvider) *Telemetry {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
 	reg := prometheus.NewRegistry()
 	f := metricFactory{reg}
-	o := &observability{
+	o := &Telemetry{
 		logger:     logger,
 		registry:   reg,
 		tp:         tp,
 		tracer:     tp.Tracer("github.com/oceangraph/oceangraph"),
-		propagator: propagation.TraceContext{},
 		operations: newLabelSet(maxOperationLabels),
 		codes:      newLabelSet(50),
 		graphqlRequests: f.counter("oceangraph_graphql_requests_total",
@@ -117,20 +112,15 @@ func (f metricFactory) histogram(name, help string, buckets []float64, labels ..
 	return h
 }
 
-// metricsHandler serves /metrics from the server's own registry.
-func (o *observability) metricsHandler() http.Handler {
+// MetricsHandler serves /metrics from the server's own registry.
+func (o *Telemetry) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry})
 }
 
-// graphExtensions are the gqlgen extensions that feed the record, for graph.Config.Extensions.
-func (o *observability) graphExtensions() []graphql.HandlerExtension {
-	return []graphql.HandlerExtension{graph.NewTelemetry(o.tp)}
-}
-
-// observeUpstream is an upstream.Config.Observe: it counts the exchange in
+// ObserveUpstream is an upstream.Config.Observe: it counts the exchange in
 // the metrics and in the request's record, and records a client span (built
 // after the fact from the exchange's duration) under the operation's span.
-func (o *observability) observeUpstream(ctx context.Context, c upstream.Call) {
+func (o *Telemetry) ObserveUpstream(ctx context.Context, c upstream.Call) {
 	endpoint := c.Endpoint
 	if endpoint == "" {
 		endpoint = "unknown"
@@ -141,7 +131,7 @@ func (o *observability) observeUpstream(ctx context.Context, c upstream.Call) {
 	}
 	o.upstreamCalls.WithLabelValues(endpoint, status).Inc()
 	o.upstreamLatency.WithLabelValues(endpoint).Observe(c.Duration.Seconds())
-	if rec := graph.RequestRecordFrom(ctx); rec != nil {
+	if rec := RequestRecordFrom(ctx); rec != nil {
 		rec.CountUpstreamCall()
 	}
 
@@ -173,40 +163,29 @@ func (o *observability) observeUpstream(ctx context.Context, c upstream.Call) {
 }
 
 // observeBatch records one dataloader batch's size.
-func (o *observability) observeBatch(loader string, keys int) {
+func (o *Telemetry) observeBatch(loader string, keys int) {
 	o.loaderBatch.WithLabelValues(loader).Observe(float64(keys))
 }
 
-// chainObservers calls each upstream observer in turn.
-func chainObservers(observers ...func(context.Context, upstream.Call)) func(context.Context, upstream.Call) {
-	return func(ctx context.Context, c upstream.Call) {
-		for _, o := range observers {
-			o(ctx, c)
-		}
-	}
-}
-
-// middleware gives every request its id (the caller's X-Request-Id when it is
-// sane, else a fresh one, echoed in the response), its record, a server span,
-// the in-flight gauge, and when it is done one log line and its metrics.
-func (o *observability) middleware(next http.Handler) http.Handler {
+// Middleware gives every request its id (the caller's X-Request-Id when it is
+// sane, else a fresh one, echoed in the response), its record and a server
+// span (otelhttp), and when it is done one log line and its metrics, all
+// labelled with the route the mux matched (see Route).
+func (o *Telemetry) Middleware(next http.Handler) http.Handler {
+	traced := otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("oceangraph.request_id", RequestRecordFrom(r.Context()).ID))
+		next.ServeHTTP(w, r)
+	}), "",
+		otelhttp.WithTracerProvider(o.tp),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		// otelhttp names the span again once the mux has set r.Pattern.
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeName(r.Pattern) }),
+	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
-		route := routeOf(r.URL.Path)
-		o.inFlight.WithLabelValues(route).Inc()
-		defer o.inFlight.WithLabelValues(route).Dec()
-
-		rec := graph.NewRequestRecord(id, o.observeBatch)
-		ctx := o.propagator.Extract(graph.WithRequestRecord(r.Context(), rec), propagation.HeaderCarrier(r.Header))
-		ctx, span := o.tracer.Start(ctx, r.Method+" "+route,
-			trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(
-				attribute.String("http.request.method", r.Method),
-				attribute.String("http.route", route),
-				attribute.String("oceangraph.request_id", id),
-			))
+		rec := NewRequestRecord(id, o.observeBatch)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			// Also when the handler panics: a download cut off mid-stream
@@ -215,24 +194,45 @@ func (o *observability) middleware(next http.Handler) http.Handler {
 			if p != nil && sw.status == 0 {
 				sw.status = http.StatusInternalServerError
 			}
-			status := sw.statusCode()
-			span.SetAttributes(attribute.Int("http.response.status_code", status))
-			if status >= 500 || p != nil {
-				span.SetStatus(codes.Error, "")
-			}
-			span.End()
-			o.finish(r, route, status, sw.written, p != nil, rec, time.Since(start))
+			o.finish(r, rec.route(), sw.statusCode(), sw.written, p != nil, rec, time.Since(start))
 			if p != nil {
 				panic(p)
 			}
 		}()
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		traced.ServeHTTP(sw, r.WithContext(WithRequestRecord(r.Context(), rec)))
 	})
+}
+
+// unrouted labels a request no route matched.
+const unrouted = "other"
+
+// routeName names a mux pattern in spans, logs and metrics: the pattern
+// without its method (and "/" for the root's "/{$}").
+func routeName(pattern string) string {
+	if pattern == "" {
+		return unrouted
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
+	}
+	return strings.TrimSuffix(pattern, "{$}")
+}
+
+// Route instruments the handler of one mux pattern: the route's in-flight
+// gauge (promhttp), and the route's name in the request's record.
+func (o *Telemetry) Route(pattern string, next http.Handler) http.Handler {
+	named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := RequestRecordFrom(r.Context()); rec != nil {
+			rec.setRoute(routeName(r.Pattern))
+		}
+		next.ServeHTTP(w, r)
+	})
+	return promhttp.InstrumentHandlerInFlight(o.inFlight.WithLabelValues(routeName(pattern)), named)
 }
 
 // finish writes the request's log line and counts it in the metrics.
 // aborted: the handler panicked (the response was cut off).
-func (o *observability) finish(r *http.Request, route string, status int, written int64, aborted bool, rec *graph.RequestRecord, elapsed time.Duration) {
+func (o *Telemetry) finish(r *http.Request, route string, status int, written int64, aborted bool, rec *RequestRecord, elapsed time.Duration) {
 	o.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	attrs := []slog.Attr{
 		slog.String("request_id", rec.ID),
@@ -281,7 +281,7 @@ func (o *observability) finish(r *http.Request, route string, status int, writte
 
 // operationLabel names an operation in logs and metrics: its declared name,
 // "anonymous", or "unparsed" when the document did not get that far.
-func operationLabel(op graph.OperationSummary) string {
+func operationLabel(op OperationSummary) string {
 	switch {
 	case op.Type == "":
 		return "unparsed"
@@ -324,21 +324,6 @@ func requestID(incoming string) string {
 		return incoming
 	}
 	return strings.ToLower(rand.Text())
-}
-
-// routeOf maps a path to the route it is served by, a bounded label.
-func routeOf(path string) string {
-	switch {
-	case path == "/query", path == "/metrics", path == "/healthz", path == "/readyz", path == "/":
-		return path
-	case strings.HasPrefix(path, "/files/"):
-		return "/files/{link}"
-	case strings.HasPrefix(path, "/invoices/"):
-		return "/invoices/{uuid}/{format}"
-	case strings.HasPrefix(path, "/playground/"):
-		return "/playground/assets"
-	}
-	return "other"
 }
 
 // redactPath is a path fit for the log: a signed file link is a bearer
@@ -393,15 +378,15 @@ func (w *statusWriter) statusCode() int {
 	return w.status
 }
 
-// withRequestIDs adds the request id to every log record made with a
+// WithRequestIDs adds the request id to every log record made with a
 // request's context (logger.ErrorContext(ctx, ...) in a resolver), so that
 // such a line can be matched with the request's own line.
-func withRequestIDs(h slog.Handler) slog.Handler { return requestIDHandler{h} }
+func WithRequestIDs(h slog.Handler) slog.Handler { return requestIDHandler{h} }
 
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if rec := graph.RequestRecordFrom(ctx); rec != nil {
+	if rec := RequestRecordFrom(ctx); rec != nil {
 		r.AddAttrs(slog.String("request_id", rec.ID))
 	}
 	return h.Handler.Handle(ctx, r)
@@ -415,12 +400,12 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
-// newTracerProvider exports spans over OTLP/HTTP to endpoint (the base URL
+// NewTracerProvider exports spans over OTLP/HTTP to endpoint (the base URL
 // of OTEL_EXPORTER_OTLP_ENDPOINT; /v1/traces is appended as the
 // specification says); with no endpoint, tracing is off. The other OTEL_*
 // variables (headers, sampler, service name, resource attributes) are
 // honoured by the SDK. The returned func flushes and stops the exporter.
-func newTracerProvider(ctx context.Context, endpoint string) (trace.TracerProvider, func(context.Context) error, error) {
+func NewTracerProvider(ctx context.Context, endpoint string) (trace.TracerProvider, func(context.Context) error, error) {
 	if endpoint == "" {
 		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
 	}

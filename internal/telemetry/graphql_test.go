@@ -1,4 +1,4 @@
-package graph
+package telemetry_test
 
 import (
 	"bytes"
@@ -15,9 +15,38 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/internal/telemetry"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
+
+// graph's canonical dashboard and the upstream calls it needs: the invoices
+// page, 12 summaries, 12 item pages, the volumes and billing-history pages.
+const (
+	dashboardQuery = `query Dashboard {
+  invoices(first: 12) {
+    totalCount
+    preview { uuid amount period updatedAt }
+    nodes {
+      uuid invoiceId period amount
+      summary { amount }
+      items(first: 5) { totalCount nodes { description amount } }
+    }
+  }
+  volumes(first: 50) { totalCount nodes { id name sizeGigabytes region { slug } } }
+  billingHistory(first: 10) { nodes { type description amount date invoiceUuid } }
+}`
+	dashboardCalls = 1 + 12 + 12 + 1 + 1
+	callerToken    = "dop_v1_telemetry_tests"
+)
+
+type gqlResponse struct {
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
 
 // telemetryRig is the real handler over the sandbox with the guards and the
 // Telemetry extension, a span recorder, and an upstream observer that counts
@@ -35,8 +64,8 @@ func newTelemetryRig(t *testing.T) *telemetryRig {
 	srv := httptest.NewServer(sandbox.New(sandbox.Options{Seed: 1}))
 	t.Cleanup(srv.Close)
 	client, err := upstream.New(upstream.Config{BaseURL: srv.URL, MaxRetries: -1, Observe: func(ctx context.Context, c upstream.Call) {
-		ObserveUpstream(ctx, c)
-		if rec := RequestRecordFrom(ctx); rec != nil {
+		graph.ObserveUpstream(ctx, c)
+		if rec := telemetry.RequestRecordFrom(ctx); rec != nil {
 			rec.CountUpstreamCall()
 		}
 	}})
@@ -46,22 +75,22 @@ func newTelemetryRig(t *testing.T) *telemetryRig {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	exts := append(Guards(GuardLimits{}), NewTelemetry(tp))
+	exts := append(graph.Guards(graph.GuardLimits{}), graph.NewTelemetry(tp))
 	logs := &bytes.Buffer{}
-	h := NewHandler(Config{Client: client, Introspection: true, PublicURL: "https://og.example", Logger: slog.New(slog.NewTextHandler(logs, nil)), Extensions: exts})
+	h := graph.NewHandler(graph.Config{Client: client, Introspection: true, PublicURL: "https://og.example", Logger: slog.New(slog.NewTextHandler(logs, nil)), Extensions: exts})
 	return &telemetryRig{t: t, handler: h, spans: spans, batches: map[string][]int{}, logs: logs}
 }
 
 // do sends query and returns the request's record once the response is written.
-func (r *telemetryRig) do(query string) *RequestRecord {
+func (r *telemetryRig) do(query string) *telemetry.RequestRecord {
 	r.t.Helper()
-	rec := NewRequestRecord("req-1", func(loader string, keys int) { r.batches[loader] = append(r.batches[loader], keys) })
+	rec := telemetry.NewRequestRecord("req-1", func(loader string, keys int) { r.batches[loader] = append(r.batches[loader], keys) })
 	body, _ := json.Marshal(map[string]any{"query": query})
 	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+callerToken)
 	w := httptest.NewRecorder()
-	r.handler.ServeHTTP(w, req.WithContext(WithRequestRecord(req.Context(), rec)))
+	r.handler.ServeHTTP(w, req.WithContext(telemetry.WithRequestRecord(req.Context(), rec)))
 	return rec
 }
 
@@ -102,9 +131,9 @@ func TestTelemetryRecordsRefusalsAndFailures(t *testing.T) {
 		name, query, wantType, wantOutcome string
 		wantCodes                          []string
 	}{
-		{"over budget", `query Big { invoices(first: 100) { nodes { summary { amount } } } }`, "query", "error", []string{CodeUpstreamBudgetExceeded}},
+		{"over budget", `query Big { invoices(first: 100) { nodes { summary { amount } } } }`, "query", "error", []string{graph.CodeUpstreamBudgetExceeded}},
 		{"unparsable", `{ invoices {`, "", "error", []string{"GRAPHQL_PARSE_FAILED"}},
-		{"one field fails, its sibling answers", `query Mixed { invoice(uuid: "00000000-0000-4000-8000-000000000000") { amount } volumes(first: 1) { totalCount } }`, "query", "partial", []string{CodeNotFound}},
+		{"one field fails, its sibling answers", `query Mixed { invoice(uuid: "00000000-0000-4000-8000-000000000000") { amount } volumes(first: 1) { totalCount } }`, "query", "partial", []string{graph.CodeNotFound}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			op := rig.do(tc.query).Operation()
@@ -142,17 +171,17 @@ func TestRequestsRefusedBeforeParsing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rig.logs.Reset()
-			rec := NewRequestRecord("req-1", nil)
+			rec := telemetry.NewRequestRecord("req-1", nil)
 			req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+callerToken)
 			w := httptest.NewRecorder()
-			rig.handler.ServeHTTP(w, req.WithContext(WithRequestRecord(req.Context(), rec)))
+			rig.handler.ServeHTTP(w, req.WithContext(telemetry.WithRequestRecord(req.Context(), rec)))
 			var resp gqlResponse
 			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
 				t.Fatalf("body is not JSON (%v): %s", err, w.Body)
 			}
-			if w.Code != tc.wantStatus || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != CodeBadRequest ||
+			if w.Code != tc.wantStatus || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != graph.CodeBadRequest ||
 				!strings.HasPrefix(resp.Errors[0].Message, tc.wantMsg) {
 				t.Errorf("got HTTP %d %s, want %d with gqlgen's %q coded BAD_REQUEST", w.Code, w.Body, tc.wantStatus, tc.wantMsg)
 			}
@@ -162,19 +191,9 @@ func TestRequestsRefusedBeforeParsing(t *testing.T) {
 			if strings.Contains(rig.logs.String(), "panic") {
 				t.Errorf("the server logged a panic: %s", rig.logs)
 			}
-			if op := rec.Operation(); !op.Handled || !slices.Equal(op.Codes, []string{CodeBadRequest}) || op.Complexity != -1 || op.EstimatedCalls != -1 {
+			if op := rec.Operation(); !op.Handled || !slices.Equal(op.Codes, []string{graph.CodeBadRequest}) || op.Complexity != -1 || op.EstimatedCalls != -1 {
 				t.Errorf("record = %+v, want handled, codes [BAD_REQUEST], no complexity or estimate", op)
 			}
 		})
-	}
-}
-
-func TestObserveBatchOutsideARequestIsHarmless(t *testing.T) {
-	ObserveBatch(context.Background(), "summaries", 3) // must not panic
-	var got []int
-	ctx := WithRequestRecord(context.Background(), NewRequestRecord("r", func(loader string, keys int) { got = append(got, keys) }))
-	ObserveBatch(ctx, "summaries", 12)
-	if !slices.Equal(got, []int{12}) {
-		t.Errorf("observer saw %v, want [12]", got)
 	}
 }

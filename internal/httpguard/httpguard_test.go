@@ -1,16 +1,12 @@
-package main
+package httpguard
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/oceangraph/oceangraph/graph"
 )
 
 // echoBody is a stand-in for the GraphQL handler: it answers 200 with the body it read.
@@ -23,11 +19,11 @@ var echoBody = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 })
 
-func mustOrigins(t *testing.T, raw string) originList {
+func mustOrigins(t *testing.T, raw string) Origins {
 	t.Helper()
-	l, err := parseOrigins(raw)
+	l, err := ParseOrigins(raw)
 	if err != nil {
-		t.Fatalf("parseOrigins(%q): %v", raw, err)
+		t.Fatalf("ParseOrigins(%q): %v", raw, err)
 	}
 	return l
 }
@@ -41,12 +37,12 @@ func TestParseOriginsRefusesWhatIsNotAnOrigin(t *testing.T) {
 		"https://app.example.com:8o",   // a bad port
 		"https://",                     // no host
 	} {
-		if _, err := parseOrigins(raw); err == nil {
-			t.Errorf("parseOrigins(%q) = nil error, want a refusal", raw)
+		if _, err := ParseOrigins(raw); err == nil {
+			t.Errorf("ParseOrigins(%q) = nil error, want a refusal", raw)
 		}
 	}
 	if l := mustOrigins(t, " , "); len(l) != 0 {
-		t.Errorf("parseOrigins(blank) = %v, want no origin", l)
+		t.Errorf("ParseOrigins(blank) = %v, want no origin", l)
 	}
 }
 
@@ -70,14 +66,14 @@ func TestOriginMatching(t *testing.T) {
 		"null":                              false,
 		"":                                  false,
 	} {
-		if got := list.allows(origin); got != want {
+		if got := list.Allows(origin); got != want {
 			t.Errorf("allows(%q) = %v, want %v", origin, got, want)
 		}
 	}
 }
 
 func TestCORS(t *testing.T) {
-	h := guardQuery(mustOrigins(t, "https://app.example.com"), defaultMaxBodyBytes, echoBody)
+	h := Query(mustOrigins(t, "https://app.example.com"), DefaultMaxBodyBytes, echoBody)
 	preflight := func(origin string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodOptions, "/query", nil)
 		r.Header.Set("Origin", origin)
@@ -132,12 +128,12 @@ func TestCORS(t *testing.T) {
 	})
 
 	t.Run("no origins configured: no CORS header for anyone", func(t *testing.T) {
-		off := guardQuery(nil, defaultMaxBodyBytes, echoBody)
+		off := Query(nil, DefaultMaxBodyBytes, echoBody)
 		assertNoCORSHeaders(t, postJSON(off, "https://app.example.com", `{}`).Header())
 	})
 
 	t.Run("* allows every origin but never with credentials", func(t *testing.T) {
-		all := guardQuery(mustOrigins(t, "*"), defaultMaxBodyBytes, echoBody)
+		all := Query(mustOrigins(t, "*"), DefaultMaxBodyBytes, echoBody)
 		w := postJSON(all, "https://anyone.example.org", `{}`)
 		if got := w.Header().Get("Access-Control-Allow-Origin"); got != "https://anyone.example.org" {
 			t.Errorf("Access-Control-Allow-Origin = %q, want the origin", got)
@@ -263,126 +259,4 @@ func decodeGraphQLError(t *testing.T, body []byte) (code, message string) {
 		t.Fatalf("body %s: want a GraphQL response with one error (%v)", body, err)
 	}
 	return resp.Errors[0].Extensions.Code, resp.Errors[0].Message
-}
-
-func TestSettingsOfTheGuards(t *testing.T) {
-	cfg, err := loadConfig(nil, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cfg.CORSOrigins.allows("http://localhost:5173") || cfg.CORSOrigins.allows("https://example.com") {
-		t.Errorf("sandbox default origins %v: want any localhost port and nothing else", cfg.CORSOrigins)
-	}
-	want := graph.GuardLimits{MaxComplexity: 20000, MaxDepth: 12, MaxUpstreamCalls: 60, APQCacheSize: 1000}
-	if cfg.Guards != want || cfg.MaxBodyBytes != defaultMaxBodyBytes || cfg.OTLPEndpoint != "" {
-		t.Errorf("defaults: guards %+v body %d otel %q; want %+v, %d and no tracing", cfg.Guards, cfg.MaxBodyBytes, cfg.OTLPEndpoint, want, defaultMaxBodyBytes)
-	}
-
-	prod, err := loadConfig(nil, func(k string) string {
-		return map[string]string{"DIGITALOCEAN_API_URL": "https://api.digitalocean.com"}[k]
-	})
-	if err != nil || len(prod.CORSOrigins) != 0 {
-		t.Errorf("with a real API URL: origins %v (%v), want none by default", prod.CORSOrigins, err)
-	}
-	if none, _ := loadConfig([]string{"-cors-allowed-origins", "none"}, func(string) string { return "" }); len(none.CORSOrigins) != 0 {
-		t.Errorf("none: origins %v, want none", none.CORSOrigins)
-	}
-
-	set, err := loadConfig(nil, func(k string) string {
-		return map[string]string{
-			"CORS_ALLOWED_ORIGINS": "https://app.example.com", "MAX_BODY_BYTES": "4096", "MAX_COMPLEXITY": "500",
-			"MAX_DEPTH": "6", "MAX_UPSTREAM_CALLS": "30", "APQ_CACHE_SIZE": "10", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
-		}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !set.CORSOrigins.allows("https://app.example.com") || set.CORSOrigins.allows("http://localhost:5173") ||
-		set.MaxBodyBytes != 4096 || set.Guards != (graph.GuardLimits{MaxComplexity: 500, MaxDepth: 6, MaxUpstreamCalls: 30, APQCacheSize: 10}) ||
-		set.OTLPEndpoint != "http://127.0.0.1:4318" {
-		t.Errorf("settings from the environment not read: %+v", set)
-	}
-
-	for env, bad := range map[string]string{
-		"CORS_ALLOWED_ORIGINS":        "app.example.com",
-		"MAX_BODY_BYTES":              "1",
-		"MAX_UPSTREAM_CALLS":          "0",
-		"MAX_DEPTH":                   "deep",
-		"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318",
-	} {
-		_, err := loadConfig(nil, func(k string) string { return map[string]string{env: bad}[k] })
-		if err == nil || !strings.Contains(err.Error(), env) {
-			t.Errorf("%s=%q: error %v, want one naming %s", env, bad, err, env)
-		}
-	}
-}
-
-// TestRunningServerGuardsAndMetrics drives the real server (run, with the
-// built-in sandbox) over loopback: what a browser and a scraper see.
-func TestRunningServerGuardsAndMetrics(t *testing.T) {
-	cfg, err := loadConfig(nil, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Port = 0 // an ephemeral port
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("run stopped before listening: %v", err)
-	}
-	send := func(method, path, contentType, body string, header map[string]string) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
-	}
-	const query = `{"query":"query Vols { volumes(first: 2) { nodes { id } } }"}`
-
-	if resp := send(http.MethodPost, "/query", "application/x-www-form-urlencoded", "query=%7B__typename%7D", map[string]string{"Origin": "https://evil.example"}); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a cross-site form POST answered %d, want 400", resp.StatusCode)
-	}
-	resp := send(http.MethodPost, "/query", "application/json", query, map[string]string{"Origin": "https://evil.example"})
-	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
-		t.Errorf("an unlisted origin got Access-Control-Allow-Origin %q", got)
-	}
-	resp = send(http.MethodPost, "/query", "application/json", query, map[string]string{"Origin": "http://localhost:5173", "X-Request-Id": "run-1"})
-	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "http://localhost:5173" {
-		t.Errorf("a local dev origin (allowed by default with the sandbox) got Access-Control-Allow-Origin %q", got)
-	}
-	if got := resp.Header.Get("X-Request-Id"); got != "run-1" {
-		t.Errorf("X-Request-Id = %q, want the caller's", got)
-	}
-	metrics, _ := io.ReadAll(send(http.MethodGet, "/metrics", "", "", nil).Body)
-	for _, want := range []string{
-		`oceangraph_upstream_requests_total{endpoint="GET /v2/volumes",status="200"} 2`, // one per query
-		`oceangraph_graphql_requests_total{operation="Vols",outcome="ok"} 2`,
-	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
 }

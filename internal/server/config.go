@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/rand"
@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/internal/httpguard"
+	"github.com/oceangraph/oceangraph/upstream"
 )
 
-// config is every setting of the server, read once at start from flags and
+// Config is every setting of the server, read once at start from flags and
 // the environment (a flag wins over its variable). The README's table lists them.
-type config struct {
+type Config struct {
 	ListenHost      string
 	Port            int
 	APIURL          string // DIGITALOCEAN_API_URL; empty: the built-in sandbox
@@ -35,10 +37,10 @@ type config struct {
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
 	AssetsDir       string
-	// CORSOrigins may call /query and the downloads from a browser (httpguard.go).
-	CORSOrigins  originList
+	// CORSOrigins may call /query and the downloads from a browser.
+	CORSOrigins  httpguard.Origins
 	MaxBodyBytes int64
-	// Guards bound each operation's cost, depth and upstream calls (graph/guards.go).
+	// Guards bound each operation's cost, depth and upstream calls.
 	Guards graph.GuardLimits
 	// OTLPEndpoint is the OTLP/HTTP collector's base URL; empty: no tracing.
 	OTLPEndpoint string
@@ -56,10 +58,10 @@ var settings = []setting{
 	{"token", "DIGITALOCEAN_TOKEN", "", "DigitalOcean token used when a request carries no Authorization header"},
 	{"public-url", "PUBLIC_URL", "", "absolute URL clients reach this server at, for file links; empty: taken from each request"},
 	{"file-link-key", "FILE_LINK_KEY", "", "base64 key (>= 32 bytes) that signs and seals file links; empty: a random key per start"},
-	{"file-link-ttl", "FILE_LINK_TTL", "5m", "how long a file link stays valid"},
+	{"file-link-ttl", "FILE_LINK_TTL", graph.DefaultFileLinkTTL.String(), "how long a file link stays valid"},
 	{"upstream-timeout", "UPSTREAM_TIMEOUT", "30s", "bound on one upstream call, retries included; for a CSV or PDF, on the wait for its headers and on each silence while it streams"},
-	{"upstream-retries", "UPSTREAM_RETRIES", "3", "retries of an idempotent upstream GET on 429, 502-504 and reset connections"},
-	{"max-concurrency", "MAX_CONCURRENCY", "8", "upstream calls one GraphQL request may have in flight at once"},
+	{"upstream-retries", "UPSTREAM_RETRIES", strconv.Itoa(upstream.DefaultMaxRetries), "retries of an idempotent upstream GET on 429, 502-504 and reset connections"},
+	{"max-concurrency", "MAX_CONCURRENCY", strconv.Itoa(graph.DefaultMaxConcurrency), "upstream calls one GraphQL request may have in flight at once"},
 	{"naive-upstream", "NAIVE_UPSTREAM", "false", "benchmarks only: no loaders, no de-duplication, one upstream call at a time"},
 	{"introspection", "INTROSPECTION", "", "allow schema introspection (default: on with the sandbox, off with a real API URL)"},
 	{"log-format", "LOG_FORMAT", "", "text or json (default: text with the sandbox, json otherwise)"},
@@ -69,17 +71,17 @@ var settings = []setting{
 	{"idle-timeout", "IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection stays open"},
 	{"assets-dir", "PLAYGROUND_ASSETS_DIR", "web/dist", "where the Playground's JavaScript and CSS were built; absent: a CDN"},
 	{"cors-allowed-origins", "CORS_ALLOWED_ORIGINS", "", "comma-separated origins whose pages may call the API (https://app.example.com, http://localhost:*, https://*.example.com, *); none: no CORS (default: any localhost port with the sandbox, none otherwise)"},
-	{"max-body-bytes", "MAX_BODY_BYTES", "1048576", "largest /query request body; a larger one gets 413"},
-	{"max-complexity", "MAX_COMPLEXITY", "20000", "largest operation cost, in which a connection's selection counts once per requested item"},
-	{"max-depth", "MAX_DEPTH", "12", "deepest field nesting of an operation (introspection excepted)"},
-	{"max-upstream-calls", "MAX_UPSTREAM_CALLS", "60", "DigitalOcean calls one request may make, estimated before it runs; a query over it is refused"},
-	{"apq-cache-size", "APQ_CACHE_SIZE", "1000", "automatic persisted queries kept in memory (LRU)"},
+	{"max-body-bytes", "MAX_BODY_BYTES", strconv.Itoa(httpguard.DefaultMaxBodyBytes), "largest /query request body; a larger one gets 413"},
+	{"max-complexity", "MAX_COMPLEXITY", strconv.Itoa(graph.DefaultMaxComplexity), "largest operation cost, in which a connection's selection counts once per requested item"},
+	{"max-depth", "MAX_DEPTH", strconv.Itoa(graph.DefaultMaxDepth), "deepest field nesting of an operation (introspection excepted)"},
+	{"max-upstream-calls", "MAX_UPSTREAM_CALLS", strconv.Itoa(graph.DefaultMaxUpstreamCalls), "DigitalOcean calls one request may make, estimated before it runs; a query over it is refused"},
+	{"apq-cache-size", "APQ_CACHE_SIZE", strconv.Itoa(graph.DefaultAPQCacheSize), "automatic persisted queries kept in memory (LRU)"},
 	{"otel-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector base URL for traces, e.g. http://localhost:4318; empty: tracing off"},
 }
 
-// loadConfig parses args (without the program name) and the environment.
+// LoadConfig parses args (without the program name) and the environment.
 // An invalid value is an error that names the setting.
-func loadConfig(args []string, getenv func(string) string) (config, error) {
+func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("oceangraph", flag.ContinueOnError)
 	raw := map[string]*string{}
 	for _, s := range settings {
@@ -90,13 +92,13 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		raw[s.flag] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
-		return config{}, err
+		return Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	p := parser{raw: raw}
-	cfg := config{
+	cfg := Config{
 		Port:            p.int("port", 0, 65535),
 		APIURL:          p.url("api-url"),
 		Token:           strings.TrimSpace(*raw["token"]),
@@ -197,15 +199,15 @@ func (p *parser) url(name string) string {
 
 // origins reads an origin list; empty takes the default (dev origins with
 // the sandbox), "none" is no origin at all.
-func (p *parser) origins(name string, sandbox bool) originList {
+func (p *parser) origins(name string, sandbox bool) httpguard.Origins {
 	v := strings.TrimSpace(*p.raw[name])
 	switch {
 	case v == "" && sandbox:
-		v = devOrigins
+		v = httpguard.DevOrigins
 	case v == "none":
 		v = ""
 	}
-	l, err := parseOrigins(v)
+	l, err := httpguard.ParseOrigins(v)
 	if err != nil {
 		p.fail(name, err.Error())
 	}

@@ -1,19 +1,15 @@
-package main
+package server
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -29,76 +25,25 @@ const (
 	unlistedOrigin   = "https://evil.example"
 )
 
-// runningServer is run() serving on loopback in front of a counted sandbox.
+// runningServer is the server in front of a counted sandbox, one origin listed.
 type runningServer struct {
-	url  string
-	sb   *sandbox.Sandbox
-	logs *syncBuffer
+	*testServer
+	sb *sandbox.Sandbox
 }
 
-func startRunningServer(t *testing.T) *runningServer {
-	t.Helper()
-	logs := &syncBuffer{}
-	s := startRunningServerLogging(t, logs)
-	s.logs = logs
-	return s
-}
+func startRunningServer(t *testing.T) *runningServer { return startRunningServerLogging(t, nil) }
 
-// startRunningServerLogging starts the server with its JSON log going to logs.
+// startRunningServerLogging starts the server with its JSON log going to logs
+// (nil: the testServer's buffer).
 func startRunningServerLogging(t testing.TB, logs io.Writer) *runningServer {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Seed: 1})
-	up := httptest.NewServer(sb)
-	t.Cleanup(up.Close)
-	env := map[string]string{
-		"DIGITALOCEAN_API_URL": up.URL,
+	s := startServer(t, serverOptions{upstream: sb, logs: logs, env: map[string]string{
 		"CORS_ALLOWED_ORIGINS": listedOrigin,
 		"LOG_FORMAT":           "json",
 		"UPSTREAM_RETRIES":     "0",
-	}
-	cfg, err := loadConfig(nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ListenHost, cfg.Port = "127.0.0.1", 0
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, logger, func(a string) { addr <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	select {
-	case a := <-addr:
-		s := &runningServer{url: "http://" + a, sb: sb}
-		s.waitHealthy(t)
-		return s
-	case err := <-done:
-		t.Fatalf("run returned before serving: %v\n%s", err, logs)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the server did not start within 30s")
-	}
-	return nil
-}
-
-// waitHealthy polls /healthz until it answers 200.
-func (s *runningServer) waitHealthy(t testing.TB) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(s.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("/healthz never answered 200")
+	}})
+	return &runningServer{testServer: s, sb: sb}
 }
 
 // do sends a request and returns the response with its body read.

@@ -1,12 +1,9 @@
-package main
+package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,41 +11,6 @@ import (
 
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
-
-// startServer runs the whole server (built-in sandbox included) on a loopback
-// port and returns its base URL; the server stops when the test ends.
-func startServer(t *testing.T, env map[string]string) string {
-	t.Helper()
-	if env == nil {
-		env = map[string]string{}
-	}
-	if _, ok := env["PORT"]; !ok {
-		env["PORT"] = "0"
-	}
-	cfg, err := loadConfig(nil, envOf(env))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() { done <- run(ctx, cfg, logger, func(a string) { addr <- a }) }()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with %v, want a clean shutdown", err)
-		}
-	})
-	return base
-}
 
 type graphQLResponse struct {
 	Data   json.RawMessage `json:"data"`
@@ -75,7 +37,7 @@ func postQuery(t *testing.T, base, query string) graphQLResponse {
 }
 
 func TestIssueQueryReturnsSandboxVolumes(t *testing.T) {
-	base := startServer(t, nil)
+	base := startServer(t, serverOptions{}).url
 	resp := postQuery(t, base, `{ volumes(first: 3) { totalCount nodes { id name region { slug } } } }`)
 	if len(resp.Errors) > 0 {
 		t.Fatalf("errors: %+v", resp.Errors)
@@ -107,7 +69,7 @@ func TestIssueQueryReturnsSandboxVolumes(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	base := startServer(t, nil)
+	base := startServer(t, serverOptions{}).url
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -125,33 +87,24 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	// once the query has reached it, and the query must still get its data.
 	arrived := make(chan struct{}, 1)
 	sb := sandbox.New(sandbox.Options{Latency: 300 * time.Millisecond})
-	do := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	do := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case arrived <- struct{}{}:
 		default:
 		}
 		sb.ServeHTTP(w, r)
-	}))
-	defer do.Close()
-	cfg, err := loadConfig(nil, envOf(map[string]string{"PORT": "0", "DIGITALOCEAN_API_URL": do.URL, "DIGITALOCEAN_TOKEN": "shutdown-test"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a string) { addr <- a })
-	}()
-	base := "http://" + <-addr
+	})
+	srv := startServer(t, serverOptions{upstream: do, env: map[string]string{"DIGITALOCEAN_TOKEN": "shutdown-test"}, logs: io.Discard})
+	base := srv.url
 
 	var wg sync.WaitGroup
 	var resp graphQLResponse
 	wg.Go(func() { resp = postQuery(t, base, `{ balance { accountBalance } }`) })
 	<-arrived
-	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.stop() }()
 	wg.Wait()
-	if err := <-done; err != nil {
+	if err := <-stopped; err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
 	if len(resp.Errors) > 0 || !strings.Contains(string(resp.Data), "accountBalance") {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"os"
@@ -12,7 +12,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestConfigDefaultsUseTheSandbox(t *testing.T) {
-	cfg, err := loadConfig(nil, envOf(nil))
+	cfg, err := LoadConfig(nil, envOf(nil))
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
@@ -28,7 +28,7 @@ func TestConfigDefaultsUseTheSandbox(t *testing.T) {
 }
 
 func TestConfigProductionDefaults(t *testing.T) {
-	cfg, err := loadConfig(nil, envOf(map[string]string{"DIGITALOCEAN_API_URL": "https://api.digitalocean.com"}))
+	cfg, err := LoadConfig(nil, envOf(map[string]string{"DIGITALOCEAN_API_URL": "https://api.digitalocean.com"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestConfigProductionDefaults(t *testing.T) {
 }
 
 func TestConfigFlagBeatsEnvironment(t *testing.T) {
-	cfg, err := loadConfig([]string{"-port", "9000"}, envOf(map[string]string{"PORT": "7000"}))
+	cfg, err := LoadConfig([]string{"-port", "9000"}, envOf(map[string]string{"PORT": "7000"}))
 	if err != nil || cfg.Port != 9000 {
 		t.Fatalf("port = %d, %v; want the flag's 9000", cfg.Port, err)
 	}
@@ -57,7 +57,7 @@ func TestConfigBadValueNamesTheSetting(t *testing.T) {
 		{"INTROSPECTION", "maybe"},
 		{"LOG_FORMAT", "xml"},
 	} {
-		_, err := loadConfig(nil, envOf(map[string]string{tc.env: tc.value}))
+		_, err := LoadConfig(nil, envOf(map[string]string{tc.env: tc.value}))
 		if err == nil || !strings.Contains(err.Error(), tc.env) {
 			t.Errorf("%s=%q: error %v, want one naming %s", tc.env, tc.value, err, tc.env)
 		}
@@ -65,7 +65,7 @@ func TestConfigBadValueNamesTheSetting(t *testing.T) {
 }
 
 func TestReadmeDocumentsEverySetting(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

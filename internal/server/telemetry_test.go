@@ -1,23 +1,22 @@
-package main
+package server
 
 import (
+	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/internal/httpguard"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -37,57 +36,66 @@ const obsDashboard = `query Dashboard {
   billingHistory(first: 10) { nodes { type amount } }
 }`
 
-// stack is the server's /query, downloads and /metrics, wired as server.go
-// wires them, over the sandbox, with logs and spans captured.
+// stack is the running server over a sandbox, as the telemetry tests see it:
+// requests in and out as httptest recorders, logs and spans captured.
 type stack struct {
+	*testServer
 	t       *testing.T
-	handler http.Handler
-	obs     *observability
-	logs    *syncBuffer
-	spans   *tracetest.SpanRecorder
 	sandbox *sandbox.Sandbox
 }
 
-func newStack(t *testing.T, origins originList) *stack {
+func newStack(t *testing.T, origins string) *stack {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Seed: 7})
-	up := httptest.NewServer(sb)
-	t.Cleanup(up.Close)
-	logs := &syncBuffer{}
-	logger := slog.New(withRequestIDs(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	obs := newObservability(logger, tp)
-
-	client, err := upstream.New(upstream.Config{BaseURL: up.URL, MaxRetries: -1, Observe: chainObservers(graph.ObserveUpstream, obs.observeUpstream)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	links, err := graph.NewFileLinks(bytes.Repeat([]byte{7}, 32), 5*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gh := graph.NewHandler(graph.Config{
-		Client:        client,
-		Introspection: true,
-		Links:         links,
-		Logger:        logger,
-		Extensions:    append(graph.Guards(graph.GuardLimits{}), obs.graphExtensions()...),
-	})
-	downloads := graph.NewDownloadHandler(client, links, "", logger)
-	mux := http.NewServeMux()
-	mux.Handle("/query", guardQuery(origins, defaultMaxBodyBytes, gh))
-	mux.Handle("GET /files/", downloads)
-	mux.Handle("GET /metrics", obs.metricsHandler())
-	return &stack{t: t, handler: obs.middleware(mux), obs: obs, logs: logs, spans: spans, sandbox: sb}
+	s := startServer(t, serverOptions{upstream: sb, env: map[string]string{"INTROSPECTION": "true", "CORS_ALLOWED_ORIGINS": origins}})
+	return &stack{testServer: s, t: t, sandbox: sb}
 }
 
-// serve runs one request in-process: when it returns, the log line is written.
+// serve sends r to the server over a connection of its own, as written (a
+// header value an http.Client would refuse included), records the answer, and
+// returns once the request's access-log line is written.
 func (s *stack) serve(r *http.Request) *httptest.ResponseRecorder {
+	s.t.Helper()
+	u, _ := url.Parse(s.url)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer conn.Close()
+	r.Host, r.Close = u.Host, true
+	// Written alongside the read: the server may answer (413) before the body is sent.
+	go r.Write(conn)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
 	w := httptest.NewRecorder()
-	s.handler.ServeHTTP(w, r)
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+	s.waitLogged(resp.Header.Get("X-Request-Id"))
 	return w
+}
+
+// waitLogged polls the log until the access line of request id is there: a
+// streamed response can reach the client before its line is written.
+func (s *stack) waitLogged(id string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, msg := range []string{"request", "graphql"} {
+			for _, l := range s.logLines(msg) {
+				if l["request_id"] == id {
+					return
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.t.Fatalf("no access-log line for request %s:\n%s", id, s.logs)
 }
 
 func (s *stack) query(query string, header map[string]string) *httptest.ResponseRecorder {
@@ -122,7 +130,7 @@ func (s *stack) logLines(msg string) []map[string]any {
 }
 
 func TestMetricsShowTheUpstreamCallsJustMade(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, "")
 	if w := s.query(obsDashboard, nil); w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) {
 		t.Fatalf("dashboard: %d %s", w.Code, w.Body)
 	}
@@ -150,7 +158,7 @@ func TestMetricsShowTheUpstreamCallsJustMade(t *testing.T) {
 }
 
 func TestMetricsCountErrorsByCodeAndBoundOperationNames(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, "")
 	s.query(`query Big { invoices(first: 100) { nodes { summary { amount } } } }`, nil)
 	s.query(`{ invoices {`, nil)
 	m := s.metrics()
@@ -165,15 +173,10 @@ func TestMetricsCountErrorsByCodeAndBoundOperationNames(t *testing.T) {
 		}
 	}
 
-	l := newLabelSet(2)
-	got := []string{l.label("A"), l.label("B"), l.label("C"), l.label("A"), l.label(strings.Repeat("x", 65))}
-	if strings.Join(got, ",") != "A,B,other,A,other" {
-		t.Errorf("labels = %v, want the first two names kept and the rest folded into other", got)
-	}
 }
 
 func TestLogLinePerOperation(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, "")
 	w := s.query(obsDashboard, map[string]string{"X-Request-Id": "req-abc.123"})
 	if got := w.Header().Get("X-Request-Id"); got != "req-abc.123" {
 		t.Errorf("X-Request-Id echoed = %q, want the caller's", got)
@@ -209,7 +212,7 @@ func TestLogLinePerOperation(t *testing.T) {
 }
 
 func TestErrorLinesCarryCodesAndNoToken(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, "")
 	s.query(`query Mixed { invoice(uuid: "00000000-0000-4000-8000-000000000000") { amount } volumes(first: 1) { totalCount } }`, nil)
 	l := s.logLines("graphql")
 	if len(l) != 1 || l[0]["outcome"] != "partial" || !strings.Contains(strings.Join(anyStrings(l[0]["codes"]), ","), "NOT_FOUND") {
@@ -253,7 +256,7 @@ func TestErrorLinesCarryCodesAndNoToken(t *testing.T) {
 }
 
 func TestTracesFollowTheOperationIntoUpstreamCalls(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, "")
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	s.query(`query Two { invoice(uuid: "preview") { summary { amount } } volumes(first: 2) { nodes { id } } }`, map[string]string{"Traceparent": parent})
 
@@ -288,23 +291,8 @@ func TestTracesFollowTheOperationIntoUpstreamCalls(t *testing.T) {
 	}
 }
 
-func TestTracingIsOffWithoutAnEndpoint(t *testing.T) {
-	tp, shutdown, err := newTracerProvider(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shutdown(context.Background())
-	_, span := tp.Tracer("t").Start(context.Background(), "x")
-	if span.IsRecording() {
-		t.Errorf("a span records with tracing off")
-	}
-	if got := tracesURL("http://collector:4318/"); got != "http://collector:4318/v1/traces" {
-		t.Errorf("tracesURL = %s", got)
-	}
-}
-
 func TestGETRunsQueriesOnlyAndNeedsAPreflightHeader(t *testing.T) {
-	s := newStack(t, nil)
+	s := newStack(t, "")
 	get := func(query string, preflight bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/query?query="+url.QueryEscape(query), nil)
 		if preflight {
@@ -328,8 +316,8 @@ func TestGETRunsQueriesOnlyAndNeedsAPreflightHeader(t *testing.T) {
 }
 
 func TestBodyLimitOnTheRealHandler(t *testing.T) {
-	s := newStack(t, nil)
-	big := `{"query":"{ __typename }","variables":{"pad":"` + strings.Repeat("x", defaultMaxBodyBytes) + `"}}`
+	s := newStack(t, "")
+	big := `{"query":"{ __typename }","variables":{"pad":"` + strings.Repeat("x", httpguard.DefaultMaxBodyBytes) + `"}}`
 	r := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(big))
 	r.Header.Set("Content-Type", "application/json")
 	w := s.serve(r)
@@ -357,61 +345,4 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
-
-func TestAnAbortedResponseIsStillLogged(t *testing.T) {
-	logs := &syncBuffer{}
-	o := newObservability(slog.New(slog.NewJSONHandler(logs, nil)), nil)
-	h := o.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("%PDF-1.7 cut off"))
-		panic(http.ErrAbortHandler) // as a download does when DigitalOcean's stream breaks
-	}))
-	func() {
-		defer func() {
-			if p := recover(); p != http.ErrAbortHandler {
-				t.Errorf("recovered %v, want the handler's panic passed on to net/http", p)
-			}
-		}()
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/invoices/x/pdf", nil))
-	}()
-	var line map[string]any
-	if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
-		t.Fatalf("log %q: %v", logs, err)
-	}
-	if line["aborted"] != true || line["status"] != float64(200) || line["level"] != "ERROR" {
-		t.Errorf("log line %v, want aborted, status 200 as sent, level ERROR", line)
-	}
-}
-
-// BenchmarkMiddleware is the cost the observability middleware adds to every
-// request (request id, record, span, metrics, one log line), around a handler
-// that does nothing.
-func BenchmarkMiddleware(b *testing.B) {
-	o := newObservability(slog.New(slog.NewJSONHandler(io.Discard, nil)), nil)
-	h := o.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("{}")) }))
-	r := httptest.NewRequest(http.MethodPost, "/query", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(httptest.NewRecorder(), r)
-	}
 }

@@ -1,4 +1,7 @@
-package main
+// Package httpguard holds the browser-facing guards of /query and the
+// downloads: CORS, CSRF prevention as Apollo Server does it, and a bound on
+// the request body.
+package httpguard
 
 import (
 	"bytes"
@@ -15,21 +18,18 @@ import (
 	"github.com/oceangraph/oceangraph/graph"
 )
 
-// The browser-facing guards of /query: CORS, CSRF prevention as Apollo Server
-// does it, and a bound on the request body. guardQuery chains them.
-
 // corsMaxAge is how long a browser may cache a preflight answer. Ten minutes
 // keeps preflights rare while letting a changed origin list take effect soon.
 const corsMaxAge = 10 * time.Minute
 
-// defaultMaxBodyBytes bounds a /query request body: far above any real query
+// DefaultMaxBodyBytes bounds a /query request body: far above any real query
 // (the dashboard is about 1 KiB) and far below what could hurt memory.
-const defaultMaxBodyBytes = 1 << 20
+const DefaultMaxBodyBytes = 1 << 20
 
-// devOrigins are the origins allowed by default with the built-in sandbox, so
+// DevOrigins are the origins allowed by default with the built-in sandbox, so
 // that a frontend dev server (Vite, Next, ...) on this machine works with no
 // setup. With a real DigitalOcean URL the default is no origin at all.
-const devOrigins = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*"
+const DevOrigins = "http://localhost:*,http://127.0.0.1:*,http://[::1]:*"
 
 // csrfRefusal is Apollo Server's message, so that clients see the same advice.
 const csrfRefusal = "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). " +
@@ -48,12 +48,12 @@ type originPattern struct {
 	port      string // "" for the scheme's default, "*" for any
 }
 
-// originList is the parsed CORS_ALLOWED_ORIGINS; empty allows no origin.
-type originList []originPattern
+// Origins is the parsed CORS_ALLOWED_ORIGINS; empty allows no origin.
+type Origins []originPattern
 
-// parseOrigins reads a comma-separated list of origin patterns.
-func parseOrigins(raw string) (originList, error) {
-	var list originList
+// ParseOrigins reads a comma-separated list of origin patterns.
+func ParseOrigins(raw string) (Origins, error) {
+	var list Origins
 	for _, entry := range strings.Split(raw, ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -119,8 +119,8 @@ func (p originPattern) allows(scheme, host, port string) bool {
 	return host == p.host
 }
 
-// allows reports whether origin (as a browser sends it) is listed.
-func (l originList) allows(origin string) bool {
+// Allows reports whether origin (as a browser sends it) is listed.
+func (l Origins) Allows(origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || u.Path != "" || u.User != nil || u.RawQuery != "" {
 		return false
@@ -139,7 +139,7 @@ func (l originList) allows(origin string) bool {
 }
 
 // anyOrigin reports whether the list is the single wildcard "*".
-func (l originList) anyOrigin() bool {
+func (l Origins) anyOrigin() bool {
 	for _, p := range l {
 		if p.any {
 			return true
@@ -164,16 +164,16 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// newCORS answers CORS for the listed origins: preflights are cached for
+// CORS answers CORS for the listed origins: preflights are cached for
 // corsMaxAge, credentials are allowed for listed origins (but never with "*"),
 // and a request from an unlisted origin gets no CORS header at all, so the
 // browser keeps the response from the page. An empty list turns CORS off.
-func newCORS(origins originList) func(http.Handler) http.Handler {
+func CORS(origins Origins) func(http.Handler) http.Handler {
 	if len(origins) == 0 {
 		return func(next http.Handler) http.Handler { return next }
 	}
 	c := cors.New(cors.Options{
-		AllowOriginFunc:  origins.allows,
+		AllowOriginFunc:  origins.Allows,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept", "X-Request-Id", "Apollo-Require-Preflight", "X-Apollo-Operation-Name", "Apollographql-Client-Name", "Apollographql-Client-Version", "Traceparent", "Tracestate"},
 		ExposedHeaders:   []string{"X-Request-Id", "Retry-After"},
@@ -248,9 +248,9 @@ func limitBody(max int64, next http.Handler) http.Handler {
 	})
 }
 
-// guardQuery wraps the GraphQL handler in the browser guards. CORS is
+// Query wraps the GraphQL handler in the browser guards. CORS is
 // outermost, so a refusal still carries the CORS headers a listed frontend
 // needs to read it.
-func guardQuery(origins originList, maxBodyBytes int64, next http.Handler) http.Handler {
-	return newCORS(origins)(preventCSRF(limitBody(maxBodyBytes, next)))
+func Query(origins Origins, maxBodyBytes int64, next http.Handler) http.Handler {
+	return CORS(origins)(preventCSRF(limitBody(maxBodyBytes, next)))
 }

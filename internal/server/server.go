@@ -1,0 +1,208 @@
+// Package server is the HTTP platform around the GraphQL core: it reads the
+// configuration, wires the routes (listed once, in routes) with their guards
+// and telemetry, serves them, and shuts down gracefully.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/internal/httpguard"
+	"github.com/oceangraph/oceangraph/internal/playground"
+	"github.com/oceangraph/oceangraph/internal/telemetry"
+	"github.com/oceangraph/oceangraph/upstream"
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
+)
+
+// NewLogger logs to stderr in format (text or json), each line made with a
+// request's context carrying its request id.
+func NewLogger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(telemetry.WithRequestIDs(slog.NewJSONHandler(os.Stderr, nil)))
+	}
+	return slog.New(telemetry.WithRequestIDs(slog.NewTextHandler(os.Stderr, nil)))
+}
+
+// Run serves until ctx is done, then lets in-flight requests finish. ready,
+// when set, is told the address once the server accepts connections.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(addr string)) error {
+	return run(ctx, cfg, options{logger: logger, ready: ready})
+}
+
+// options are what a run takes besides its Config; tests set the tracer provider.
+type options struct {
+	logger *slog.Logger
+	ready  func(addr string)
+	tp     trace.TracerProvider // nil: from Config.OTLPEndpoint
+}
+
+func run(ctx context.Context, cfg Config, o options) error {
+	logger := o.logger
+	if cfg.APIURL == "" {
+		sb, err := startSandbox(cfg.ListenHost)
+		if err != nil {
+			return fmt.Errorf("start the built-in sandbox: %w", err)
+		}
+		defer sb.Close()
+		cfg.APIURL = sb.URL
+		if cfg.Token == "" {
+			cfg.Token = sandbox.DemoToken
+		}
+		logger.Info("no DIGITALOCEAN_API_URL set: serving the built-in sandbox (demo data, not your account)", "sandbox", cfg.APIURL)
+	}
+	tp := o.tp
+	if tp == nil {
+		provider, stopTracing, err := telemetry.NewTracerProvider(ctx, cfg.OTLPEndpoint)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			stopTracing(sctx) // flush the last spans
+		}()
+		tp = provider
+	}
+	var shuttingDown atomic.Bool
+	handler, err := newHandler(cfg, logger, tp, &shuttingDown)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	logger.Info("oceangraph listening", "playground", "http://"+ln.Addr().String()+"/", "graphql", "http://"+ln.Addr().String()+"/query")
+	if o.ready != nil {
+		o.ready(ln.Addr().String())
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shuttingDown.Store(true)
+	logger.Info("shutting down: letting in-flight requests finish", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newHandler is every route of the server behind its telemetry, over the
+// upstream at cfg.APIURL.
+func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shuttingDown *atomic.Bool) (http.Handler, error) {
+	obs := telemetry.New(logger, tp)
+	client, err := upstream.New(upstream.Config{
+		BaseURL:    cfg.APIURL,
+		Token:      cfg.Token,
+		MaxRetries: cfg.UpstreamRetries,
+		Timeout:    cfg.UpstreamTimeout,
+		// graph's observer feeds each response's extensions.rateLimit from the newest upstream answer.
+		Observe: func(ctx context.Context, c upstream.Call) {
+			graph.ObserveUpstream(ctx, c)
+			obs.ObserveUpstream(ctx, c)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	links, err := graph.NewFileLinks(cfg.FileLinkKey, cfg.FileLinkTTL)
+	if err != nil {
+		return nil, fmt.Errorf("file links: %w", err)
+	}
+	query := graph.NewHandler(graph.Config{
+		Client:         client,
+		DefaultToken:   cfg.Token,
+		MaxConcurrency: cfg.MaxConcurrency,
+		Naive:          cfg.Naive,
+		Introspection:  cfg.Introspection,
+		PublicURL:      cfg.PublicURL,
+		Links:          links,
+		Logger:         logger,
+		Extensions:     append(graph.Guards(cfg.Guards), graphql.HandlerExtension(graph.NewTelemetry(tp))),
+	})
+	downloads := httpguard.CORS(cfg.CORSOrigins)(graph.NewDownloadHandler(client, links, cfg.Token, logger))
+	page := playground.NewHandler("/query", cfg.AssetsDir, logger)
+
+	mux := http.NewServeMux()
+	for _, r := range []struct {
+		pattern string
+		handler http.Handler
+	}{
+		{"/query", httpguard.Query(cfg.CORSOrigins, cfg.MaxBodyBytes, query)},
+		{"GET /invoices/{uuid}/{format}", downloads},
+		{"GET /files/", downloads},
+		{"GET /metrics", obs.MetricsHandler()},
+		{"GET /{$}", page},
+		{"GET " + playground.AssetsPath + "{path...}", page},
+		{"GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("ok\n"))
+		})},
+		{"GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if shuttingDown.Load() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("ready\n"))
+		})},
+	} {
+		mux.Handle(r.pattern, obs.Route(r.pattern, r.handler))
+	}
+	return obs.Middleware(mux), nil
+}
+
+// sandboxServer is the built-in sandbox on a loopback port of its own, so the
+// client speaks real HTTP to it exactly as it would to DigitalOcean.
+type sandboxServer struct {
+	URL string
+	srv *http.Server
+}
+
+func (s *sandboxServer) Close() { s.srv.Close() }
+
+func startSandbox(host string) (*sandboxServer, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(loopbackOr(host), "0"))
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: sandbox.New(sandbox.Options{}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return &sandboxServer{URL: "http://" + ln.Addr().String(), srv: srv}, nil
+}
+
+// loopbackOr keeps the in-process sandbox on loopback whatever the public host.
+func loopbackOr(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return host
+	}
+	return "127.0.0.1"
+}
