@@ -34,13 +34,18 @@ var pageTypes = []func() any{
 	func() any { return new(InvoiceSummary) },
 	func() any { return new(BillingHistoryPage) },
 	func() any { return new(Balance) },
+	func() any { return new(VolumeActionPage) },
+	func() any { return new(VolumeActionResponse) },
+	func() any { return new(SnapshotPage) },
+	func() any { return new(SnapshotResponse) },
 }
 
 // fuzzSeedBodies are the spec's example bodies (testdata/) and their
 // near misses: cut short, wrong types, wrong top-level value.
 func fuzzSeedBodies(f *testing.F) [][]byte {
 	var seeds [][]byte
-	for _, name := range []string{"volumes_all.json", "volume.json", "invoices.json", "invoice_items.json", "invoice_summary.json", "billing_history.json", "balance.json"} {
+	for _, name := range []string{"volumes_all.json", "volume.json", "invoices.json", "invoice_items.json", "invoice_summary.json", "billing_history.json", "balance.json",
+		"volume_actions.json", "volume_action_detach.json", "volume_snapshots.json", "volume_snapshot.json"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)

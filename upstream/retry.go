@@ -25,15 +25,15 @@ type retrier struct {
 	idempotent bool // a GET: may be sent again; a POST or DELETE may not once it may have arrived
 
 	// Set by the transport (httptrace) during an attempt, possibly from its goroutines.
-	askedConn  atomic.Bool // the transport reports its connections (GetConn fired)
-	gotConn    atomic.Bool // the attempt had a connection: bytes may have been sent
-	endedEarly bool        // the caller's context had ended before the attempt began
+	askedConn atomic.Bool // the transport reports its connections (GetConn fired)
+	gotConn   atomic.Bool // the attempt had a connection: bytes may have been sent
 
-	attempt int
-	start   time.Time
-	wait    time.Duration // the wait check chose for the next attempt
-	waiting bool          // between check choosing to retry and the next attempt
-	last    *Error        // the failure of the latest attempt; nil after a 2xx
+	endedEarly bool // the caller's context had ended before the attempt began
+	attempt    int
+	start      time.Time
+	wait       time.Duration // the wait check chose for the next attempt
+	waiting    bool          // between check choosing to retry and the next attempt
+	last       *Error        // the failure of the latest attempt; nil after a 2xx
 }
 
 // begin runs before every attempt (go-retryablehttp's RequestLogHook).
