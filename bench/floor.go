@@ -36,11 +36,11 @@ type floorCodec struct {
 	Marshal   func(any) ([]byte, error)
 }
 
-// floorCodecs: the standard library's encoding/json, and the library the
-// server decodes DigitalOcean's pages with (upstream/decode.go).
+// floorCodecs: the standard library's encoding/json, and what the server
+// decodes DigitalOcean's pages with (upstream.DecodeJSON, on go-json-experiment).
 var floorCodecs = map[string]floorCodec{
 	"std":    {Name: "encoding/json", Unmarshal: json.Unmarshal, Marshal: json.Marshal},
-	"server": {Name: "go-json-experiment/json/v1 (the server's)", Unmarshal: jsonv1.Unmarshal, Marshal: jsonv1.Marshal},
+	"server": {Name: "upstream.DecodeJSON + go-json-experiment (the server's)", Unmarshal: upstream.DecodeJSON, Marshal: jsonv1.Marshal},
 }
 
 // runFloor serves the floor handlers until ctx ends.

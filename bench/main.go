@@ -83,12 +83,17 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	fs.IntVar(&c.FloorClients, "floor-clients", 20, "concurrent clients for the CPU-per-query rows beside the floor")
 	fs.IntVar(&c.Rounds, "rounds", 2, "rounds of the floor suite (medians are quoted)")
 	fs.BoolVar(&c.Allocs, "allocs", true, "run BenchmarkServerVolumesPage for its allocations per request")
-	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results, relative to the module root (empty: nowhere)")
+	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results, relative to the module root (empty: nowhere; with -only floor the default is bench/floor-results.md)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	outSet := false
+	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	if c.Only == "floor" && !outSet {
+		c.Out = "bench/floor-results.md"
 	}
 	if c.Quick {
 		c.Duration = 2 * time.Second

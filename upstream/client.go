@@ -243,7 +243,7 @@ func (c *Client) call(ctx context.Context, endpoint, path string, query url.Valu
 	if len(raw) > maxJSONBody {
 		return fail(KindDecode, fmt.Errorf("body larger than %d bytes", maxJSONBody))
 	}
-	if err := decodeJSON(raw, out); err != nil {
+	if err := DecodeJSON(raw, out); err != nil {
 		return fail(KindDecode, err)
 	}
 	return nil

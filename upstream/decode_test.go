@@ -130,8 +130,8 @@ func TestNumbersThatCannotBeCoercedStillFail(t *testing.T) {
 		`{"volumes":{"id":"v1"},"meta":{"total":1}}`,
 	} {
 		var page VolumePage
-		if err := decodeJSON([]byte(body), &page); err == nil {
-			t.Errorf("decodeJSON(%s) = %+v, want an error", body, page)
+		if err := DecodeJSON([]byte(body), &page); err == nil {
+			t.Errorf("DecodeJSON(%s) = %+v, want an error", body, page)
 		}
 	}
 }

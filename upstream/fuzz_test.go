@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // The fuzz targets of the client's input side: whatever DigitalOcean (or a
@@ -21,7 +24,7 @@ import (
 //	go test -run '^$' -fuzz '^FuzzDecodeJSON$' -fuzztime 30s ./upstream
 //	go test -run '^$' -fuzz '^FuzzResponse$' -fuzztime 30s ./upstream
 
-// pageTypes are the shapes decodeJSON fills, one per endpoint.
+// pageTypes are the shapes DecodeJSON fills, one per endpoint.
 var pageTypes = []func() any{
 	func() any { return new(VolumePage) },
 	func() any {
@@ -62,7 +65,7 @@ func fuzzSeedBodies(f *testing.F) [][]byte {
 	)
 }
 
-// FuzzDecodeJSON: decodeJSON either fills the page from a valid JSON object
+// FuzzDecodeJSON: DecodeJSON either fills the page from a valid JSON object
 // or fails; it never accepts bytes that are not one valid JSON object.
 func FuzzDecodeJSON(f *testing.F) {
 	for i, b := range fuzzSeedBodies(f) {
@@ -70,13 +73,18 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, shape uint8) {
 		out := pageTypes[int(shape)%len(pageTypes)]()
-		err := decodeJSON(body, out)
+		err := DecodeJSON(body, out)
+		// DecodeJSON's fast path must answer as encoding/json's semantics do.
+		v1 := pageTypes[int(shape)%len(pageTypes)]()
+		if v1Err := jsonv1.Unmarshal(body, v1); err == nil && v1Err == nil && !reflect.DeepEqual(out, v1) {
+			t.Errorf("DecodeJSON(%q) = %+v, encoding/json's semantics give %+v", body, out, v1)
+		}
 		if err != nil {
 			return
 		}
 		trimmed := bytes.TrimSpace(body)
 		if !json.Valid(trimmed) || len(trimmed) == 0 || trimmed[0] != '{' {
-			t.Errorf("decodeJSON accepted a body that is not one JSON object: %q", body)
+			t.Errorf("DecodeJSON accepted a body that is not one JSON object: %q", body)
 		}
 	})
 }
