@@ -364,7 +364,12 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 	if body != nil {
 		reqBody = body
 	}
-	req, err := retryablehttp.NewRequestWithContext(httptrace.WithClientTrace(ctx, r.trace()), method(endpoint), target, reqBody)
+	reqCtx := ctx
+	if !r.idempotent {
+		// Only a write needs to know whether an attempt had a connection.
+		reqCtx = httptrace.WithClientTrace(ctx, r.trace())
+	}
+	req, err := retryablehttp.NewRequestWithContext(reqCtx, method(endpoint), target, reqBody)
 	if err != nil {
 		return nil, 0, &Error{Endpoint: endpoint, Kind: KindRequest, Err: err}
 	}
