@@ -424,8 +424,9 @@ func method(endpoint string) string {
 	return m
 }
 
-// idempotent reports whether sending the endpoint's request twice does no more
-// than sending it once: true for reads, false for DigitalOcean's POST and DELETE.
+// idempotent reports whether the endpoint's request may be sent again: true
+// for reads; false for POST (a second volume, action or snapshot) and DELETE
+// (whose repeat answers 404 for what the first one did).
 func idempotent(endpoint string) bool {
 	m := method(endpoint)
 	return m == http.MethodGet || m == http.MethodHead
