@@ -147,30 +147,31 @@ func TestFilenameFromContentDisposition(t *testing.T) {
 }
 
 func TestFileTimeoutBoundsSilenceNotTheWholeBody(t *testing.T) {
-	// Config.Timeout is 200ms; the file trickles in over ~600ms in 50ms steps.
+	// Config.Timeout is 400ms; the file trickles in over ~640ms in 40ms steps
+	// (ten times less than the timeout, so a loaded machine does not fail it).
 	// A slow but steady file must arrive whole.
 	do := newFakeDO(t)
 	do.mux.HandleFunc("GET /v2/customers/my/invoices/{uuid}/pdf", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/pdf")
-		for i := 0; i < 12; i++ {
+		for i := 0; i < 16; i++ {
 			w.Write([]byte("chunk\n"))
 			w.(http.Flusher).Flush()
 			select {
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(40 * time.Millisecond):
 			case <-r.Context().Done():
 				return
 			}
 		}
 	})
-	c := newTestClient(t, do.URL, Config{Timeout: 200 * time.Millisecond})
+	c := newTestClient(t, do.URL, Config{Timeout: 400 * time.Millisecond})
 	f, err := c.GetInvoiceFile(context.Background(), "u", FormatPDF)
 	if err != nil {
 		t.Fatalf("GetInvoiceFile: %v", err)
 	}
 	defer f.Body.Close()
 	body, err := io.ReadAll(f.Body)
-	if err != nil || len(body) != 12*len("chunk\n") {
-		t.Errorf("read %d bytes, %v; want the whole 72-byte file although it took longer than Timeout", len(body), err)
+	if err != nil || len(body) != 16*len("chunk\n") {
+		t.Errorf("read %d bytes, %v; want the whole 96-byte file although it took longer than Timeout", len(body), err)
 	}
 }
 
