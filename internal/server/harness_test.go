@@ -13,6 +13,8 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/oceangraph/oceangraph/internal/telemetry"
 )
@@ -30,6 +32,7 @@ type serverOptions struct {
 	env      map[string]string // settings, as environment variables
 	upstream http.Handler      // DigitalOcean's stand-in; nil: the server's built-in sandbox
 	logs     io.Writer         // where the log goes instead of testServer.logs
+	untraced bool              // tracing off, as in production without an OTLP endpoint
 }
 
 // startServer starts the server and returns once /healthz answers.
@@ -54,8 +57,12 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 	if o.logs != nil {
 		logs = o.logs
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans))
-	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	var tp trace.TracerProvider = noop.NewTracerProvider()
+	if !o.untraced {
+		sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans))
+		t.Cleanup(func() { sdk.Shutdown(context.Background()) })
+		tp = sdk
+	}
 	logger := slog.New(telemetry.WithRequestIDs(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	ctx, cancel := context.WithCancel(context.Background())

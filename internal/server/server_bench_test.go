@@ -15,7 +15,7 @@ import (
 // load benchmark in bench/ measures the same across processes; this one is
 // for CPU profiles: go test -run '^$' -bench ServerVolumesPage -cpuprofile cpu.out .
 func BenchmarkServerVolumesPage(b *testing.B) {
-	srv := startServer(b, serverOptions{upstream: sandbox.New(sandbox.Options{}), logs: io.Discard, env: map[string]string{"DIGITALOCEAN_TOKEN": "bench", "LOG_FORMAT": "json"}})
+	srv := startServer(b, serverOptions{upstream: sandbox.New(sandbox.Options{}), logs: io.Discard, untraced: true, env: map[string]string{"DIGITALOCEAN_TOKEN": "bench", "LOG_FORMAT": "json"}})
 	url := srv.url + "/query"
 	const body = `{"query":"{ volumes(first: 20) { totalCount nodes { id name sizeGigabytes region { slug name } dropletIds tags createdAt } } }"}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

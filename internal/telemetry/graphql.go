@@ -181,10 +181,12 @@ func (t graphqlExtension) InterceptResponse(ctx context.Context, next graphql.Re
 	}
 	ctx, span := t.tracer.Start(ctx, spanName, trace.WithTimestamp(start))
 	defer span.End()
-	if opType != "" {
+	// Attributes cost allocations even on a span that records nothing.
+	recording := span.IsRecording()
+	if recording && opType != "" {
 		span.SetAttributes(attribute.String("graphql.operation.type", opType))
 	}
-	if name != "" {
+	if recording && name != "" {
 		span.SetAttributes(attribute.String("graphql.operation.name", name))
 	}
 
@@ -198,7 +200,9 @@ func (t graphqlExtension) InterceptResponse(ctx context.Context, next graphql.Re
 	if t.estimate != nil {
 		if n, ok := t.estimate(ctx); ok {
 			summary.EstimatedCalls = n
-			span.SetAttributes(attribute.Int("oceangraph.upstream.estimated_calls", n))
+			if recording {
+				span.SetAttributes(attribute.Int("oceangraph.upstream.estimated_calls", n))
+			}
 		}
 	}
 	// A body refused before parsing (not JSON, variables not an object) has no
@@ -212,9 +216,11 @@ func (t graphqlExtension) InterceptResponse(ctx context.Context, next graphql.Re
 		rec.mu.Lock()
 		rec.op = summary
 		rec.mu.Unlock()
-		span.SetAttributes(attribute.Int("oceangraph.upstream.calls", rec.UpstreamCalls()))
+		if recording {
+			span.SetAttributes(attribute.Int("oceangraph.upstream.calls", rec.UpstreamCalls()))
+		}
 	}
-	if len(summary.Codes) > 0 {
+	if recording && len(summary.Codes) > 0 {
 		span.SetAttributes(attribute.StringSlice("graphql.error.codes", summary.Codes))
 		span.SetStatus(codes.Error, summary.Outcome())
 	}

@@ -135,6 +135,9 @@ func (o *Telemetry) ObserveUpstream(ctx context.Context, c upstream.Call) {
 		rec.CountUpstreamCall()
 	}
 
+	if _, off := o.tp.(noop.TracerProvider); off {
+		return // tracing off: the client span would be a no-op built for nothing
+	}
 	end := time.Now()
 	path, _, _ := strings.Cut(c.URL, "?")
 	_, span := o.tracer.Start(ctx, endpoint,
@@ -172,15 +175,12 @@ func (o *Telemetry) observeBatch(loader string, keys int) {
 // span (otelhttp), and when it is done one log line and its metrics, all
 // labelled with the route the mux matched (see Route).
 func (o *Telemetry) Middleware(next http.Handler) http.Handler {
-	traced := otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("oceangraph.request_id", RequestRecordFrom(r.Context()).ID))
-		next.ServeHTTP(w, r)
-	}), "",
-		otelhttp.WithTracerProvider(o.tp),
-		otelhttp.WithPropagators(propagation.TraceContext{}),
-		// otelhttp names the span again once the mux has set r.Pattern.
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeName(r.Pattern) }),
-	)
+	var traced http.Handler = next
+	// With tracing off every span is a no-op: otelhttp would only cost each
+	// request its wrappers (about 2% of a small query's CPU).
+	if _, off := o.tp.(noop.TracerProvider); !off {
+		traced = o.traced(next)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
@@ -201,6 +201,19 @@ func (o *Telemetry) Middleware(next http.Handler) http.Handler {
 		}()
 		traced.ServeHTTP(sw, r.WithContext(WithRequestRecord(r.Context(), rec)))
 	})
+}
+
+// traced is next under the server span of otelhttp, carrying the request id.
+func (o *Telemetry) traced(next http.Handler) http.Handler {
+	return otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("oceangraph.request_id", RequestRecordFrom(r.Context()).ID))
+		next.ServeHTTP(w, r)
+	}), "",
+		otelhttp.WithTracerProvider(o.tp),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		// otelhttp names the span again once the mux has set r.Pattern.
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeName(r.Pattern) }),
+	)
 }
 
 // unrouted labels a request no route matched.
