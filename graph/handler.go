@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/oceangraph/oceangraph/graph/generated"
+	"github.com/oceangraph/oceangraph/internal/shared"
 	"github.com/oceangraph/oceangraph/upstream"
 )
 
@@ -54,6 +55,9 @@ type Config struct {
 	// Extensions are added to the GraphQL server after this package's own
 	// (the guards): telemetry.
 	Extensions []graphql.HandlerExtension
+	// Shared is the state kept across requests and replicas (cache, persisted
+	// queries, token rechecks, rate budget); nil: none (graph/sharedstate.go).
+	Shared *SharedState
 }
 
 // Defaults of the guards' settings.
@@ -98,10 +102,14 @@ func (l GuardLimits) withDefaults() GuardLimits {
 // runs, so that a refused query costs DigitalOcean nothing; in the order they
 // run: persisted queries (before parsing), then, cheapest first, the depth
 // (which also bounds what fragments expand to), cost and upstream-call limits.
-func guards(l GuardLimits) []graphql.HandlerExtension {
+func guards(l GuardLimits, st *SharedState) []graphql.HandlerExtension {
 	l = l.withDefaults()
+	apq := newAPQ(l.APQCacheSize)
+	if st != nil && st.Store != nil {
+		apq.Cache = shared.APQ{Store: st.Store}
+	}
 	return []graphql.HandlerExtension{
-		newAPQ(l.APQCacheSize),
+		apq,
 		federationSDL{},
 		depthLimit{max: l.MaxDepth},
 		newComplexityLimit(l.MaxComplexity),
@@ -163,9 +171,10 @@ func newServer(cfg Config) *handler.Server {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(rateLimitExtension{})
-	for _, ext := range append(guards(cfg.Guards), cfg.Extensions...) {
+	for _, ext := range append(guards(cfg.Guards, cfg.Shared), cfg.Extensions...) {
 		srv.Use(ext)
 	}
+	srv.Use(newCostExtension()) // after the upstream budget, whose estimate it reads
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
 	srv.SetRecoverFunc(recoverFunc(cfg.Logger))
 	return srv
@@ -188,6 +197,7 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		logger:  m.cfg.Logger,
 	}
 	s.token, s.authErr = tokenOf(r, m.cfg.DefaultToken)
+	s.cost = newCostScope(m.cfg.Shared, m.cfg.Client, s.token)
 	if s.baseURL == "" {
 		s.baseURL = baseURLOf(r)
 	}

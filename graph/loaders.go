@@ -14,6 +14,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strconv"
 	"sync"
@@ -65,15 +66,34 @@ type loaders struct {
 func newLoaders(c *upstream.Client, naive bool) *loaders {
 	l := &loaders{naive: naive}
 	l.billingHistoryPages = newNamedLoader("billingHistoryPages", naive, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
-		return c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		p, err := c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		if err == nil {
+			for _, e := range p.BillingHistory {
+				markIssued(ctx, e.InvoiceUUID)
+			}
+		}
+		return p, err
 	})
 	l.invoicePages = newNamedLoader("invoicePages", naive, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
-		return c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		p, err := c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		if err == nil {
+			for _, inv := range p.Invoices { // the list holds issued invoices; the preview is apart
+				markIssued(ctx, inv.InvoiceUUID)
+			}
+		}
+		return p, err
 	})
+	// An issued invoice's item pages and summary never change: they go through the cache.
 	l.invoiceItemPages = newNamedLoader("invoiceItemPages", naive, func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
-		return c.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		return cachedIfIssued(ctx, k.filter, fmt.Sprintf("items/%s?page=%d&per_page=%d", k.filter, k.page, k.perPage), func(ctx context.Context) (*upstream.InvoiceItemPage, error) {
+			return c.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		})
 	})
-	l.invoiceSummaries = newNamedLoader("invoiceSummaries", naive, c.GetInvoiceSummary)
+	l.invoiceSummaries = newNamedLoader("invoiceSummaries", naive, func(ctx context.Context, ref string) (*upstream.InvoiceSummary, error) {
+		return cachedIfIssued(ctx, ref, "summary/"+ref, func(ctx context.Context) (*upstream.InvoiceSummary, error) {
+			return c.GetInvoiceSummary(ctx, ref)
+		})
+	})
 	l.volumes = newNamedLoader("volumes", naive, c.GetVolume)
 	l.volumePages = newNamedLoader("volumePages", naive, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
 		p, err := c.ListVolumes(ctx, upstream.VolumeListOptions{

@@ -32,6 +32,9 @@ type requestScope struct {
 
 	// observeMu serialises the loaders' batch reports (ObserveBatch).
 	observeMu sync.Mutex
+
+	// cost counts the request's upstream calls and cache hits (graph/sharedstate.go).
+	cost *costScope
 }
 
 type scopeKey struct{}
@@ -84,7 +87,13 @@ func fetch(ctx context.Context, call func(ctx context.Context) error) error {
 // with other observers); calls outside a GraphQL request are ignored.
 func ObserveUpstream(ctx context.Context, c upstream.Call) {
 	s, ok := ctx.Value(scopeKey{}).(*requestScope)
-	if !ok || c.RateLimit.IsZero() {
+	if !ok {
+		return
+	}
+	if s.cost != nil {
+		s.cost.observe(ctx, c)
+	}
+	if c.RateLimit.IsZero() {
 		return
 	}
 	s.mu.Lock()

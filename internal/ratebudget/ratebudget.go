@@ -142,13 +142,14 @@ func (b *Budget) Reserve(ctx context.Context, tokenKey string, n int) (r Reserva
 	return Reservation{}, false, max((wait + time.Second - 1).Truncate(time.Second), time.Second)
 }
 
-// Release gives back calls a reservation did not make (the cache answered, a
-// field failed early), so they are not counted against the minute.
-func (r Reservation) Release(ctx context.Context, unused int) {
-	if r.b == nil || unused <= 0 {
+// Settle brings the tally to the calls the operation really made: it gives
+// back what the cache answered or a failed field never asked, and counts what
+// the estimate missed (retries, an evicted entry).
+func (r Reservation) Settle(ctx context.Context, made int) {
+	if r.b == nil || int64(made) == r.n {
 		return
 	}
-	_, _ = r.b.store.Count(ctx, tallyKey(r.tokenKey), r.at, -int64(min(int64(unused), r.n)), window)
+	_, _ = r.b.store.Count(ctx, tallyKey(r.tokenKey), r.at, int64(made)-r.n, window)
 }
 
 func (b *Budget) seen(ctx context.Context, tokenKey string) (seen, bool) {

@@ -105,7 +105,7 @@ func TestRefusalLeavesTheBudgetAsItWas(t *testing.T) {
 	})
 }
 
-func TestReleaseGivesBackUnusedCalls(t *testing.T) {
+func TestSettleCountsTheCallsReallyMade(t *testing.T) {
 	stores(t, func(t *testing.T, open func() shared.Store) {
 		b := ratebudget.New(ratebudget.Options{Store: open(), PerMinute: 50, Reserve: -1, Now: newClock().Now})
 		ctx := context.Background()
@@ -113,9 +113,17 @@ func TestReleaseGivesBackUnusedCalls(t *testing.T) {
 		if !ok {
 			t.Fatal("refused")
 		}
-		r.Release(ctx, dashboard-3) // a warm dashboard: 3 calls made, the cache answered the rest
-		if _, ok, _ := b.Reserve(ctx, "tk", 47); !ok {
-			t.Fatal("47 refused although only 3 of 50 were spent")
+		r.Settle(ctx, 3) // a warm dashboard: 3 calls made, the cache answered the rest
+		r2, ok, _ := b.Reserve(ctx, "tk", 40)
+		if !ok {
+			t.Fatal("40 refused although only 3 of 50 were spent")
+		}
+		r2.Settle(ctx, 45) // retries: more calls than reserved
+		if _, ok, _ := b.Reserve(ctx, "tk", 3); ok {
+			t.Fatal("3 admitted with 48 of 50 spent")
+		}
+		if _, ok, _ := b.Reserve(ctx, "tk", 2); !ok {
+			t.Fatal("the last 2 of 50 refused")
 		}
 	})
 }

@@ -9,6 +9,7 @@
 package tokencache
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -174,14 +175,19 @@ func (t *Token) storageKey(name string) string {
 }
 
 // Get returns a cached value without loading it: from memory, else from the
-// shared tier (which then warms memory). ok is false on a miss.
+// shared tier (which then warms memory). ok is false on a miss. Unlike Load,
+// it is not counted in the lookup metrics: it serves checks, not answers.
 func (t *Token) Get(ctx context.Context, name string) (data []byte, src Source, ok bool) {
+	return t.lookup(ctx, t.storageKey(name))
+}
+
+// Put stores data under name in both tiers, unless memory already holds the same bytes.
+func (t *Token) Put(ctx context.Context, name string, data []byte, ttl time.Duration) {
 	key := t.storageKey(name)
-	data, src, ok = t.lookup(ctx, key)
-	if ok {
-		t.c.lookups.WithLabelValues(src.String()).Inc()
+	if e, ok := t.c.mem.GetIfPresent(key); ok && bytes.Equal(e.data, data) {
+		return
 	}
-	return data, src, ok
+	t.store(ctx, key, data, ttl)
 }
 
 // Load returns the value of name, running load on a miss and caching its

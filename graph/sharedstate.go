@@ -1,0 +1,259 @@
+package graph
+
+// Across requests and replicas: the per-token cache of what DigitalOcean will
+// not change (an issued invoice's summary and item pages), the token recheck
+// before answering from it, the per-token rate budget checked before an
+// operation runs, and extensions.cost. The libraries are internal/tokencache,
+// internal/shared and internal/ratebudget; this file is how a request uses them.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/hashicorp/golang-lru/v2"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/oceangraph/oceangraph/internal/ratebudget"
+	"github.com/oceangraph/oceangraph/internal/shared"
+	"github.com/oceangraph/oceangraph/internal/tokencache"
+	"github.com/oceangraph/oceangraph/upstream"
+)
+
+// SharedState is what a request may use beyond itself. The zero value (or a
+// nil *SharedState in Config) keeps nothing across requests.
+type SharedState struct {
+	// Store holds persisted queries and token-recheck marks (a *shared.Shared:
+	// in Redis with REDIS_URL, else in this process).
+	Store shared.Store
+	// Cache is the immutable-data cache; nil: none.
+	Cache *tokencache.Cache
+	// Budget refuses, before they run, operations a token cannot afford; nil: no budget.
+	Budget *ratebudget.Budget
+	// TokenRecheck is how long a token DigitalOcean accepted may be answered
+	// from the cache before it is proven again (0: shared.DefaultTokenRecheck).
+	TokenRecheck time.Duration
+}
+
+// costScope is a request's account of what it cost and, with shared state,
+// its view of the cache and its proof of the token.
+type costScope struct {
+	upstreamCalls atomic.Int64
+	cacheHits     atomic.Int64
+
+	state    *SharedState
+	client   *upstream.Client
+	token    string
+	cache    *tokencache.Token // nil without a cache or a token
+	tokenKey string
+
+	// accepted: DigitalOcean answered this request's token with a 2xx.
+	accepted     atomic.Bool
+	acceptedOnce sync.Once
+	proofOnce    sync.Once
+	proofErr     error
+
+	reservation ratebudget.Reservation
+	reserved    bool
+	historyKey  string
+}
+
+func newCostScope(st *SharedState, client *upstream.Client, token string) *costScope {
+	c := &costScope{state: st, client: client, token: token}
+	if st == nil || token == "" {
+		return c
+	}
+	if st.Cache != nil {
+		c.cache = st.Cache.For(token)
+		c.tokenKey = c.cache.Key()
+	}
+	return c
+}
+
+// observe counts an upstream exchange of the request, and remembers (once per
+// request, shared with the other replicas) that DigitalOcean accepted the token.
+func (c *costScope) observe(ctx context.Context, call upstream.Call) {
+	c.upstreamCalls.Add(1)
+	if call.Status < 200 || call.Status > 299 {
+		return
+	}
+	c.accepted.Store(true)
+	if c.state != nil && c.state.Store != nil && c.tokenKey != "" {
+		c.acceptedOnce.Do(func() { c.rechecks().Accepted(context.WithoutCancel(ctx), c.tokenKey) })
+	}
+}
+
+func (c *costScope) rechecks() shared.Rechecks {
+	return shared.Rechecks{Store: c.state.Store, Every: c.state.TokenRecheck}
+}
+
+// prove makes sure the token is still good before a cached answer is served:
+// DigitalOcean accepted it in this request, or within TokenRecheck on any
+// replica, or it accepts it now (one cheap call, once per request).
+func (c *costScope) prove(ctx context.Context) error {
+	if c.accepted.Load() {
+		return nil
+	}
+	c.proofOnce.Do(func() {
+		if c.state.Store != nil && c.rechecks().Fresh(ctx, c.tokenKey) {
+			return
+		}
+		// Not through fetch: this runs inside a call that already holds one of
+		// the request's slots, and waiting for a second could deadlock.
+		_, err := c.client.GetBalance(upstream.WithToken(context.WithoutCancel(ctx), c.token))
+		var ue *upstream.Error
+		if errors.As(err, &ue) && (ue.Status == 401 || ue.Status == 403) {
+			if c.state.Store != nil {
+				c.rechecks().Revoked(ctx, c.tokenKey)
+			}
+			c.proofErr = err
+		}
+		// Any other failure (DigitalOcean slow or down) does not withhold what
+		// the token read before: only a refusal of the token does.
+	})
+	return c.proofErr
+}
+
+// issuedName is the cache's mark that uuid is an issued invoice of the token
+// (seen in its invoice list or billing history), whose data will not change.
+func issuedName(uuid string) string { return "issued/" + uuid }
+
+// markIssued records invoices the token's invoice list or billing history shows as issued.
+func markIssued(ctx context.Context, uuids ...string) {
+	c := scopeFrom(ctx).cost
+	if c == nil || c.cache == nil {
+		return
+	}
+	for _, u := range uuids {
+		if u != "" && u != upstream.PreviewUUID {
+			c.cache.Put(ctx, issuedName(u), []byte{1}, 0)
+		}
+	}
+}
+
+// cachedIfIssued answers an issued invoice's immutable data (name says which)
+// from the cache, loading it on a miss; anything else goes to load directly.
+func cachedIfIssued[T any](ctx context.Context, uuid, name string, load func(context.Context) (T, error)) (T, error) {
+	var zero T
+	c := scopeFrom(ctx).cost
+	if c == nil || c.cache == nil || scopeFrom(ctx).naive() {
+		return load(ctx)
+	}
+	if _, _, issued := c.cache.Get(ctx, issuedName(uuid)); !issued {
+		return load(ctx)
+	}
+	var fresh T
+	data, src, err := c.cache.Load(ctx, name, 0, func(ctx context.Context) ([]byte, error) {
+		v, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		fresh = v
+		return json.Marshal(v)
+	})
+	if err != nil {
+		return zero, err
+	}
+	if src == tokencache.Upstream {
+		return fresh, nil
+	}
+	if err := c.prove(ctx); err != nil {
+		return zero, err
+	}
+	c.cacheHits.Add(1)
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return zero, fmt.Errorf("cached %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// costExtension adds extensions.cost { upstreamCalls cacheHits } to every
+// response, and, with a rate budget, refuses before it runs an operation the
+// token cannot afford, settling the budget with what it really cost.
+type costExtension struct {
+	// history remembers, per token and operation, the cache hits of its last
+	// run on this replica: an operation's calls are its estimate less those.
+	history *lru.Cache[string, int]
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+	graphql.ResponseInterceptor
+} = costExtension{}
+
+func newCostExtension() costExtension {
+	h, _ := lru.New[string, int](10_000)
+	return costExtension{history: h}
+}
+
+func (costExtension) ExtensionName() string                   { return "Cost" }
+func (costExtension) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (e costExtension) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	s := scopeFrom(ctx)
+	c := s.cost
+	if c == nil || c.state == nil || c.state.Budget == nil || c.tokenKey == "" || s.authErr != nil {
+		return nil
+	}
+	stats, _ := opCtx.Stats.GetExtension(budgetStatsKey).(*BudgetStats)
+	if stats == nil || stats.Estimated == 0 || stats.Estimated > stats.Budget {
+		return nil
+	}
+	c.historyKey = c.tokenKey + ":" + operationHash(opCtx)
+	hits, _ := e.history.Get(c.historyKey)
+	need := max(stats.Estimated-hits, 1)
+	r, ok, retry := c.state.Budget.Reserve(ctx, c.tokenKey, need)
+	if !ok {
+		seconds := int(math.Ceil(retry.Seconds()))
+		return limitError(CodeRateLimited,
+			fmt.Sprintf("this operation needs about %d calls to DigitalOcean and the token's rate limit cannot afford them now; retry in %d s", need, seconds),
+			map[string]any{"retryAfter": seconds})
+	}
+	c.reservation, c.reserved = r, true
+	return nil
+}
+
+func (e costExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	s := scopeFrom(ctx)
+	c := s.cost
+	if resp == nil || c == nil {
+		return resp
+	}
+	calls, hits := c.upstreamCalls.Load(), c.cacheHits.Load()
+	if resp.Extensions == nil {
+		resp.Extensions = map[string]any{}
+	}
+	resp.Extensions["cost"] = map[string]any{"upstreamCalls": calls, "cacheHits": hits}
+	if c.reserved {
+		c.reserved = false
+		bg := context.WithoutCancel(ctx)
+		c.reservation.Settle(bg, int(calls))
+		e.history.Add(c.historyKey, int(hits))
+		if rl, ok := s.newestRateLimit(); ok {
+			c.state.Budget.Observe(bg, c.tokenKey, ratebudget.Observation{Remaining: rl.Remaining, Reset: rl.Reset})
+		}
+	}
+	return resp
+}
+
+// operationHash names an operation with its variables, for the history.
+func operationHash(opCtx *graphql.OperationContext) string {
+	h := sha256.New()
+	h.Write([]byte(opCtx.RawQuery))
+	h.Write([]byte{0})
+	h.Write([]byte(opCtx.OperationName))
+	vars, _ := json.Marshal(opCtx.Variables)
+	h.Write(vars)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
