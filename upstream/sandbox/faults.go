@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -32,6 +33,9 @@ type Faults struct {
 	// Hang holds every DigitalOcean request unanswered until the client gives
 	// up or Hang is switched off.
 	Hang bool `json:"hang"`
+	// HangAfterWrite applies each write (POST, DELETE) and then holds its
+	// answer until the client gives up: a timeout after the write happened.
+	HangAfterWrite bool `json:"hang_after_write"`
 	// TruncateRate is the fraction of responses whose body stops halfway
 	// (the connection is closed under a longer Content-Length).
 	TruncateRate float64 `json:"truncate_rate"`
@@ -48,6 +52,7 @@ type faultsJSON struct {
 	RateLimitPerMinute int             `json:"rate_limit_per_minute"`
 	PDFSize            int64           `json:"pdf_size"`
 	Hang               bool            `json:"hang"`
+	HangAfterWrite     bool            `json:"hang_after_write"`
 	TruncateRate       float64         `json:"truncate_rate"`
 	GarbageRate        float64         `json:"garbage_rate"`
 }
@@ -56,7 +61,7 @@ type faultsJSON struct {
 func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{
 		Latency: f.Latency.String(), Jitter: f.Jitter.String(), ErrorRates: f.ErrorRates,
-		RateLimitPerMinute: f.RateLimitPerMinute, PDFSize: f.PDFSize, Hang: f.Hang,
+		RateLimitPerMinute: f.RateLimitPerMinute, PDFSize: f.PDFSize, Hang: f.Hang, HangAfterWrite: f.HangAfterWrite,
 		TruncateRate: f.TruncateRate, GarbageRate: f.GarbageRate,
 	})
 }
@@ -71,7 +76,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	out := Faults{ErrorRates: w.ErrorRates, RateLimitPerMinute: w.RateLimitPerMinute, PDFSize: w.PDFSize,
-		Hang: w.Hang, TruncateRate: w.TruncateRate, GarbageRate: w.GarbageRate}
+		Hang: w.Hang, HangAfterWrite: w.HangAfterWrite, TruncateRate: w.TruncateRate, GarbageRate: w.GarbageRate}
 	for _, d := range []struct {
 		name string
 		in   string
@@ -128,7 +133,7 @@ type faultState struct {
 func newFaultState(o Options) *faultState {
 	f := Faults{
 		Latency: o.Latency, Jitter: o.Jitter, ErrorRates: maps.Clone(o.ErrorRates),
-		RateLimitPerMinute: o.RateLimitPerMinute, PDFSize: o.PDFSize, Hang: o.Hang,
+		RateLimitPerMinute: o.RateLimitPerMinute, PDFSize: o.PDFSize, Hang: o.Hang, HangAfterWrite: o.HangAfterWrite,
 		TruncateRate: o.TruncateRate, GarbageRate: o.GarbageRate,
 	}
 	return &faultState{f: f, rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)), release: make(chan struct{})}
@@ -164,11 +169,22 @@ func (s *Sandbox) SetFaults(f Faults) error {
 	return nil
 }
 
-// hanging reports whether Hang is on, and the channel closed at the next change.
-func (fs *faultState) hanging() (bool, <-chan struct{}) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return fs.f.Hang, fs.release
+// holdWhile blocks while on(knobs) holds, looking again at each change of
+// the knobs; false when the client gave up first.
+func (fs *faultState) holdWhile(ctx context.Context, on func(Faults) bool) bool {
+	for {
+		fs.mu.Lock()
+		held, release := on(fs.f), fs.release
+		fs.mu.Unlock()
+		if !held {
+			return true
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // draw is what the fault dice decided for one request.
@@ -178,7 +194,6 @@ type draw struct {
 	status   int // an injected error status; 0 for none
 	garbage  bool
 	truncate bool
-	release  <-chan struct{}
 }
 
 // roll draws the fault dice for one request under the current knobs.
@@ -186,7 +201,7 @@ func (fs *faultState) roll() draw {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	f := fs.f
-	d := draw{delay: f.Latency, hang: f.Hang, release: fs.release}
+	d := draw{delay: f.Latency, hang: f.Hang}
 	if f.Jitter > 0 {
 		d.delay += time.Duration(fs.rng.Int64N(int64(f.Jitter) + 1))
 	}
@@ -235,12 +250,8 @@ func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseW
 			return w, false
 		}
 	}
-	for hang, release := d.hang, d.release; hang; hang, release = s.faults.hanging() {
-		select {
-		case <-release: // the knobs changed: look again
-		case <-r.Context().Done():
-			return w, false
-		}
+	if d.hang && !s.faults.holdWhile(r.Context(), func(f Faults) bool { return f.Hang }) {
+		return w, false
 	}
 	switch {
 	case d.status != 0:

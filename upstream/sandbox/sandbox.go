@@ -67,6 +67,9 @@ type Options struct {
 	PDFSize int64
 	// Hang makes every DigitalOcean request wait until the client gives up.
 	Hang bool
+	// HangAfterWrite applies each write, then holds its answer until the
+	// client gives up.
+	HangAfterWrite bool
 	// TruncateRate is the fraction of responses cut off halfway (connection closed).
 	TruncateRate float64
 	// GarbageRate is the fraction of responses answered 200 with an HTML body.
@@ -212,7 +215,9 @@ func (s *Sandbox) allowed(route string) string {
 }
 
 // Account returns the account a token sees today (generating it if needed),
-// so tests elsewhere know the data to expect. It must not be modified.
+// so tests elsewhere know the data to expect. It must not be modified. It is
+// the generated data only: the token's writes lie over it, seen through the
+// HTTP endpoints.
 func (s *Sandbox) Account(token string) *Account {
 	k := keyFor(token, s.now())
 	if a, ok := s.accounts.Get(k); ok {

@@ -244,6 +244,9 @@ func (s *Sandbox) write(w http.ResponseWriter, r *http.Request, fn func(*Account
 	st.settle(a, s.now())
 	ans := fn(a, st)
 	st.mu.Unlock()
+	if ans.refusal == nil && !s.faults.holdWhile(r.Context(), func(f Faults) bool { return f.HangAfterWrite }) {
+		return // the client gave up after the write
+	}
 	s.respond(w, r, ans)
 }
 

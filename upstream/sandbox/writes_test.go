@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -688,5 +690,29 @@ func TestActionsLeaveNoGoroutine(t *testing.T) {
 		if v := getVolume(t, s, id); v.SizeGigabytes != 2 {
 			t.Errorf("size %d after the hour, want 2", v.SizeGigabytes)
 		}
+	}
+}
+
+// TestHangAfterWrite: the write happens, then its answer never comes until
+// the client gives up (a timeout whose write did happen); refusals and reads
+// are not held.
+func TestHangAfterWrite(t *testing.T) {
+	s, srv := newTestServer(t, Options{HangAfterWrite: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v2/volumes", strings.NewReader(createBody))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if resp, err := srv.Client().Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("POST with hang_after_write: %v %v, want the client's deadline", resp, err)
+	}
+	if resp, body := do(t, srv, "POST", testToken, "/v2/volumes", strings.NewReader(createBody)); resp.StatusCode != 409 {
+		t.Errorf("a refused write: %d %s, want 409 at once", resp.StatusCode, body)
+	}
+	resp, body := get(t, srv, testToken, "/v2/volumes?name=ext4-example&region=nyc1")
+	if p := decode[upstream.VolumePage](t, "volumes", body); resp.StatusCode != 200 || *p.Meta.Total != 1 {
+		t.Errorf("after the timed-out create: %d %s, want the volume listed", resp.StatusCode, body)
+	}
+	if n := s.Counts()["POST /v2/volumes"]; n != 2 {
+		t.Errorf("%d POSTs counted, want 2", n)
 	}
 }
