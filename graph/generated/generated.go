@@ -5326,7 +5326,7 @@ func (ec *executionContext) _Region_slug(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Region_slug(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Slug, nil
+			return obj.Slug(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -5337,7 +5337,7 @@ func (ec *executionContext) _Region_slug(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Region_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Region", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Region", field, true, false, "String")
 }
 
 func (ec *executionContext) _Region_name(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
@@ -5349,7 +5349,7 @@ func (ec *executionContext) _Region_name(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Region_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.Name(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -5360,7 +5360,7 @@ func (ec *executionContext) _Region_name(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Region_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Region", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Region", field, true, false, "String")
 }
 
 func (ec *executionContext) _Region_available(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
@@ -5372,7 +5372,7 @@ func (ec *executionContext) _Region_available(ctx context.Context, field graphql
 			return ec.fieldContext_Region_available(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Available, nil
+			return obj.Available(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
@@ -5383,7 +5383,7 @@ func (ec *executionContext) _Region_available(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Region_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Region", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Region", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Region_features(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
@@ -5395,7 +5395,7 @@ func (ec *executionContext) _Region_features(ctx context.Context, field graphql.
 			return ec.fieldContext_Region_features(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Features, nil
+			return obj.Features(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -5406,7 +5406,7 @@ func (ec *executionContext) _Region_features(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Region_features(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Region", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Region", field, true, false, "String")
 }
 
 func (ec *executionContext) _Region_sizes(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
@@ -5418,7 +5418,7 @@ func (ec *executionContext) _Region_sizes(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Region_sizes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Sizes, nil
+			return obj.Sizes(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -5429,7 +5429,7 @@ func (ec *executionContext) _Region_sizes(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Region_sizes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Region", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Region", field, true, false, "String")
 }
 
 func (ec *executionContext) _Volume_id(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5441,7 +5441,7 @@ func (ec *executionContext) _Volume_id(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_Volume_id(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
+			return obj.ID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -5452,7 +5452,7 @@ func (ec *executionContext) _Volume_id(ctx context.Context, field graphql.Collec
 	)
 }
 func (ec *executionContext) fieldContext_Volume_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "ID")
 }
 
 func (ec *executionContext) _Volume_name(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5464,7 +5464,7 @@ func (ec *executionContext) _Volume_name(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Volume_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.Name(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -5475,7 +5475,7 @@ func (ec *executionContext) _Volume_name(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Volume_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "String")
 }
 
 func (ec *executionContext) _Volume_description(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5487,7 +5487,7 @@ func (ec *executionContext) _Volume_description(ctx context.Context, field graph
 			return ec.fieldContext_Volume_description(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Description, nil
+			return obj.Description(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -5498,7 +5498,7 @@ func (ec *executionContext) _Volume_description(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_Volume_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "String")
 }
 
 func (ec *executionContext) _Volume_sizeGigabytes(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5510,7 +5510,7 @@ func (ec *executionContext) _Volume_sizeGigabytes(ctx context.Context, field gra
 			return ec.fieldContext_Volume_sizeGigabytes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.SizeGigabytes, nil
+			return obj.SizeGigabytes(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -5521,7 +5521,7 @@ func (ec *executionContext) _Volume_sizeGigabytes(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Volume_sizeGigabytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "Int")
 }
 
 func (ec *executionContext) _Volume_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5533,7 +5533,7 @@ func (ec *executionContext) _Volume_createdAt(ctx context.Context, field graphql
 			return ec.fieldContext_Volume_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
+			return obj.CreatedAt(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
@@ -5544,7 +5544,7 @@ func (ec *executionContext) _Volume_createdAt(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Volume_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "DateTime")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "DateTime")
 }
 
 func (ec *executionContext) _Volume_region(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5556,7 +5556,7 @@ func (ec *executionContext) _Volume_region(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Volume_region(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Region, nil
+			return obj.Region(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Region) graphql.Marshaler {
@@ -5570,7 +5570,7 @@ func (ec *executionContext) fieldContext_Volume_region(_ context.Context, field 
 	fc = &graphql.FieldContext{
 		Object:     "Volume",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Region(ctx, field)
@@ -5588,7 +5588,7 @@ func (ec *executionContext) _Volume_dropletIds(ctx context.Context, field graphq
 			return ec.fieldContext_Volume_dropletIds(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DropletIds, nil
+			return obj.DropletIds(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
@@ -5599,7 +5599,7 @@ func (ec *executionContext) _Volume_dropletIds(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Volume_dropletIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "Int")
 }
 
 func (ec *executionContext) _Volume_tags(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5611,7 +5611,7 @@ func (ec *executionContext) _Volume_tags(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Volume_tags(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Tags, nil
+			return obj.Tags(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
@@ -5622,7 +5622,7 @@ func (ec *executionContext) _Volume_tags(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Volume_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "String")
 }
 
 func (ec *executionContext) _Volume_filesystemType(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5634,7 +5634,7 @@ func (ec *executionContext) _Volume_filesystemType(ctx context.Context, field gr
 			return ec.fieldContext_Volume_filesystemType(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.FilesystemType, nil
+			return obj.FilesystemType(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -5645,7 +5645,7 @@ func (ec *executionContext) _Volume_filesystemType(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Volume_filesystemType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "String")
 }
 
 func (ec *executionContext) _Volume_filesystemLabel(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
@@ -5657,7 +5657,7 @@ func (ec *executionContext) _Volume_filesystemLabel(ctx context.Context, field g
 			return ec.fieldContext_Volume_filesystemLabel(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.FilesystemLabel, nil
+			return obj.FilesystemLabel(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -5668,7 +5668,7 @@ func (ec *executionContext) _Volume_filesystemLabel(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Volume_filesystemLabel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Volume", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Volume", field, true, false, "String")
 }
 
 func (ec *executionContext) _VolumeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.VolumeConnection) (ret graphql.Marshaler) {

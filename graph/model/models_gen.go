@@ -225,46 +225,6 @@ type ProductCharges struct {
 type Query struct {
 }
 
-// A DigitalOcean datacenter region.
-type Region struct {
-	// The region's slug, e.g. nyc3.
-	Slug string `json:"slug"`
-	// The region's display name, e.g. New York 3.
-	Name *string `json:"name,omitempty"`
-	// Whether new resources can be created in the region.
-	Available *bool `json:"available,omitempty"`
-	// Features the region offers, e.g. backups, ipv6.
-	Features []string `json:"features"`
-	// Droplet size slugs available in the region.
-	Sizes []string `json:"sizes"`
-}
-
-// A block storage volume.
-type Volume struct {
-	// The volume's id.
-	ID string `json:"id"`
-	// The volume's name, unique within its region.
-	Name string `json:"name"`
-	// A free-form description.
-	Description *string `json:"description,omitempty"`
-	// The volume's size in GiB.
-	SizeGigabytes int `json:"sizeGigabytes"`
-	// When the volume was created.
-	CreatedAt *DateTime `json:"createdAt,omitempty"`
-	// The region the volume lives in.
-	Region *Region `json:"region,omitempty"`
-	// Empty when detached.
-	DropletIds []int `json:"dropletIds"`
-	// The volume's tags.
-	Tags []string `json:"tags"`
-	// The filesystem the volume was formatted with, e.g. ext4; null when not formatted.
-	FilesystemType *string `json:"filesystemType,omitempty"`
-	// The filesystem's label; null when none.
-	FilesystemLabel *string `json:"filesystemLabel,omitempty"`
-}
-
-func (Volume) IsEntity() {}
-
 type VolumeByIDsInput struct {
 	ID string `json:"ID"`
 }

@@ -161,28 +161,6 @@ func BalanceFrom(b *upstream.Balance) *Balance {
 	}
 }
 
-// VolumeFrom converts a block storage volume; null droplet_ids and tags become empty lists.
-func VolumeFrom(v upstream.Volume) *Volume {
-	out := &Volume{
-		ID:              v.ID,
-		Name:            v.Name,
-		Description:     optional(v.Description),
-		SizeGigabytes:   v.SizeGigabytes,
-		CreatedAt:       DateTimeFrom(v.CreatedAt),
-		DropletIds:      nonNil(v.DropletIDs),
-		Tags:            nonNil(v.Tags),
-		FilesystemType:  optional(v.FilesystemType),
-		FilesystemLabel: optional(v.FilesystemLabel),
-	}
-	if r := v.Region; r != nil {
-		out.Region = &Region{
-			Slug: r.Slug, Name: optional(r.Name), Available: r.Available,
-			Features: nonNil(r.Features), Sizes: nonNil(r.Sizes),
-		}
-	}
-	return out
-}
-
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}

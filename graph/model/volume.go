@@ -1,0 +1,68 @@
+package model
+
+import "github.com/oceangraph/oceangraph/upstream"
+
+// Volume is a block storage volume: a view over DigitalOcean's own, whose
+// fields are read when a query selects them, so a page of volumes is not
+// copied field by field (nor its timestamps parsed) for what nobody asked.
+// Its methods take no context, so gqlgen resolves them in line.
+type Volume struct{ v upstream.Volume }
+
+// VolumeFrom wraps a block storage volume.
+func VolumeFrom(v upstream.Volume) *Volume { return &Volume{v: v} }
+
+// ID is the volume's id.
+func (x *Volume) ID() string { return x.v.ID }
+
+// Name is the volume's name.
+func (x *Volume) Name() string { return x.v.Name }
+
+// Description is null when DigitalOcean sends none.
+func (x *Volume) Description() *string { return optional(x.v.Description) }
+
+// SizeGigabytes is the volume's size in GiB.
+func (x *Volume) SizeGigabytes() int { return x.v.SizeGigabytes }
+
+// CreatedAt is null when missing or unparseable.
+func (x *Volume) CreatedAt() *DateTime { return DateTimeFrom(x.v.CreatedAt) }
+
+// Region is null when DigitalOcean sends none.
+func (x *Volume) Region() *Region {
+	if x.v.Region == nil {
+		return nil
+	}
+	return &Region{r: x.v.Region}
+}
+
+// DropletIds is empty (not null) when detached or when DigitalOcean sends null.
+func (x *Volume) DropletIds() []int { return nonNil(x.v.DropletIDs) }
+
+// Tags is empty (not null) when DigitalOcean sends null.
+func (x *Volume) Tags() []string { return nonNil(x.v.Tags) }
+
+// FilesystemType is null when the volume is not formatted.
+func (x *Volume) FilesystemType() *string { return optional(x.v.FilesystemType) }
+
+// FilesystemLabel is null when there is none.
+func (x *Volume) FilesystemLabel() *string { return optional(x.v.FilesystemLabel) }
+
+// IsEntity marks Volume as an Apollo Federation entity (key: id).
+func (Volume) IsEntity() {}
+
+// Region is a DigitalOcean region as a volume carries it (perhaps only its slug).
+type Region struct{ r *upstream.Region }
+
+// Slug is the region's slug, e.g. nyc3.
+func (x *Region) Slug() string { return x.r.Slug }
+
+// Name is null when DigitalOcean sends none.
+func (x *Region) Name() *string { return optional(x.r.Name) }
+
+// Available is null when DigitalOcean does not say.
+func (x *Region) Available() *bool { return x.r.Available }
+
+// Features is empty (not null) when DigitalOcean sends none.
+func (x *Region) Features() []string { return nonNil(x.r.Features) }
+
+// Sizes is empty (not null) when DigitalOcean sends none.
+func (x *Region) Sizes() []string { return nonNil(x.r.Sizes) }
