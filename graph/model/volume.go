@@ -5,11 +5,19 @@ import "github.com/oceangraph/oceangraph/upstream"
 // Volume is a block storage volume: a view over DigitalOcean's own, whose
 // fields are read when a query selects them, so a page of volumes is not
 // copied field by field (nor its timestamps parsed) for what nobody asked.
-// Its methods take no context, so gqlgen resolves them in line.
-type Volume struct{ v upstream.Volume }
+// Its methods take no context, so gqlgen resolves them in line; the nullable
+// strings point into the volume rather than into copies.
+type Volume struct {
+	v      upstream.Volume
+	region Region
+}
 
 // VolumeFrom wraps a block storage volume.
-func VolumeFrom(v upstream.Volume) *Volume { return &Volume{v: v} }
+func VolumeFrom(v upstream.Volume) *Volume {
+	x := &Volume{v: v}
+	x.region.r = x.v.Region
+	return x
+}
 
 // ID is the volume's id.
 func (x *Volume) ID() string { return x.v.ID }
@@ -18,7 +26,7 @@ func (x *Volume) ID() string { return x.v.ID }
 func (x *Volume) Name() string { return x.v.Name }
 
 // Description is null when DigitalOcean sends none.
-func (x *Volume) Description() *string { return optional(x.v.Description) }
+func (x *Volume) Description() *string { return present(&x.v.Description) }
 
 // SizeGigabytes is the volume's size in GiB.
 func (x *Volume) SizeGigabytes() int { return x.v.SizeGigabytes }
@@ -28,10 +36,10 @@ func (x *Volume) CreatedAt() *DateTime { return DateTimeFrom(x.v.CreatedAt) }
 
 // Region is null when DigitalOcean sends none.
 func (x *Volume) Region() *Region {
-	if x.v.Region == nil {
+	if x.region.r == nil {
 		return nil
 	}
-	return &Region{r: x.v.Region}
+	return &x.region
 }
 
 // DropletIds is empty (not null) when detached or when DigitalOcean sends null.
@@ -41,10 +49,10 @@ func (x *Volume) DropletIds() []int { return nonNil(x.v.DropletIDs) }
 func (x *Volume) Tags() []string { return nonNil(x.v.Tags) }
 
 // FilesystemType is null when the volume is not formatted.
-func (x *Volume) FilesystemType() *string { return optional(x.v.FilesystemType) }
+func (x *Volume) FilesystemType() *string { return present(&x.v.FilesystemType) }
 
 // FilesystemLabel is null when there is none.
-func (x *Volume) FilesystemLabel() *string { return optional(x.v.FilesystemLabel) }
+func (x *Volume) FilesystemLabel() *string { return present(&x.v.FilesystemLabel) }
 
 // IsEntity marks Volume as an Apollo Federation entity (key: id).
 func (Volume) IsEntity() {}
@@ -56,7 +64,7 @@ type Region struct{ r *upstream.Region }
 func (x *Region) Slug() string { return x.r.Slug }
 
 // Name is null when DigitalOcean sends none.
-func (x *Region) Name() *string { return optional(x.r.Name) }
+func (x *Region) Name() *string { return present(&x.r.Name) }
 
 // Available is null when DigitalOcean does not say.
 func (x *Region) Available() *bool { return x.r.Available }
@@ -66,3 +74,11 @@ func (x *Region) Features() []string { return nonNil(x.r.Features) }
 
 // Sizes is empty (not null) when DigitalOcean sends none.
 func (x *Region) Sizes() []string { return nonNil(x.r.Sizes) }
+
+// present is s, or nil for a missing (empty) upstream string.
+func present(s *string) *string {
+	if *s == "" {
+		return nil
+	}
+	return s
+}
