@@ -31,7 +31,7 @@ var listedDropletRegion = func() map[int]string {
 	return m
 }()
 
-// dropletRegion returns the region of one of the account's Droplets; false
+// dropletRegionOf returns the region of one of the account's Droplets; false
 // when the account has no such Droplet.
 func (a *Account) dropletRegionOf(id int) (string, bool) {
 	if r, ok := listedDropletRegion[id]; ok {

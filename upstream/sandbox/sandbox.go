@@ -481,7 +481,7 @@ func (s *Sandbox) volumes(w http.ResponseWriter, r *http.Request) {
 		}
 		p.total = len(all)
 		lo, hi := p.bounds()
-		return found(http.StatusOK, upstream.VolumePage{Volumes: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
+		return reply(http.StatusOK, upstream.VolumePage{Volumes: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
 	})
 }
 
@@ -492,7 +492,7 @@ func (s *Sandbox) volume(w http.ResponseWriter, r *http.Request) {
 			return refused(errNotFound)
 		}
 		out := *v // v may change under the lock once it is released
-		return found(http.StatusOK, upstream.VolumeResponse{Volume: &out})
+		return reply(http.StatusOK, upstream.VolumeResponse{Volume: &out})
 	})
 }
 

@@ -220,7 +220,7 @@ type answer struct {
 	refusal *refusal // set instead of status and body for a refusal
 }
 
-func found(status int, body any) answer { return answer{status: status, body: body} }
+func reply(status int, body any) answer { return answer{status: status, body: body} }
 func refused(e *refusal) answer         { return answer{refusal: e} }
 
 func (s *Sandbox) respond(w http.ResponseWriter, r *http.Request, ans answer) {
@@ -288,7 +288,7 @@ func (s *Sandbox) createVolume(w http.ResponseWriter, r *http.Request) {
 		st.vols[v.ID] = v
 		st.created = append(st.created, v.ID)
 		out := *v // v changes under the lock later; the answer is written after it
-		return found(http.StatusCreated, upstream.VolumeResponse{Volume: &out})
+		return reply(http.StatusCreated, upstream.VolumeResponse{Volume: &out})
 	})
 }
 
@@ -320,13 +320,13 @@ func (s *Sandbox) newVolume(a *Account, st *accountState, req createVolumeReques
 	if size < 1 || size > maxVolumeSize {
 		return nil, unprocessable("size_gigabytes must be from 1 to %d", maxVolumeSize)
 	}
-	switch max, ok := maxLabel[req.FilesystemType]; {
+	switch longest, ok := maxLabel[req.FilesystemType]; {
 	case req.FilesystemType != "" && !ok:
 		return nil, unprocessable("filesystem_type %q is invalid: use ext4 or xfs", req.FilesystemType)
 	case req.FilesystemLabel != "" && !ok:
 		return nil, unprocessable("filesystem_label may only be used with filesystem_type")
-	case len(req.FilesystemLabel) > max:
-		return nil, unprocessable("filesystem_label may be at most %d characters for %s", max, req.FilesystemType)
+	case len(req.FilesystemLabel) > longest:
+		return nil, unprocessable("filesystem_label may be at most %d characters for %s", longest, req.FilesystemType)
 	}
 	if len(st.volumes(a, req.Name, req.Region)) > 0 {
 		return nil, &refusal{http.StatusConflict, "conflict", fmt.Sprintf("a volume named %q already exists in region %s", req.Name, req.Region)}
@@ -382,7 +382,7 @@ func (st *accountState) deleteIfIdle(a *Account, v *upstream.Volume) answer {
 		return refused(errAttached)
 	}
 	st.deleteVolume(a, v.ID)
-	return found(http.StatusNoContent, nil)
+	return reply(http.StatusNoContent, nil)
 }
 
 func (s *Sandbox) postVolumeAction(w http.ResponseWriter, r *http.Request) {
@@ -434,7 +434,7 @@ func (s *Sandbox) startAction(a *Account, st *accountState, v *upstream.Volume, 
 	if st.nextDue.IsZero() || ac.due.Before(st.nextDue) {
 		st.nextDue = ac.due
 	}
-	return found(http.StatusAccepted, actionResponse{Action: ac.wire(false)})
+	return reply(http.StatusAccepted, actionResponse{Action: ac.wire(false)})
 }
 
 // newAction validates an action request on v as DigitalOcean does.
@@ -557,7 +557,7 @@ func (s *Sandbox) volumeActions(w http.ResponseWriter, r *http.Request) {
 			ac := all[len(all)-1-i] // newest first
 			list = append(list, ac.wire(!now.Before(ac.due)))
 		}
-		return found(http.StatusOK, actionPage{Actions: list, Links: p.links(r), Meta: p.meta()})
+		return reply(http.StatusOK, actionPage{Actions: list, Links: p.links(r), Meta: p.meta()})
 	})
 }
 
@@ -573,7 +573,7 @@ func (s *Sandbox) volumeAction(w http.ResponseWriter, r *http.Request) {
 			return refused(errNotFound)
 		}
 		ac := st.actions[v.ID][i]
-		return found(http.StatusOK, actionResponse{Action: ac.wire(!s.now().Before(ac.due))})
+		return reply(http.StatusOK, actionResponse{Action: ac.wire(!s.now().Before(ac.due))})
 	})
 }
 
@@ -602,7 +602,7 @@ func (s *Sandbox) createSnapshot(w http.ResponseWriter, r *http.Request) {
 		}
 		st.snaps[snap.ID] = snap
 		st.snapIDs = append(st.snapIDs, snap.ID)
-		return found(http.StatusCreated, snapshotResponse{Snapshot: snap})
+		return reply(http.StatusCreated, snapshotResponse{Snapshot: snap})
 	})
 }
 
@@ -618,7 +618,7 @@ func (s *Sandbox) volumeSnapshots(w http.ResponseWriter, r *http.Request) {
 		}
 		p.total = len(all)
 		lo, hi := p.bounds()
-		return found(http.StatusOK, snapshotPage{Snapshots: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
+		return reply(http.StatusOK, snapshotPage{Snapshots: nonNil(all[lo:hi]), Links: p.links(r), Meta: p.meta()})
 	})
 }
 
@@ -627,7 +627,7 @@ func (s *Sandbox) snapshot(w http.ResponseWriter, r *http.Request) {
 		if st == nil || st.snaps[r.PathValue("snapshot_id")] == nil {
 			return refused(errNotFound)
 		}
-		return found(http.StatusOK, snapshotResponse{Snapshot: st.snaps[r.PathValue("snapshot_id")]})
+		return reply(http.StatusOK, snapshotResponse{Snapshot: st.snaps[r.PathValue("snapshot_id")]})
 	})
 }
 
@@ -639,6 +639,6 @@ func (s *Sandbox) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
 		}
 		delete(st.snaps, id)
 		st.snapIDs = slices.DeleteFunc(st.snapIDs, func(x string) bool { return x == id })
-		return found(http.StatusNoContent, nil)
+		return reply(http.StatusNoContent, nil)
 	})
 }

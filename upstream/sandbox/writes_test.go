@@ -716,3 +716,29 @@ func TestHangAfterWrite(t *testing.T) {
 		t.Errorf("%d POSTs counted, want 2", n)
 	}
 }
+
+// BenchmarkWrites measures the sandbox's cost of the write side in-process:
+// a create and its delete, and a page of volumes of an account with writes.
+func BenchmarkWrites(b *testing.B) {
+	s := New(Options{Now: func() time.Time { return fixedNow }, ActionDelay: -1})
+	b.Run("create+delete", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			rec := send(s, testToken, "POST", "/v2/volumes", fmt.Sprintf(`{"name":"b%d","size_gigabytes":1,"region":"nyc1"}`, i))
+			var v upstream.VolumeResponse
+			json.Unmarshal(rec.Body.Bytes(), &v)
+			if rec := send(s, testToken, "DELETE", "/v2/volumes/"+v.Volume.ID, ""); rec.Code != 204 {
+				b.Fatalf("delete: %d %s", rec.Code, rec.Body)
+			}
+		}
+	})
+	for i := range 50 {
+		send(s, testToken, "POST", "/v2/volumes", fmt.Sprintf(`{"name":"kept-%d","size_gigabytes":1,"region":"nyc1"}`, i))
+	}
+	b.Run("list a written account", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			send(s, testToken, "GET", "/v2/volumes?per_page=20&page=3", "")
+		}
+	})
+}
