@@ -52,9 +52,7 @@ var estimateCases = []struct {
 
 // knownGaps name resolver behaviours not yet as the contract says, by case: a
 // mismatch skips the case with the note instead of failing, until fixed.
-var knownGaps = map[string]string{
-	"a file is downloaded once however many of its fields": "filename/byteSize/base64 download once per request only when NewHandler installs withFileDownloads (graph/download.go)",
-}
+var knownGaps = map[string]string{}
 
 func TestEstimateUpstreamCalls(t *testing.T) {
 	for _, tc := range estimateCases {

@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -285,8 +284,8 @@ type windowResult[T any] struct {
 // countOnly learns a list's length with the cheapest call there is: page 1 of
 // one item. Without meta.total the last page's number (per_page=1) is the
 // length; nil when neither says.
-func countOnly[T any](ctx context.Context, fetch pageFetcher[T]) (listPage[T], *int, error) {
-	p, err := fetch(ctx, 1, 1)
+func countOnly[T any](ctx context.Context, readPage pageFetcher[T]) (listPage[T], *int, error) {
+	p, err := readPage(ctx, 1, 1)
 	if err != nil {
 		return p, nil, err
 	}
@@ -306,11 +305,11 @@ func countOnly[T any](ctx context.Context, fetch pageFetcher[T]) (listPage[T], *
 // loadWindow fetches the pages covering the request's window (concurrently
 // when there are two) and slices them. For `last` without `before` it first
 // learns the total with countOnly.
-func loadWindow[T any](ctx context.Context, r pageRequest, fetch pageFetcher[T]) (windowResult[T], error) {
+func loadWindow[T any](ctx context.Context, r pageRequest, readPage pageFetcher[T]) (windowResult[T], error) {
 	var res windowResult[T]
 	total := 0
 	if r.needsTotal() {
-		p, length, err := countOnly(ctx, fetch)
+		p, length, err := countOnly(ctx, readPage)
 		if err != nil {
 			return res, err
 		}
@@ -325,17 +324,10 @@ func loadWindow[T any](ctx context.Context, r pageRequest, fetch pageFetcher[T])
 	}
 	span := spanFor(res.window, r.size)
 	pages := make([]listPage[T], span.last-span.first+1)
-	errs := make([]error, len(pages))
-	var wg sync.WaitGroup
-	for i := range pages {
-		wg.Go(func() {
-			errs[i] = safely(ctx, func() (err error) {
-				pages[i], err = fetch(ctx, span.first+i, span.perPage)
-				return err
-			})
-		})
-	}
-	wg.Wait()
+	errs := concurrently(ctx, len(pages), func(i int) (err error) {
+		pages[i], err = readPage(ctx, span.first+i, span.perPage)
+		return err
+	})
 	base := (span.first - 1) * span.perPage
 	var all []T
 	for i, p := range pages {
@@ -409,7 +401,7 @@ func partsOf(fields []graphql.CollectedField, countFields []string) connectionSe
 // then fetch only what the selection needs. When items are selected, the
 // window's pages (they carry the total too); when only the count is, one
 // per_page=1 call; when neither, nothing.
-func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, sel connectionSelection, fetch pageFetcher[T]) (windowResult[T], error) {
+func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, sel connectionSelection, readPage pageFetcher[T]) (windowResult[T], error) {
 	var res windowResult[T]
 	r, err := parsePageArgs(kind, a)
 	if err != nil {
@@ -418,7 +410,7 @@ func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, 
 	var fetched atomic.Bool
 	counting := func(ctx context.Context, page, perPage int) (listPage[T], error) {
 		fetched.Store(true)
-		return fetch(ctx, page, perPage)
+		return readPage(ctx, page, perPage)
 	}
 	switch {
 	case sel.items && (r.size > 0 || r.needsTotal()):
@@ -438,7 +430,7 @@ func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, 
 	default:
 		return res, nil
 	}
-	p, length, err := countOnly(ctx, fetch)
+	p, length, err := countOnly(ctx, readPage)
 	if err != nil {
 		return res, err
 	}

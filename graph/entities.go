@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -19,17 +18,10 @@ import (
 // that fail: the others still resolve.
 func resolveEntities[R, T any](ctx context.Context, reps []R, resolve func(R) (T, error)) ([]T, error) {
 	out := make([]T, len(reps))
-	errs := make([]error, len(reps))
-	var wg sync.WaitGroup
-	for i, rep := range reps {
-		wg.Go(func() {
-			errs[i] = safely(ctx, func() (err error) {
-				out[i], err = resolve(rep)
-				return err
-			})
-		})
-	}
-	wg.Wait()
+	errs := concurrently(ctx, len(reps), func(i int) (err error) {
+		out[i], err = resolve(reps[i])
+		return err
+	})
 	for _, err := range errs {
 		if err != nil {
 			return out, graphql.BatchErrorList(errs)

@@ -24,12 +24,13 @@ func (r *invoiceFileResolver) URL(ctx context.Context, obj *model.InvoiceFile) (
 	if r.Links == nil {
 		return "", errors.New("file links are not configured (graph.Config.Links)")
 	}
-	return r.Links.URL(BaseURLFrom(ctx), obj.InvoiceRef, obj.Format, TokenFrom(ctx))
+	s := scopeFrom(ctx)
+	return r.Links.URL(s.baseURL, obj.InvoiceRef, obj.Format, s.token)
 }
 
 // Filename is the resolver for the filename field.
 func (r *invoiceFileResolver) Filename(ctx context.Context, obj *model.InvoiceFile) (*string, error) {
-	f, err := fileDownloadsFrom(ctx).get(ctx, r.Client, obj.InvoiceRef, obj.Format)
+	f, err := scopeFrom(ctx).loaders.files.get(ctx, obj.InvoiceRef, obj.Format)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func (r *invoiceFileResolver) Filename(ctx context.Context, obj *model.InvoiceFi
 
 // ByteSize is the resolver for the byteSize field.
 func (r *invoiceFileResolver) ByteSize(ctx context.Context, obj *model.InvoiceFile) (*int, error) {
-	f, err := fileDownloadsFrom(ctx).get(ctx, r.Client, obj.InvoiceRef, obj.Format)
+	f, err := scopeFrom(ctx).loaders.files.get(ctx, obj.InvoiceRef, obj.Format)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +52,7 @@ func (r *invoiceFileResolver) ByteSize(ctx context.Context, obj *model.InvoiceFi
 
 // Base64 is the resolver for the base64 field.
 func (r *invoiceFileResolver) Base64(ctx context.Context, obj *model.InvoiceFile) (*string, error) {
-	f, err := fileDownloadsFrom(ctx).get(ctx, r.Client, obj.InvoiceRef, obj.Format)
+	f, err := scopeFrom(ctx).loaders.files.get(ctx, obj.InvoiceRef, obj.Format)
 	switch {
 	case err != nil:
 		return nil, err

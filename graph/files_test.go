@@ -227,9 +227,9 @@ func TestFileDownloadsShareOneCallAndForgetTransientFailures(t *testing.T) {
 	}))
 	t.Cleanup(stub.Close)
 	client, _ := upstream.New(upstream.Config{BaseURL: stub.URL, MaxRetries: -1})
-	ctx := withFileDownloads(withScope(t.Context(), &requestScope{token: "t", slots: make(chan struct{}, 8)}))
-	d := fileDownloadsFrom(ctx)
-	get := func() (downloadedFile, error) { return d.get(ctx, client, fileTestInvoice, upstream.FormatCSV) }
+	ctx := withScope(t.Context(), newRequestScope(Config{Client: client, MaxConcurrency: 8}, "t", nil))
+	d := scopeFrom(ctx).loaders.files
+	get := func() (downloadedFile, error) { return d.get(ctx, fileTestInvoice, upstream.FormatCSV) }
 
 	status.Store(503)
 	if _, err := get(); err == nil {
@@ -274,8 +274,8 @@ func TestFileDownloadsShareOneCallAndForgetTransientFailures(t *testing.T) {
 }
 
 func TestNewHandlerGivesEachRequestItsFileDownloads(t *testing.T) {
-	// H3a's own harness: the per-request middleware must call
-	// withFileDownloads, or every InvoiceFile field downloads on its own.
+	// H3a's own harness: the per-request middleware must give each request
+	// its scope's file downloads, or every InvoiceFile field downloads on its own.
 	h := newSandboxHarness(t, func(c *Config) { c.Links, _ = newTestFileLinks(t, fileTestKey) })
 	inv := h.sandbox.Account(callerToken).Invoices[0]
 	h.sandbox.Reset()
@@ -290,7 +290,7 @@ func TestNewHandlerGivesEachRequestItsFileDownloads(t *testing.T) {
 	if pdf != 1 {
 		t.Errorf("NewHandler: %d pdf downloads for filename, byteSize and base64 twice, want 1: "+
 			"its per-request middleware (requestMiddleware.ServeHTTP in handler.go) must pass "+
-			"withFileDownloads(ctx) on, as it passes withScope(ctx, s)", pdf)
+			"withScope(ctx, s) on, with the scope's loaders.files", pdf)
 	}
 }
 
@@ -315,8 +315,8 @@ func TestFileDownloadsBoundWhatBase64Holds(t *testing.T) {
 	}))
 	t.Cleanup(stub.Close)
 	client, _ := upstream.New(upstream.Config{BaseURL: stub.URL, MaxRetries: -1})
-	ctx := withFileDownloads(withScope(t.Context(), &requestScope{token: "t", slots: make(chan struct{}, 8)}))
-	d := fileDownloadsFrom(ctx)
+	ctx := withScope(t.Context(), newRequestScope(Config{Client: client, MaxConcurrency: 8}, "t", nil))
+	d := scopeFrom(ctx).loaders.files
 
 	for _, tc := range []struct {
 		uuid    string
@@ -332,7 +332,7 @@ func TestFileDownloadsBoundWhatBase64Holds(t *testing.T) {
 		{"20-sized-b", 20 * mib, errBase64RequestTooLarge, maxBase64RequestBytes - 40*mib},
 		{"1-sized-a", 1 * mib, nil, maxBase64RequestBytes - 41*mib},
 	} {
-		f, err := d.get(ctx, client, tc.uuid, upstream.FormatPDF)
+		f, err := d.get(ctx, tc.uuid, upstream.FormatPDF)
 		switch {
 		case err != nil:
 			t.Errorf("%s: %v", tc.uuid, err)

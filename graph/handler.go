@@ -190,20 +190,13 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refuseRequest(w, r) {
 		return
 	}
-	s := &requestScope{
-		baseURL: m.cfg.PublicURL,
-		slots:   make(chan struct{}, m.cfg.MaxConcurrency),
-		loaders: newLoaders(m.cfg.Client, m.cfg.Naive),
-		logger:  m.cfg.Logger,
-	}
-	s.token, s.authErr = tokenOf(r, m.cfg.DefaultToken)
-	s.cost = newCostScope(m.cfg.Shared, m.cfg.Client, s.token)
+	token, authErr := tokenOf(r, m.cfg.DefaultToken)
+	s := newRequestScope(m.cfg, token, authErr)
 	if s.baseURL == "" {
 		s.baseURL = baseURLOf(r)
 	}
 	s.baseURL = strings.TrimRight(s.baseURL, "/")
-	// The files' memo (graph/download.go) lets filename/byteSize/base64 download a file once per request.
-	ctx := withFileDownloads(withScope(r.Context(), s))
+	ctx := withScope(r.Context(), s)
 	m.next.ServeHTTP(w, r.WithContext(ctx))
 }
 

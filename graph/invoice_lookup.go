@@ -18,7 +18,6 @@ package graph
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -66,13 +65,7 @@ func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedF
 			return err
 		})
 	}
-	errs := make([]error, len(probes))
-	var wg sync.WaitGroup
-	for i, probe := range probes {
-		wg.Go(func() { errs[i] = safely(ctx, func() error { return probe(ctx) }) })
-	}
-	wg.Wait()
-	for _, err := range errs {
+	for _, err := range concurrently(ctx, len(probes), func(i int) error { return probes[i](ctx) }) {
 		var ue *upstream.Error
 		if errors.As(err, &ue) && ue.Kind == upstream.KindHTTP && ue.Status == 404 {
 			return nil, err

@@ -16,7 +16,7 @@ import (
 // InvoiceID is the resolver for the invoiceId field.
 func (r *invoiceResolver) InvoiceID(ctx context.Context, obj *model.Invoice) (*string, error) {
 	if obj.Listed != nil {
-		return optionalString(obj.Listed.InvoiceID), nil
+		return model.Optional(obj.Listed.InvoiceID), nil
 	}
 	if obj.KnownInvoiceID != "" {
 		return &obj.KnownInvoiceID, nil
@@ -25,19 +25,19 @@ func (r *invoiceResolver) InvoiceID(ctx context.Context, obj *model.Invoice) (*s
 	if err != nil {
 		return nil, err
 	}
-	return optionalString(s.InvoiceID), nil
+	return model.Optional(s.InvoiceID), nil
 }
 
 // Period is the resolver for the period field.
 func (r *invoiceResolver) Period(ctx context.Context, obj *model.Invoice) (*string, error) {
 	if obj.Listed != nil {
-		return optionalString(obj.Listed.InvoicePeriod), nil
+		return model.Optional(obj.Listed.InvoicePeriod), nil
 	}
 	s, err := loadInvoiceSummary(ctx, obj.Ref)
 	if err != nil {
 		return nil, err
 	}
-	return optionalString(s.BillingPeriod), nil
+	return model.Optional(s.BillingPeriod), nil
 }
 
 // Amount is the resolver for the amount field.

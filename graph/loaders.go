@@ -14,9 +14,8 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 	"sync"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -54,18 +53,20 @@ type loaders struct {
 	volumes *dataloader.Loader[string, *upstream.Volume]
 	// balance: GET /v2/customers/my/balance (one key).
 	balance *dataloader.Loader[struct{}, *upstream.Balance]
+	// files: GET /v2/customers/my/invoices/{uuid}/{csv|pdf}, for InvoiceFile's fields (files.go).
+	files *fileDownloads
 	// naive: no cache, no de-duplication (Config.Naive).
 	naive bool
 }
 
 // newLoaders makes a request's loaders; every upstream call goes through
-// fetch (token, concurrency bound).
+// callUpstream (token, concurrency bound).
 //
 // naive (Config.Naive, for benchmarks only) gives loaders without a cache:
 // every load is its own upstream call, as a server without loaders would make.
 func newLoaders(c *upstream.Client, naive bool) *loaders {
-	l := &loaders{naive: naive}
-	l.billingHistoryPages = newNamedLoader("billingHistoryPages", naive, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
+	l := &loaders{naive: naive, files: newFileDownloads(c, naive)}
+	l.billingHistoryPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
 		p, err := c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		if err == nil {
 			for _, e := range p.BillingHistory {
@@ -74,7 +75,7 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 		}
 		return p, err
 	})
-	l.invoicePages = newNamedLoader("invoicePages", naive, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
+	l.invoicePages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
 		p, err := c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		if err == nil {
 			for _, inv := range p.Invoices { // the list holds issued invoices; the preview is apart
@@ -84,18 +85,18 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 		return p, err
 	})
 	// An issued invoice's item pages and summary never change: they go through the cache.
-	l.invoiceItemPages = newNamedLoader("invoiceItemPages", naive, func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
+	l.invoiceItemPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
 		return cachedIfIssued(ctx, k.filter, fmt.Sprintf("items/%s?page=%d&per_page=%d", k.filter, k.page, k.perPage), func(ctx context.Context) (*upstream.InvoiceItemPage, error) {
 			return c.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 	})
-	l.invoiceSummaries = newNamedLoader("invoiceSummaries", naive, func(ctx context.Context, ref string) (*upstream.InvoiceSummary, error) {
+	l.invoiceSummaries = newLoader(naive, func(ctx context.Context, ref string) (*upstream.InvoiceSummary, error) {
 		return cachedIfIssued(ctx, ref, "summary/"+ref, func(ctx context.Context) (*upstream.InvoiceSummary, error) {
 			return c.GetInvoiceSummary(ctx, ref)
 		})
 	})
-	l.volumes = newNamedLoader("volumes", naive, c.GetVolume)
-	l.volumePages = newNamedLoader("volumePages", naive, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
+	l.volumes = newLoader(naive, c.GetVolume)
+	l.volumePages = newLoader(naive, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
 		p, err := c.ListVolumes(ctx, upstream.VolumeListOptions{
 			ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
 			Region:      k.region, Name: k.name,
@@ -110,54 +111,38 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 		}
 		return p, err
 	})
-	l.balance = newNamedLoader("balance", naive, func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
+	l.balance = newLoader(naive, func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
 		return c.GetBalance(ctx)
 	})
 	return l
 }
 
-// newLoader is newNamedLoader for a loader whose batch sizes are not reported.
+// newLoader wraps a one-key upstream call in a per-request loader: the call
+// runs under the request's token and concurrency bound, and a transient
+// failure is handed back without being cached.
+//
+// No DigitalOcean endpoint takes several keys, so a batch would only make the
+// first key wait for others (a timer of 16 ms by default, ~1 ms of wall time
+// even at 100 µs): every key is its own batch, dispatched at once, and the
+// loader's cache still de-duplicates identical calls.
 func newLoader[K comparable, V any](naive bool, call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
-	return newNamedLoader("", naive, call)
-}
-
-// newNamedLoader wraps a one-key upstream call in a per-request loader: the
-// keys of a batch are fetched concurrently, each under the request's
-// concurrency bound. name labels the loader's batch-size metric (ObserveBatch,
-// telemetry.go).
-func newNamedLoader[K comparable, V any](name string, naive bool, call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
 	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		if name != "" {
-			// One batch at a time per request, so an observer needs no locking of its own.
-			s := scopeFrom(ctx)
-			s.observeMu.Lock()
-			ObserveBatch(ctx, name, len(keys))
-			s.observeMu.Unlock()
-		}
 		results := make([]*dataloader.Result[V], len(keys))
-		var wg sync.WaitGroup
-		for i, key := range keys {
-			wg.Go(func() {
-				var v V
-				err := safely(ctx, func() error {
-					return fetch(ctx, func(ctx context.Context) (err error) {
-						v, err = call(ctx, key)
-						return err
-					})
-				})
-				if err != nil && isTransient(err) {
-					err = dataloader.NewSkipCacheError(err)
-				}
-				results[i] = &dataloader.Result[V]{Data: v, Error: err}
+		for i, err := range concurrently(ctx, len(keys), func(i int) error {
+			results[i] = &dataloader.Result[V]{}
+			return callUpstream(ctx, func(ctx context.Context) (err error) {
+				results[i].Data, err = call(ctx, keys[i])
+				return err
 			})
+		}) {
+			var ue *upstream.Error
+			if errors.As(err, &ue) && ue.Transient() {
+				err = dataloader.NewSkipCacheError(err)
+			}
+			results[i].Error = err
 		}
-		wg.Wait()
 		return results
 	}
-	// No DigitalOcean endpoint takes several keys, so a batch would only make
-	// the first key wait for others (a timer of 16 ms by default, ~1 ms of wall
-	// time even at 100 µs): every key is its own batch, dispatched at once, and
-	// the loader's cache still de-duplicates identical calls.
 	options := []dataloader.Option[K, V]{dataloader.WithBatchCapacity[K, V](1)}
 	if naive {
 		options = append(options, dataloader.WithCache[K, V](&dataloader.NoCache[K, V]{}))
@@ -179,7 +164,7 @@ func billingHistoryPage(ctx context.Context, page, perPage int) (listPage[upstre
 	if err != nil {
 		return listPage[upstream.BillingHistoryEntry]{}, err
 	}
-	return listPage[upstream.BillingHistoryEntry]{items: p.BillingHistory, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+	return listPage[upstream.BillingHistoryEntry]{items: p.BillingHistory, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: p.Links.LastPage()}, nil
 }
 
 // loadInvoicePage reads the raw invoice list page (for its invoice_preview).
@@ -194,7 +179,7 @@ func invoiceItemPages(ref string) pageFetcher[upstream.InvoiceItem] {
 		if err != nil {
 			return listPage[upstream.InvoiceItem]{}, err
 		}
-		return listPage[upstream.InvoiceItem]{items: p.InvoiceItems, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+		return listPage[upstream.InvoiceItem]{items: p.InvoiceItems, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: p.Links.LastPage()}, nil
 	}
 }
 
@@ -205,7 +190,7 @@ func volumePages(region, name string) pageFetcher[upstream.Volume] {
 		if err != nil {
 			return listPage[upstream.Volume]{}, err
 		}
-		return listPage[upstream.Volume]{items: p.Volumes, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+		return listPage[upstream.Volume]{items: p.Volumes, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: p.Links.LastPage()}, nil
 	}
 }
 
@@ -222,19 +207,6 @@ func loadVolume(ctx context.Context, id string) (*upstream.Volume, error) {
 // loadBalance reads the account balance.
 func loadBalance(ctx context.Context) (*upstream.Balance, error) {
 	return load(ctx, scopeFrom(ctx).loaders.balance, struct{}{})
-}
-
-// lastPageOf reads the page number of links.pages.last; 0 when absent.
-func lastPageOf(l *upstream.Links) int {
-	if l == nil || l.Pages == nil || l.Pages.Last == "" {
-		return 0
-	}
-	u, err := url.Parse(l.Pages.Last)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(u.Query().Get("page"))
-	return n
 }
 
 // previewSink keeps the invoice_preview of the first invoice list page read
@@ -258,6 +230,6 @@ func invoiceListPages(sink *previewSink) pageFetcher[upstream.Invoice] {
 			sink.preview, sink.seen = p.InvoicePreview, true
 		}
 		sink.mu.Unlock()
-		return listPage[upstream.Invoice]{items: p.Invoices, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: lastPageOf(p.Links)}, nil
+		return listPage[upstream.Invoice]{items: p.Invoices, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: p.Links.LastPage()}, nil
 	}
 }

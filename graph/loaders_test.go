@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -192,7 +191,7 @@ func TestListedVolumesArePrimed(t *testing.T) {
 	stub := newStub().onFile(t, "/v2/volumes", "volumes.json")
 	srv := httptest.NewServer(stub)
 	t.Cleanup(srv.Close)
-	s := &requestScope{token: callerToken, slots: make(chan struct{}, 8), loaders: newLoaders(mustClient(t, srv.URL), false), logger: slog.Default()}
+	s := newRequestScope(Config{Client: mustClient(t, srv.URL), MaxConcurrency: 8}, callerToken, nil)
 	ctx := withScope(t.Context(), s)
 	if _, err := volumePages("", "")(ctx, 1, 2); err != nil {
 		t.Fatal(err)

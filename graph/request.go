@@ -1,8 +1,8 @@
 package graph
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -15,6 +15,7 @@ import (
 // never be shared with another request or token: the caller's token, this
 // server's base URL as the caller sees it, the loaders (and so their caches),
 // the bound on concurrent upstream calls, and the newest rate-limit headers.
+// It is the request's one context value.
 type requestScope struct {
 	token string
 	// authErr is set when the request cannot call DigitalOcean at all (no token,
@@ -22,7 +23,8 @@ type requestScope struct {
 	authErr error
 	baseURL string
 	// slots bounds the upstream calls in flight for this request.
-	slots   chan struct{}
+	slots chan struct{}
+	// loaders hold the request's upstream results, file downloads included.
 	loaders *loaders
 	logger  *slog.Logger
 
@@ -30,12 +32,26 @@ type requestScope struct {
 	rateLimit upstream.RateLimit
 	seen      bool
 
-	// observeMu serialises the loaders' batch reports (ObserveBatch).
-	observeMu sync.Mutex
-
-	// cost counts the request's upstream calls and cache hits (graph/sharedstate.go).
+	// cost counts the request's upstream calls and cache hits (sharedstate.go).
 	cost *costScope
 }
+
+// newRequestScope is a request's scope under cfg (defaults applied), for the
+// caller's token or the reason it has none.
+func newRequestScope(cfg Config, token string, authErr error) *requestScope {
+	return &requestScope{
+		token:   token,
+		authErr: authErr,
+		baseURL: cfg.PublicURL,
+		slots:   make(chan struct{}, max(cfg.MaxConcurrency, 1)),
+		loaders: newLoaders(cfg.Client, cfg.Naive),
+		logger:  cmp.Or(cfg.Logger, slog.Default()),
+		cost:    newCostScope(cfg.Shared, cfg.Client, token),
+	}
+}
+
+// naive reports whether the request runs without loader caches (Config.Naive).
+func (s *requestScope) naive() bool { return s.loaders.naive }
 
 type scopeKey struct{}
 
@@ -50,24 +66,13 @@ func scopeFrom(ctx context.Context) *requestScope {
 	if s, ok := ctx.Value(scopeKey{}).(*requestScope); ok {
 		return s
 	}
-	return &requestScope{authErr: ErrUnauthenticated, slots: make(chan struct{}, 1), logger: slog.Default()}
+	return newRequestScope(Config{}, "", ErrUnauthenticated)
 }
 
-// naive reports whether the request runs without loader caches (Config.Naive).
-func (s *requestScope) naive() bool { return s.loaders != nil && s.loaders.naive }
-
-// TokenFrom returns the DigitalOcean token of the request ("" when it has none).
-func TokenFrom(ctx context.Context) string { return scopeFrom(ctx).token }
-
-// BaseURLFrom returns this server's absolute base URL as the caller reached it
-// (Config.PublicURL, else derived from X-Forwarded-Proto/Host or the Host
-// header), without a trailing slash.
-func BaseURLFrom(ctx context.Context) string { return scopeFrom(ctx).baseURL }
-
-// fetch runs one upstream call for this request: it refuses at once when the
+// callUpstream runs one upstream call for this request: it refuses at once when the
 // request has no usable token, waits for one of the request's concurrency slots
 // (or the request's end), and hands call a context carrying the token.
-func fetch(ctx context.Context, call func(ctx context.Context) error) error {
+func callUpstream(ctx context.Context, call func(ctx context.Context) error) error {
 	s := scopeFrom(ctx)
 	if s.authErr != nil {
 		return s.authErr
@@ -109,36 +114,12 @@ func (s *requestScope) newestRateLimit() (upstream.RateLimit, bool) {
 	return s.rateLimit, s.seen
 }
 
-// isTransient reports whether err may go away on a later try (5xx, 429, no
-// answer, an undecodable body): such a result is not cached by the loaders.
-func isTransient(err error) bool {
-	var ue *upstream.Error
-	if !errors.As(err, &ue) {
-		return false
-	}
-	switch ue.Kind {
-	case upstream.KindTransport, upstream.KindDecode:
-		return true
-	case upstream.KindHTTP:
-		return ue.Status == 429 || ue.Status >= 500
-	}
-	return false
-}
-
 // deref returns the string an optional argument points to, "" when absent.
 func deref(s *string) string {
 	if s == nil {
 		return ""
 	}
 	return *s
-}
-
-// optionalString returns nil for a missing (empty) upstream string.
-func optionalString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 // safely runs fn and turns a panic into errPanic, logging it with its stack:
@@ -152,4 +133,17 @@ func safely(ctx context.Context, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// concurrently runs job(0) to job(n-1) at once, each under safely, and
+// returns each one's error: the one fan-out of this package (a loader's keys,
+// a window's pages, an invoice's existence probes, a batch of entities).
+func concurrently(ctx context.Context, n int, job func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = safely(ctx, func() error { return job(i) }) })
+	}
+	wg.Wait()
+	return errs
 }

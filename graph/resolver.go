@@ -6,17 +6,13 @@ package graph
 // loaders.go; the upstream call behind the loader is upstream/<resource>.go.
 // Beside them: connection.go (arguments, cursors, windows onto upstream
 // pages), invoice_lookup.go (how invoice(uuid) proves an invoice exists),
-// entities.go (entity batches), errors.go (the one error presenter),
-// handler.go (NewHandler, the per-request middleware, extensions.rateLimit)
-// and request.go (the per-request scope).
-//
-// For code of this package that needs the caller's identity (the InvoiceFile
-// resolvers and the download routes):
-//   - TokenFrom(ctx) is the request's DigitalOcean token ("" when none);
-//   - BaseURLFrom(ctx) is this server's absolute base URL as the caller reached
-//     it, e.g. "https://api.example.com" (no trailing slash), for links;
-//   - newLoader(call) and load(ctx, loader, key) give a per-request loader whose
-//     calls run under the request's concurrency bound with its token (fetch).
+// entities.go (entity batches, the federation SDL), errors.go (the one error
+// presenter, every code),
+// handler.go (NewHandler, its guards, the per-request middleware,
+// extensions.rateLimit), request.go (the per-request scope, the one context
+// value), the guards apq.go, depth.go, complexity.go and budget.go (the
+// upstream estimate), files.go (InvoiceFile's downloads) and download.go (the
+// REST file routes).
 
 import (
 	"log/slog"

@@ -2,6 +2,11 @@ package upstream
 
 import "context"
 
+const balancePath = "/v2/customers/my/balance"
+
+// EndpointBalance labels the call in metrics and errors (each endpoint's label sits beside its path).
+const EndpointBalance = "GET " + balancePath
+
 // Balance is GET /v2/customers/my/balance: money as exact decimal strings.
 type Balance struct {
 	MonthToDateBalance string `json:"month_to_date_balance,omitempty"`
@@ -13,7 +18,7 @@ type Balance struct {
 // GetBalance fetches the account's balance.
 func (c *Client) GetBalance(ctx context.Context) (*Balance, error) {
 	var b Balance
-	if err := c.getJSON(ctx, EndpointBalance, "/v2/customers/my/balance", nil, &b); err != nil {
+	if err := c.getJSON(ctx, EndpointBalance, balancePath, nil, &b); err != nil {
 		return nil, err
 	}
 	return &b, nil

@@ -15,6 +15,11 @@ type BillingHistoryEntry struct {
 	Type string `json:"type,omitempty"`
 }
 
+const billingHistoryPath = "/v2/customers/my/billing_history"
+
+// EndpointBillingHistory labels the call in metrics and errors.
+const EndpointBillingHistory = "GET " + billingHistoryPath
+
 // BillingHistoryPage is one page of GET /v2/customers/my/billing_history.
 type BillingHistoryPage struct {
 	BillingHistory []BillingHistoryEntry `json:"billing_history"`
@@ -26,7 +31,7 @@ type BillingHistoryPage struct {
 // declares no paging parameters here, yet the API pages (see REFERENCE Q1).
 func (c *Client) ListBillingHistory(ctx context.Context, opt ListOptions) (*BillingHistoryPage, error) {
 	var page BillingHistoryPage
-	if err := c.getJSON(ctx, EndpointBillingHistory, "/v2/customers/my/billing_history", opt.values(), &page); err != nil {
+	if err := c.getJSON(ctx, EndpointBillingHistory, billingHistoryPath, opt.values(), &page); err != nil {
 		return nil, err
 	}
 	return &page, nil

@@ -27,18 +27,9 @@ const UserAgent = "oceangraph/" + Version + " (+https://github.com/oceangraph/oc
 // DefaultBaseURL is DigitalOcean's API.
 const DefaultBaseURL = "https://api.digitalocean.com"
 
-// Endpoint route templates: the label by which calls are counted and errors named.
+// The write endpoints' labels, by which calls are counted and errors named
+// (the read endpoints' labels sit beside their paths in each resource's file).
 const (
-	EndpointBillingHistory = "GET /v2/customers/my/billing_history"
-	EndpointInvoices       = "GET /v2/customers/my/invoices"
-	EndpointInvoiceItems   = "GET /v2/customers/my/invoices/{uuid}"
-	EndpointInvoiceSummary = "GET /v2/customers/my/invoices/{uuid}/summary"
-	EndpointInvoiceCSV     = "GET /v2/customers/my/invoices/{uuid}/csv"
-	EndpointInvoicePDF     = "GET /v2/customers/my/invoices/{uuid}/pdf"
-	EndpointBalance        = "GET /v2/customers/my/balance"
-	EndpointVolumes        = "GET /v2/volumes"
-	EndpointVolume         = "GET /v2/volumes/{id}"
-
 	EndpointCreateVolume         = "POST /v2/volumes"
 	EndpointDeleteVolume         = "DELETE /v2/volumes/{id}"
 	EndpointPostVolumeAction     = "POST /v2/volumes/{id}/actions"

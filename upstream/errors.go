@@ -120,6 +120,18 @@ func (e *Error) Refused() bool {
 // HasBody reports whether DigitalOcean answered with an error body of its own.
 func (e *Error) HasBody() bool { return e.Kind == KindHTTP && (e.ID != "" || e.Message != "") }
 
+// Transient reports whether the failure may go away on a later try (5xx, 429,
+// no answer, an undecodable body); a per-request cache must not keep it.
+func (e *Error) Transient() bool {
+	switch e.Kind {
+	case KindTransport, KindDecode:
+		return true
+	case KindHTTP:
+		return e.Status == 429 || e.Status >= 500
+	}
+	return false
+}
+
 // maxErrorBody bounds how much of an error body is read; DigitalOcean's are tiny.
 const maxErrorBody = 64 << 10
 

@@ -38,15 +38,20 @@ type File struct {
 	RateLimit RateLimit
 }
 
+// Endpoint is the label of the format's download (a format other than PDF is the CSV).
+func (f FileFormat) Endpoint() string {
+	if f == FormatPDF {
+		return EndpointInvoicePDF
+	}
+	return EndpointInvoiceCSV
+}
+
 // GetInvoiceFile opens the CSV or PDF of an invoice as a stream. uuid may be PreviewUUID.
 func (c *Client) GetInvoiceFile(ctx context.Context, uuid string, format FileFormat) (*File, error) {
-	endpoint := EndpointInvoiceCSV
-	if format == FormatPDF {
-		endpoint = EndpointInvoicePDF
-	} else {
+	if format != FormatPDF {
 		format = FormatCSV
 	}
-	return c.getStream(ctx, endpoint, "/v2/customers/my/invoices/"+url.PathEscape(uuid)+"/"+string(format), format)
+	return c.getStream(ctx, format.Endpoint(), invoicesPath+"/"+url.PathEscape(uuid)+"/"+string(format), format)
 }
 
 // fileContentType checks a file response's Content-Type. A missing or generic

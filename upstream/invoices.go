@@ -19,6 +19,17 @@ type Invoice struct {
 	UpdatedAt string `json:"updated_at,omitempty"`
 }
 
+const invoicesPath = "/v2/customers/my/invoices"
+
+// The invoice endpoints' labels in metrics and errors.
+const (
+	EndpointInvoices       = "GET " + invoicesPath
+	EndpointInvoiceItems   = "GET " + invoicesPath + "/{uuid}"
+	EndpointInvoiceSummary = "GET " + invoicesPath + "/{uuid}/summary"
+	EndpointInvoiceCSV     = "GET " + invoicesPath + "/{uuid}/csv"
+	EndpointInvoicePDF     = "GET " + invoicesPath + "/{uuid}/pdf"
+)
+
 // InvoicePage is one page of GET /v2/customers/my/invoices.
 type InvoicePage struct {
 	Invoices       []Invoice `json:"invoices"`
@@ -104,7 +115,7 @@ type SimpleCharge struct {
 // ListInvoices fetches one page of issued invoices, with the month-to-date preview.
 func (c *Client) ListInvoices(ctx context.Context, opt ListOptions) (*InvoicePage, error) {
 	var page InvoicePage
-	if err := c.getJSON(ctx, EndpointInvoices, "/v2/customers/my/invoices", opt.values(), &page); err != nil {
+	if err := c.getJSON(ctx, EndpointInvoices, invoicesPath, opt.values(), &page); err != nil {
 		return nil, err
 	}
 	return &page, nil
@@ -113,7 +124,7 @@ func (c *Client) ListInvoices(ctx context.Context, opt ListOptions) (*InvoicePag
 // ListInvoiceItems fetches one page of an invoice's items. uuid may be PreviewUUID.
 func (c *Client) ListInvoiceItems(ctx context.Context, uuid string, opt ListOptions) (*InvoiceItemPage, error) {
 	var page InvoiceItemPage
-	if err := c.getJSON(ctx, EndpointInvoiceItems, "/v2/customers/my/invoices/"+url.PathEscape(uuid), opt.values(), &page); err != nil {
+	if err := c.getJSON(ctx, EndpointInvoiceItems, invoicesPath+"/"+url.PathEscape(uuid), opt.values(), &page); err != nil {
 		return nil, err
 	}
 	return &page, nil
@@ -122,7 +133,7 @@ func (c *Client) ListInvoiceItems(ctx context.Context, uuid string, opt ListOpti
 // GetInvoiceSummary fetches an invoice's summary. uuid may be PreviewUUID.
 func (c *Client) GetInvoiceSummary(ctx context.Context, uuid string) (*InvoiceSummary, error) {
 	var s InvoiceSummary
-	if err := c.getJSON(ctx, EndpointInvoiceSummary, "/v2/customers/my/invoices/"+url.PathEscape(uuid)+"/summary", nil, &s); err != nil {
+	if err := c.getJSON(ctx, EndpointInvoiceSummary, invoicesPath+"/"+url.PathEscape(uuid)+"/summary", nil, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil

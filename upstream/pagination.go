@@ -42,6 +42,19 @@ type Pages struct {
 // HasNext reports whether the response links to a following page.
 func (l *Links) HasNext() bool { return l != nil && l.Pages != nil && l.Pages.Next != "" }
 
+// LastPage is the page number links.pages.last names; 0 when absent.
+func (l *Links) LastPage() int {
+	if l == nil || l.Pages == nil || l.Pages.Last == "" {
+		return 0
+	}
+	u, err := url.Parse(l.Pages.Last)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(u.Query().Get("page"))
+	return n
+}
+
 // Meta is the `meta` object of a list response. Total is the number of
 // objects across all pages; billing history may leave it out, hence the pointer.
 type Meta struct {

@@ -29,6 +29,14 @@ type Region struct {
 	Sizes     []string `json:"sizes,omitempty"`
 }
 
+const volumesPath = "/v2/volumes"
+
+// The volume endpoints' labels in metrics and errors.
+const (
+	EndpointVolumes = "GET " + volumesPath
+	EndpointVolume  = "GET " + volumesPath + "/{id}"
+)
+
 // VolumeResponse is the body of GET /v2/volumes/{id}.
 type VolumeResponse struct {
 	Volume *Volume `json:"volume"`
@@ -59,7 +67,7 @@ func (c *Client) ListVolumes(ctx context.Context, opt VolumeListOptions) (*Volum
 		q.Set("region", opt.Region)
 	}
 	var page VolumePage
-	if err := c.getJSON(ctx, EndpointVolumes, "/v2/volumes", q, &page); err != nil {
+	if err := c.getJSON(ctx, EndpointVolumes, volumesPath, q, &page); err != nil {
 		return nil, err
 	}
 	return &page, nil
@@ -68,7 +76,7 @@ func (c *Client) ListVolumes(ctx context.Context, opt VolumeListOptions) (*Volum
 // GetVolume fetches one volume by id.
 func (c *Client) GetVolume(ctx context.Context, id string) (*Volume, error) {
 	var body VolumeResponse
-	if err := c.getJSON(ctx, EndpointVolume, "/v2/volumes/"+url.PathEscape(id), nil, &body); err != nil {
+	if err := c.getJSON(ctx, EndpointVolume, volumesPath+"/"+url.PathEscape(id), nil, &body); err != nil {
 		return nil, err
 	}
 	return present(body.Volume, EndpointVolume, http.StatusOK, "volume")

@@ -12,8 +12,8 @@ import (
 	"github.com/oceangraph/oceangraph/upstream"
 )
 
-// optional returns nil for a missing (empty) upstream string.
-func optional(s string) *string {
+// Optional is nil for a missing (empty) upstream string, for the nullable fields the resolvers fill.
+func Optional(s string) *string {
 	if s == "" {
 		return nil
 	}
@@ -61,11 +61,11 @@ func BillingHistoryEntryFrom(e upstream.BillingHistoryEntry) *BillingHistoryEntr
 	}
 	entry := &BillingHistoryEntry{
 		Type:        t,
-		Description: optional(e.Description),
+		Description: Optional(e.Description),
 		Amount:      MoneyFrom(e.Amount),
 		Date:        DateTimeFrom(e.Date),
-		InvoiceID:   optional(e.InvoiceID),
-		InvoiceUUID: optional(e.InvoiceUUID),
+		InvoiceID:   Optional(e.InvoiceID),
+		InvoiceUUID: Optional(e.InvoiceUUID),
 	}
 	if e.InvoiceUUID != "" {
 		entry.Invoice = &Invoice{UUID: e.InvoiceUUID, Ref: e.InvoiceUUID, KnownInvoiceID: e.InvoiceID}
@@ -92,52 +92,52 @@ func PreviewFromList(inv upstream.Invoice) *Invoice {
 // InvoiceItemFrom converts one invoice line.
 func InvoiceItemFrom(it upstream.InvoiceItem) *InvoiceItem {
 	return &InvoiceItem{
-		Product:          optional(it.Product),
-		Description:      optional(it.Description),
-		GroupDescription: optional(it.GroupDescription),
+		Product:          Optional(it.Product),
+		Description:      Optional(it.Description),
+		GroupDescription: Optional(it.GroupDescription),
 		Amount:           MoneyFrom(it.Amount),
 		Duration:         floatFrom(it.Duration),
-		DurationUnit:     optional(it.DurationUnit),
+		DurationUnit:     Optional(it.DurationUnit),
 		StartTime:        DateTimeFrom(it.StartTime),
 		EndTime:          DateTimeFrom(it.EndTime),
-		ProjectName:      optional(it.ProjectName),
-		Category:         optional(it.Category),
-		ResourceID:       optional(it.ResourceID),
-		ResourceUUID:     optional(it.ResourceUUID),
+		ProjectName:      Optional(it.ProjectName),
+		Category:         Optional(it.Category),
+		ResourceID:       Optional(it.ResourceID),
+		ResourceUUID:     Optional(it.ResourceUUID),
 	}
 }
 
 // InvoiceSummaryFrom converts an invoice summary.
 func InvoiceSummaryFrom(s *upstream.InvoiceSummary) *InvoiceSummary {
 	out := &InvoiceSummary{
-		InvoiceUUID:           optional(s.InvoiceUUID),
-		InvoiceID:             optional(s.InvoiceID),
-		BillingPeriod:         optional(s.BillingPeriod),
+		InvoiceUUID:           Optional(s.InvoiceUUID),
+		InvoiceID:             Optional(s.InvoiceID),
+		BillingPeriod:         Optional(s.BillingPeriod),
 		Amount:                MoneyFrom(s.Amount),
-		UserName:              optional(s.UserName),
-		UserCompany:           optional(s.UserCompany),
-		UserEmail:             optional(s.UserEmail),
+		UserName:              Optional(s.UserName),
+		UserCompany:           Optional(s.UserCompany),
+		UserEmail:             Optional(s.UserEmail),
 		Overages:              chargeFrom(s.Overages),
 		Taxes:                 chargeFrom(s.Taxes),
 		CreditsAndAdjustments: chargeFrom(s.CreditsAndAdjustments),
 	}
 	if a := s.UserBillingAddress; a != nil {
 		out.UserBillingAddress = &BillingAddress{
-			AddressLine1:    optional(a.AddressLine1),
-			AddressLine2:    optional(a.AddressLine2),
-			City:            optional(a.City),
-			Region:          optional(a.Region),
-			PostalCode:      optional(a.PostalCode),
-			CountryIso2Code: optional(a.CountryISO2Code),
+			AddressLine1:    Optional(a.AddressLine1),
+			AddressLine2:    Optional(a.AddressLine2),
+			City:            Optional(a.City),
+			Region:          Optional(a.Region),
+			PostalCode:      Optional(a.PostalCode),
+			CountryIso2Code: Optional(a.CountryISO2Code),
 			CreatedAt:       DateTimeFrom(a.CreatedAt),
 			UpdatedAt:       DateTimeFrom(a.UpdatedAt),
 		}
 	}
 	if pc := s.ProductCharges; pc != nil {
-		out.ProductCharges = &ProductCharges{Name: optional(pc.Name), Amount: MoneyFrom(pc.Amount), Items: []*ProductCharge{}}
+		out.ProductCharges = &ProductCharges{Name: Optional(pc.Name), Amount: MoneyFrom(pc.Amount), Items: []*ProductCharge{}}
 		for _, it := range pc.Items {
 			out.ProductCharges.Items = append(out.ProductCharges.Items, &ProductCharge{
-				Name: optional(it.Name), Amount: MoneyFrom(it.Amount), Count: intFrom(it.Count),
+				Name: Optional(it.Name), Amount: MoneyFrom(it.Amount), Count: intFrom(it.Count),
 			})
 		}
 	}
@@ -148,7 +148,7 @@ func chargeFrom(c *upstream.SimpleCharge) *Charge {
 	if c == nil {
 		return nil
 	}
-	return &Charge{Name: optional(c.Name), Amount: MoneyFrom(c.Amount)}
+	return &Charge{Name: Optional(c.Name), Amount: MoneyFrom(c.Amount)}
 }
 
 // BalanceFrom converts the account balance.
