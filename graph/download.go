@@ -20,12 +20,12 @@ import (
 // Downloads serves invoice files from DigitalOcean to the caller, streamed as
 // DigitalOcean sends them, never held whole in memory. A route answers HEAD
 // too (it costs one upstream call, as DigitalOcean has no HEAD). The server
-// lists the routes:
+// (internal/server) lists the routes:
 //
 //	GET /invoices/{uuid}/{format}   InvoiceFile: authorized like /query (Authorization: Bearer, else the default token)
 //	GET /files/{link}               Link: a link from InvoiceFile.url, which needs no header at all
 //	GET /files/{link}/{name}        Link too (the file's name, for the browser)
-//	/invoices/, /files/             Refuse: anything else under the two prefixes
+//	GET /files/                     Refuse: anything else under /files/
 type Downloads struct {
 	client       *upstream.Client
 	links        *FileLinks
@@ -36,19 +36,6 @@ type Downloads struct {
 // NewDownloads returns the download routes' handlers.
 func NewDownloads(client *upstream.Client, links *FileLinks, defaultToken string, logger *slog.Logger) *Downloads {
 	return &Downloads{client: client, links: links, defaultToken: defaultToken, logger: cmp.Or(logger, slog.Default())}
-}
-
-// NewDownloadHandler serves the download routes from a mux of its own.
-//
-// Deprecated: list NewDownloads' handlers in the server's mux.
-func NewDownloadHandler(client *upstream.Client, links *FileLinks, defaultToken string, logger *slog.Logger) http.Handler {
-	d := NewDownloads(client, links, defaultToken, logger)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /invoices/{uuid}/{format}", d.InvoiceFile)
-	mux.HandleFunc("GET /files/{link}", d.Link)
-	mux.HandleFunc("GET /files/{link}/{name}", d.Link)
-	mux.HandleFunc("/", d.Refuse)
-	return mux
 }
 
 // Refuse answers a request no download route takes: 405 for a method other

@@ -46,6 +46,18 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// downloadRoutes serves NewDownloads' handlers under the routes internal/server
+// lists, and Refuse for whatever no route takes (as the server's mux refuses it).
+func downloadRoutes(client *upstream.Client, links *FileLinks, defaultToken string, logger *slog.Logger) http.Handler {
+	d := NewDownloads(client, links, defaultToken, logger)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /invoices/{uuid}/{format}", d.InvoiceFile)
+	mux.HandleFunc("GET /files/{link}", d.Link)
+	mux.HandleFunc("GET /files/{link}/{name}", d.Link)
+	mux.HandleFunc("/", d.Refuse)
+	return mux
+}
+
 // newDownloadRig serves NewDownloadHandler against upstreamURL, without retries
 // so that every upstream status reaches the handler once.
 func newDownloadRig(t *testing.T, upstreamURL, defaultToken string) *downloadRig {
@@ -57,7 +69,7 @@ func newDownloadRig(t *testing.T, upstreamURL, defaultToken string) *downloadRig
 	links, now := newTestFileLinks(t, fileTestKey)
 	log := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(NewDownloadHandler(client, links, defaultToken, logger))
+	srv := httptest.NewServer(downloadRoutes(client, links, defaultToken, logger))
 	t.Cleanup(srv.Close)
 	return &downloadRig{server: srv, links: links, now: now, log: log}
 }
@@ -309,7 +321,7 @@ func TestDownloadErrorsMapLikeGraphQL(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+fileTestToken)
 		rec := httptest.NewRecorder()
 		client, _ := upstream.New(upstream.Config{BaseURL: stub.URL, MaxRetries: -1})
-		NewDownloadHandler(client, rig.links, "", slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
+		downloadRoutes(client, rig.links, "", slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
 		if rec.Code != http.StatusGatewayTimeout || errorBody(t, rec.Body.Bytes()).Code != CodeUpstreamUnavailable {
 			t.Errorf("upstream hung past the deadline: status %d body %s, want 504 UPSTREAM_UNAVAILABLE", rec.Code, rec.Body)
 		}
@@ -468,7 +480,7 @@ func BenchmarkDownloadStream50MB(b *testing.B) {
 	defer up.Close()
 	client, _ := upstream.New(upstream.Config{BaseURL: up.URL, MaxRetries: -1})
 	links, _ := NewFileLinks(fileTestKey, 0)
-	srv := httptest.NewServer(NewDownloadHandler(client, links, "", slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(downloadRoutes(client, links, "", slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	link, _ := links.URL(srv.URL, sb.Account(fileTestToken).Invoices[0].UUID, upstream.FormatPDF, fileTestToken)
 	b.ReportAllocs()

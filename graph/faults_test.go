@@ -357,7 +357,7 @@ func TestFaultPDFCutOffMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
-	srv := httptest.NewServer(NewDownloadHandler(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
+	srv := httptest.NewServer(downloadRoutes(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
 	t.Cleanup(srv.Close)
 	uuid := sb.Account(callerToken).Invoices[0].UUID
 
@@ -454,7 +454,7 @@ func TestDownloadFaultsYieldTheirStatus(t *testing.T) {
 			t.Cleanup(client.CloseIdleConnections)
 			links, _ := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), 0)
 			logs := &syncBuffer{}
-			srv := httptest.NewServer(NewDownloadHandler(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
+			srv := httptest.NewServer(downloadRoutes(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
 			t.Cleanup(srv.Close)
 
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/invoices/"+uuid+"/pdf", nil)

@@ -42,7 +42,7 @@ func newFilesRig(t *testing.T, opts sandbox.Options) *filesRig {
 	gql := NewHandler(Config{Client: client, Links: links, PublicURL: "https://og.example", Logger: logger})
 	return &filesRig{
 		harness:   &harness{t: t, handler: gql, sandbox: sb, logs: logs},
-		downloads: NewDownloadHandler(client, links, "", logger),
+		downloads: downloadRoutes(client, links, "", logger),
 	}
 }
 

@@ -132,7 +132,7 @@ func FuzzFileLink(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	route := NewDownloadHandler(refusing, links, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	route := downloadRoutes(refusing, links, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.Fuzz(func(t *testing.T, opaque, uuid, token string, flipAt uint16, flipBits uint8) {
 		// Arbitrary input: refused unless it is a link this key sealed.
 		g, err := links.Open(opaque)

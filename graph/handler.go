@@ -117,19 +117,6 @@ func guards(l GuardLimits, st *SharedState) []graphql.HandlerExtension {
 	}
 }
 
-// Guards is for callers that still pass the guards in Config.Extensions:
-// NewHandler takes its limits from it and installs its guards once.
-//
-// Deprecated: set Config.Guards.
-func Guards(l GuardLimits) []graphql.HandlerExtension {
-	return []graphql.HandlerExtension{guardLimitsShim(l)}
-}
-
-type guardLimitsShim GuardLimits
-
-func (guardLimitsShim) ExtensionName() string                   { return "GuardLimits" }
-func (guardLimitsShim) Validate(graphql.ExecutableSchema) error { return nil }
-
 // NewHandler returns the whole GraphQL HTTP handler: gqlgen's server with
 // explicit transports and extensions, the one error presenter, and a
 // middleware that gives each request its token and its own loaders.
@@ -143,15 +130,6 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Naive {
 		cfg.MaxConcurrency = 1
 	}
-	var extensions []graphql.HandlerExtension
-	for _, ext := range cfg.Extensions {
-		if shim, ok := ext.(guardLimitsShim); ok {
-			cfg.Guards = GuardLimits(shim)
-			continue
-		}
-		extensions = append(extensions, ext)
-	}
-	cfg.Extensions = extensions
 	return &requestMiddleware{cfg: cfg, next: newServer(cfg)}
 }
 

@@ -79,7 +79,7 @@ func newIsolationServer(t *testing.T) *isolationServer {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := &isolationServer{sb: sb, logs: logs}
-	s.downloads = httptest.NewServer(NewDownloadHandler(client, links, "", logger))
+	s.downloads = httptest.NewServer(downloadRoutes(client, links, "", logger))
 	t.Cleanup(s.downloads.Close)
 	s.query = NewHandler(Config{
 		Client:    client,

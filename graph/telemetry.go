@@ -1,8 +1,7 @@
 package graph
 
 // The GraphQL layer's part in a request's telemetry (internal/telemetry): the
-// operation's extension with this package's upstream-call estimate, and the
-// loaders' batch sizes.
+// operation's extension with this package's upstream-call estimate.
 
 import (
 	"context"
@@ -25,9 +24,4 @@ func estimatedCalls(ctx context.Context) (int, bool) {
 		return b.Estimated, true
 	}
 	return 0, false
-}
-
-// ObserveBatch tells the request's record that loader dispatched a batch of keys.
-func ObserveBatch(ctx context.Context, loader string, keys int) {
-	telemetry.ObserveBatch(ctx, loader, keys)
 }

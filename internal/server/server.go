@@ -148,9 +148,11 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		PublicURL:      cfg.PublicURL,
 		Links:          links,
 		Logger:         logger,
-		Extensions:     append(graph.Guards(cfg.Guards), graphql.HandlerExtension(graph.NewTelemetry(tp))),
+		Guards:         cfg.Guards,
+		Extensions:     []graphql.HandlerExtension{graph.NewTelemetry(tp)},
 	})
-	downloads := httpguard.CORS(cfg.CORSOrigins)(graph.NewDownloadHandler(client, links, cfg.Token, logger))
+	downloads := graph.NewDownloads(client, links, cfg.Token, logger)
+	cors := httpguard.CORS(cfg.CORSOrigins)
 	page := playground.NewHandler("/query", cfg.AssetsDir, logger)
 
 	mux := http.NewServeMux()
@@ -159,8 +161,10 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		handler http.Handler
 	}{
 		{"/query", httpguard.Query(cfg.CORSOrigins, cfg.MaxBodyBytes, query)},
-		{"GET /invoices/{uuid}/{format}", downloads},
-		{"GET /files/", downloads},
+		{"GET /invoices/{uuid}/{format}", cors(http.HandlerFunc(downloads.InvoiceFile))},
+		{"GET /files/{link}", cors(http.HandlerFunc(downloads.Link))},
+		{"GET /files/{link}/{name}", cors(http.HandlerFunc(downloads.Link))},
+		{"GET /files/", cors(http.HandlerFunc(downloads.Refuse))},
 		{"GET /metrics", obs.MetricsHandler()},
 		{"GET /{$}", page},
 		{"GET " + playground.AssetsPath + "{path...}", page},

@@ -30,7 +30,6 @@ type RequestRecord struct {
 	// ID is the request id (the caller's X-Request-Id, or one generated).
 	ID string
 
-	observeBatch  func(loader string, keys int)
 	upstreamCalls atomic.Int64
 
 	mu      sync.Mutex
@@ -69,10 +68,9 @@ func (s OperationSummary) Outcome() string {
 	return "error"
 }
 
-// NewRequestRecord starts the record of a request. observeBatch, when set, is
-// told every loader batch's size (see ObserveBatch).
-func NewRequestRecord(id string, observeBatch func(loader string, keys int)) *RequestRecord {
-	return &RequestRecord{ID: id, observeBatch: observeBatch, op: OperationSummary{EstimatedCalls: -1, Complexity: -1}}
+// NewRequestRecord starts the record of a request.
+func NewRequestRecord(id string) *RequestRecord {
+	return &RequestRecord{ID: id, op: OperationSummary{EstimatedCalls: -1, Complexity: -1}}
 }
 
 type recordKey struct{}
@@ -116,15 +114,6 @@ func (r *RequestRecord) Operation() OperationSummary {
 	s := r.op
 	s.Codes = slices.Clone(s.Codes)
 	return s
-}
-
-// ObserveBatch tells the request's observer (the loader batch-size metric)
-// that loader dispatched a batch of keys; loaders call it from their batch
-// functions. Outside a recorded request it does nothing.
-func ObserveBatch(ctx context.Context, loader string, keys int) {
-	if rec := RequestRecordFrom(ctx); rec != nil && rec.observeBatch != nil {
-		rec.observeBatch(loader, keys)
-	}
 }
 
 // graphqlExtension is a gqlgen extension that traces every operation (a span

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -55,7 +56,6 @@ type telemetryRig struct {
 	t       *testing.T
 	handler http.Handler
 	spans   *tracetest.SpanRecorder
-	batches map[string][]int
 	logs    *bytes.Buffer
 }
 
@@ -75,16 +75,16 @@ func newTelemetryRig(t *testing.T) *telemetryRig {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	exts := append(graph.Guards(graph.GuardLimits{}), graph.NewTelemetry(tp))
 	logs := &bytes.Buffer{}
-	h := graph.NewHandler(graph.Config{Client: client, Introspection: true, PublicURL: "https://og.example", Logger: slog.New(slog.NewTextHandler(logs, nil)), Extensions: exts})
-	return &telemetryRig{t: t, handler: h, spans: spans, batches: map[string][]int{}, logs: logs}
+	h := graph.NewHandler(graph.Config{Client: client, Introspection: true, PublicURL: "https://og.example", Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Extensions: []graphql.HandlerExtension{graph.NewTelemetry(tp)}})
+	return &telemetryRig{t: t, handler: h, spans: spans, logs: logs}
 }
 
 // do sends query and returns the request's record once the response is written.
 func (r *telemetryRig) do(query string) *telemetry.RequestRecord {
 	r.t.Helper()
-	rec := telemetry.NewRequestRecord("req-1", func(loader string, keys int) { r.batches[loader] = append(r.batches[loader], keys) })
+	rec := telemetry.NewRequestRecord("req-1")
 	body, _ := json.Marshal(map[string]any{"query": query})
 	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -171,7 +171,7 @@ func TestRequestsRefusedBeforeParsing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rig.logs.Reset()
-			rec := telemetry.NewRequestRecord("req-1", nil)
+			rec := telemetry.NewRequestRecord("req-1")
 			req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+callerToken)

@@ -51,7 +51,6 @@ type Telemetry struct {
 	inFlight        *prometheus.GaugeVec
 	upstreamCalls   *prometheus.CounterVec
 	upstreamLatency *prometheus.HistogramVec
-	loaderBatch     *prometheus.HistogramVec
 }
 
 // New registers the metrics on a fresh registry and traces through tp (nil: no tracing).
@@ -83,9 +82,6 @@ func New(logger *slog.Logger, tp trace.TracerProvider) *Telemetry {
 		upstreamLatency: f.histogram("oceangraph_upstream_request_duration_seconds",
 			"Latency of one HTTP exchange with DigitalOcean, by endpoint.",
 			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "endpoint"),
-		loaderBatch: f.histogram("oceangraph_loader_batch_size",
-			"Keys per dataloader batch, by loader.",
-			[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256}, "loader"),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return o
@@ -165,11 +161,6 @@ func (o *Telemetry) ObserveUpstream(ctx context.Context, c upstream.Call) {
 	span.End(trace.WithTimestamp(end))
 }
 
-// observeBatch records one dataloader batch's size.
-func (o *Telemetry) observeBatch(loader string, keys int) {
-	o.loaderBatch.WithLabelValues(loader).Observe(float64(keys))
-}
-
 // Middleware gives every request its id (the caller's X-Request-Id when it is
 // sane, else a fresh one, echoed in the response), its record and a server
 // span (otelhttp), and when it is done one log line and its metrics, all
@@ -185,7 +176,7 @@ func (o *Telemetry) Middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
-		rec := NewRequestRecord(id, o.observeBatch)
+		rec := NewRequestRecord(id)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			// Also when the handler panics: a download cut off mid-stream
