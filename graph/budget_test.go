@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"strings"
 	"testing"
 )
@@ -16,7 +17,7 @@ var estimateCases = []struct {
 	want  int
 	exact bool
 }{
-	{"the dashboard: one call per distinct resource", dashboardQuery, nil, dashboardCalls, true},
+	{"the dashboard: one call per distinct resource", queries.Dashboard, nil, queries.DashboardCalls, true},
 	{"totalCount only", `{ invoices { totalCount } }`, nil, 1, true},
 	{"an invoice page answers its own fields", `{ invoices(first: 12) { nodes { uuid invoiceId period amount updatedAt isPreview } } }`, nil, 1, true},
 	{"preview only", `{ invoices { preview { uuid amount } } }`, nil, 1, true},
@@ -134,15 +135,15 @@ func TestUpstreamBudgetRefusesBeforeAnyCall(t *testing.T) {
 func TestUpstreamBudgetLetsTheDashboardThrough(t *testing.T) {
 	h := guardedHarness(t, GuardLimits{}, true)
 	h.upstreamCalls()
-	resp := h.post(dashboardQuery, nil)
+	resp := h.post(queries.Dashboard, nil)
 	if len(resp.Errors) > 0 {
 		t.Fatalf("dashboard refused or failed: %+v", resp.Errors)
 	}
-	if got := len(h.upstreamCalls()); got != dashboardCalls {
-		t.Errorf("dashboard made %d upstream calls, the estimate (the real count) is %d", got, dashboardCalls)
+	if got := len(h.upstreamCalls()); got != queries.DashboardCalls {
+		t.Errorf("dashboard made %d upstream calls, the estimate (the real count) is %d", got, queries.DashboardCalls)
 	}
 
-	tight := guardedHarness(t, GuardLimits{MaxUpstreamCalls: dashboardCalls - 1}, true)
+	tight := guardedHarness(t, GuardLimits{MaxUpstreamCalls: queries.DashboardCalls - 1}, true)
 	tight.upstreamCalls()
-	tight.refusal(tight.post(dashboardQuery, nil), CodeUpstreamBudgetExceeded)
+	tight.refusal(tight.post(queries.Dashboard, nil), CodeUpstreamBudgetExceeded)
 }

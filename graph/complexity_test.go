@@ -9,6 +9,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 
 	"github.com/oceangraph/oceangraph/graph/generated"
+	"github.com/oceangraph/oceangraph/internal/queries"
 )
 
 func TestComplexityScalesWithPageSize(t *testing.T) {
@@ -23,7 +24,7 @@ func TestComplexityScalesWithPageSize(t *testing.T) {
 	if def, twenty := cost(`{ volumes { nodes { id } } }`), cost(`{ volumes(first: 20) { nodes { id } } }`); def != twenty {
 		t.Errorf("cost without first = %d, with first: 20 = %d; want the default page of 20", def, twenty)
 	}
-	if d := cost(dashboardQuery); d > DefaultMaxComplexity/10 {
+	if d := cost(queries.Dashboard); d > DefaultMaxComplexity/10 {
 		t.Errorf("the dashboard costs %d, want it far under the default limit %d", d, DefaultMaxComplexity)
 	}
 
@@ -39,7 +40,7 @@ func TestComplexityScalesWithPageSize(t *testing.T) {
 // checks add to each request of the dashboard (parsing is cached by gqlgen).
 func BenchmarkGuardsOnTheDashboard(b *testing.B) {
 	es := generated.NewExecutableSchema(*executableSchema())
-	doc, errs := gqlparser.LoadQuery(es.Schema(), dashboardQuery)
+	doc, errs := gqlparser.LoadQuery(es.Schema(), queries.Dashboard)
 	if errs != nil {
 		b.Fatal(errs)
 	}

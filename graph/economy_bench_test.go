@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
 
@@ -16,7 +17,7 @@ func BenchmarkDashboard20ms(b *testing.B) {
 	sb := sandbox.New(sandbox.Options{Seed: 1, Latency: benchLatency})
 	h := newHarness(b, sb)
 	for b.Loop() {
-		if resp := h.post(canonicalDashboard, nil); len(resp.Errors) > 0 {
+		if resp := h.post(queries.Dashboard, nil); len(resp.Errors) > 0 {
 			b.Fatalf("errors: %+v", resp.Errors)
 		}
 	}

@@ -2,26 +2,9 @@ package graph
 
 import (
 	"fmt"
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"testing"
 )
-
-// canonicalDashboard is the canonical dashboard: the last 12 invoices with the
-// preview, each invoice's summary total and first 5 items, 50 volumes and 10
-// billing events.
-const canonicalDashboard = `{
-  invoices(first: 12) {
-    totalCount
-    preview { uuid amount period updatedAt }
-    nodes {
-      uuid invoiceId period amount
-      summary { amount }
-      items(first: 5) { totalCount nodes { product description amount duration startTime endTime } }
-      files { csv { contentType } pdf { contentType } }
-    }
-  }
-  volumes(first: 50) { totalCount nodes { id name sizeGigabytes region { slug } dropletIds tags } }
-  billingHistory(first: 10) { totalCount nodes { type description amount date invoiceId } }
-}`
 
 // The dashboard costs exactly one upstream call per distinct resource it
 // needs: 3 lists + 12 summaries + 12 item pages = 27.
@@ -41,7 +24,7 @@ func TestDashboardCallsEqualDistinctResources(t *testing.T) {
 	if len(want) != 27 {
 		t.Fatalf("expected list has %d calls, want 27", len(want))
 	}
-	resp := h.expectCalls("dashboard", canonicalDashboard, want...)
+	resp := h.expectCalls("dashboard", queries.Dashboard, want...)
 	if len(resp.Errors) > 0 {
 		t.Fatalf("dashboard errors: %+v", resp.Errors)
 	}

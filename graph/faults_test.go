@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -306,7 +307,7 @@ func TestMixedStormUnderConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	resps := make([]gqlResponse, clients)
 	for i := range clients {
-		wg.Go(func() { resps[i] = h.post(canonicalDashboardForFaults, nil) })
+		wg.Go(func() { resps[i] = h.post(queries.Dashboard, nil) })
 	}
 	wg.Wait()
 	codes := map[any]int{}
@@ -329,17 +330,6 @@ func TestMixedStormUnderConcurrency(t *testing.T) {
 	}
 	t.Logf("error codes over %d dashboards: %v", clients, codes)
 }
-
-// canonicalDashboardForFaults is the dashboard of the issue (the fault suite
-// keeps its own copy so it does not depend on another test file's constant).
-const canonicalDashboardForFaults = `{
-  invoices(first: 12) {
-    preview { uuid amount }
-    nodes { uuid amount summary { amount } items(first: 5) { totalCount nodes { amount } } }
-  }
-  volumes(first: 50) { totalCount nodes { id } }
-  billingHistory(first: 10) { nodes { type amount } }
-}`
 
 // A PDF that breaks off mid-stream must not reach the browser as a complete
 // file: the download route has sent 200 and the length, so it aborts the

@@ -18,6 +18,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -215,9 +216,10 @@ func newFuzzServer(f *testing.F) http.Handler {
 // fuzzQueries are the seeds of FuzzGraphQLRequest: the canonical queries and
 // a bad input of every kind the API documents.
 var fuzzQueries = []struct{ query, variables string }{
-	{canonicalDashboardForFaults, ``},
-	{`{ volumes(first: 20) { totalCount pageInfo { hasNextPage endCursor } nodes { id name region { slug } } } }`, ``},
-	{`query($u: ID!) { invoice(uuid: $u) { uuid invoiceId amount period items(first: 200) { totalCount nodes { amount } } summary { amount } } }`, `{"u":"preview"}`},
+	{queries.Dashboard, ``},
+	{queries.VolumesPage, ``},
+	{queries.InvoiceItems, `{"uuid":"preview"}`},
+	{queries.BillingPage, ``},
 	{`{ billingHistory(first: 20) { totalCount edges { cursor node { type amount invoice { uuid } } } } }`, ``},
 	{`{ balance { monthToDateBalance accountBalance generatedAt } invoicePreview { uuid amount } }`, ``},
 	{`query($a: String) { volumes(first: 2, after: $a) { nodes { id } pageInfo { endCursor } } }`, `{"a":"djE6dm9sdW1lczox"}`},

@@ -166,27 +166,6 @@ func mustClient(t testing.TB, baseURL string) *upstream.Client {
 	return c
 }
 
-// dashboardQuery is the canonical dashboard: 12 invoices with the preview, each
-// invoice's summary amount and first 5 items, 50 volumes and 10 billing events.
-const dashboardQuery = `query Dashboard {
-  invoices(first: 12) {
-    totalCount
-    preview { uuid amount period updatedAt }
-    nodes {
-      uuid invoiceId period amount
-      summary { amount }
-      items(first: 5) { totalCount nodes { description amount } }
-    }
-  }
-  volumes(first: 50) { totalCount nodes { id name sizeGigabytes region { slug } } }
-  billingHistory(first: 10) { nodes { type description amount date invoiceUuid } }
-}`
-
-// dashboardCalls is the number of distinct upstream resources the dashboard
-// needs: the invoices page (with the preview), 12 summaries, 12 item pages,
-// the volumes page and the billing-history page.
-const dashboardCalls = 1 + 12 + 12 + 1 + 1
-
 func executableSchema() *generated.Config {
 	return &generated.Config{Resolvers: &Resolver{}, Complexity: complexityRoot()}
 }

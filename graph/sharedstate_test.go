@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/internal/ratebudget"
 	"github.com/oceangraph/oceangraph/internal/shared"
 	"github.com/oceangraph/oceangraph/internal/tokencache"
@@ -40,12 +41,12 @@ func cost(t *testing.T, resp gqlResponse) (upstreamCalls, cacheHits int) {
 func TestWarmDashboardCostsOnlyTheThreeLists(t *testing.T) {
 	st := newSharedState(t, shared.NewLocal(0), nil)
 	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
-	cold := h.post(dashboardQuery, nil)
-	if calls, hits := cost(t, cold); calls != dashboardCalls || hits != 0 || len(cold.Errors) > 0 {
-		t.Fatalf("cold dashboard: %d calls, %d hits, errors %v; want %d, 0, none", calls, hits, cold.Errors, dashboardCalls)
+	cold := h.post(queries.Dashboard, nil)
+	if calls, hits := cost(t, cold); calls != queries.DashboardCalls || hits != 0 || len(cold.Errors) > 0 {
+		t.Fatalf("cold dashboard: %d calls, %d hits, errors %v; want %d, 0, none", calls, hits, cold.Errors, queries.DashboardCalls)
 	}
 	h.sandbox.Reset()
-	warm := h.post(dashboardQuery, nil)
+	warm := h.post(queries.Dashboard, nil)
 	assertCalls(t, "warm dashboard", h.upstreamCalls(), []string{
 		"GET /v2/customers/my/billing_history?page=1&per_page=10",
 		"GET /v2/customers/my/invoices?page=1&per_page=12",
@@ -62,7 +63,7 @@ func TestWarmDashboardCostsOnlyTheThreeLists(t *testing.T) {
 func TestThePreviewAndTheListsAreNotCached(t *testing.T) {
 	st := newSharedState(t, shared.NewLocal(0), nil)
 	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
-	h.post(dashboardQuery, nil) // marks the listed invoices as issued
+	h.post(queries.Dashboard, nil) // marks the listed invoices as issued
 	query := `{ invoice(uuid: "preview") { summary { amount } items(first: 5) { nodes { amount } } }
 	  balance { monthToDateUsage } volumes(first: 5) { nodes { id } } }`
 	for range 2 {
@@ -77,13 +78,13 @@ func TestThePreviewAndTheListsAreNotCached(t *testing.T) {
 func TestOneCacheTwoTokensNoCrossing(t *testing.T) {
 	st := newSharedState(t, shared.NewLocal(0), nil)
 	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
-	alice := h.postAs("Bearer dop_v1_alice", dashboardQuery, nil)
-	h.postAs("Bearer dop_v1_alice", dashboardQuery, nil) // warm for alice
-	bob := h.postAs("Bearer dop_v1_bob", dashboardQuery, nil)
-	if calls, hits := cost(t, bob); calls != dashboardCalls || hits != 0 {
-		t.Fatalf("bob's first dashboard after alice's: {%d calls, %d hits}, want a cold %d calls", calls, hits, dashboardCalls)
+	alice := h.postAs("Bearer dop_v1_alice", queries.Dashboard, nil)
+	h.postAs("Bearer dop_v1_alice", queries.Dashboard, nil) // warm for alice
+	bob := h.postAs("Bearer dop_v1_bob", queries.Dashboard, nil)
+	if calls, hits := cost(t, bob); calls != queries.DashboardCalls || hits != 0 {
+		t.Fatalf("bob's first dashboard after alice's: {%d calls, %d hits}, want a cold %d calls", calls, hits, queries.DashboardCalls)
 	}
-	bobWarm := h.postAs("Bearer dop_v1_bob", dashboardQuery, nil)
+	bobWarm := h.postAs("Bearer dop_v1_bob", queries.Dashboard, nil)
 	if _, hits := cost(t, bobWarm); hits != 24 {
 		t.Fatalf("bob's second dashboard: %d hits, want 24", hits)
 	}
@@ -166,7 +167,7 @@ func TestRateBudgetRefusesAWholeOperationBeforeAnyCall(t *testing.T) {
 	budget := ratebudget.New(ratebudget.Options{Store: shared.NewLocal(0), PerMinute: 30, Reserve: 5})
 	st := newSharedState(t, shared.NewLocal(0), budget)
 	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
-	e := h.refusal(h.post(dashboardQuery, nil), CodeRateLimited) // 27 + 5 > 30
+	e := h.refusal(h.post(queries.Dashboard, nil), CodeRateLimited) // 27 + 5 > 30
 	if ra, ok := e.Extensions["retryAfter"].(float64); !ok || ra < 1 {
 		t.Fatalf("refusal's retryAfter = %v, want ≥ 1 second", e.Extensions["retryAfter"])
 	}
@@ -180,12 +181,12 @@ func TestRateBudgetCountsTheWarmCostNotTheEstimate(t *testing.T) {
 	budget := ratebudget.New(ratebudget.Options{Store: shared.NewLocal(0), PerMinute: 60, Reserve: 5})
 	st := newSharedState(t, shared.NewLocal(0), budget)
 	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
-	if resp := h.post(dashboardQuery, nil); len(resp.Errors) > 0 {
+	if resp := h.post(queries.Dashboard, nil); len(resp.Errors) > 0 {
 		t.Fatalf("cold dashboard: %v", resp.Errors)
 	}
 	// 27 spent; each warm dashboard costs 3, so 8 more fit in 60 with 5 kept: 27 + 8×3 = 51 ≤ 55.
 	for i := range 8 {
-		resp := h.post(dashboardQuery, nil)
+		resp := h.post(queries.Dashboard, nil)
 		if len(resp.Errors) > 0 {
 			t.Fatalf("warm dashboard %d refused: %v", i+1, resp.Errors)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/oceangraph/oceangraph/graph"
 	"github.com/oceangraph/oceangraph/internal/httpguard"
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -24,17 +25,6 @@ import (
 // secretToken is the caller's DigitalOcean token in these tests: it must
 // never reach a log line or a metric.
 const secretToken = "dop_v1_0123456789abcdef_secret"
-
-// obsDashboard is the canonical dashboard (see graph's tests): 27 upstream calls.
-const obsDashboard = `query Dashboard {
-  invoices(first: 12) {
-    totalCount
-    preview { uuid amount period }
-    nodes { uuid amount summary { amount } items(first: 5) { totalCount nodes { amount } } }
-  }
-  volumes(first: 50) { totalCount nodes { id name } }
-  billingHistory(first: 10) { nodes { type amount } }
-}`
 
 // stack is the running server over a sandbox, as the telemetry tests see it:
 // requests in and out as httptest recorders, logs and spans captured.
@@ -131,7 +121,7 @@ func (s *stack) logLines(msg string) []map[string]any {
 
 func TestMetricsShowTheUpstreamCallsJustMade(t *testing.T) {
 	s := newStack(t, "")
-	if w := s.query(obsDashboard, nil); w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) {
+	if w := s.query(queries.Dashboard, nil); w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) {
 		t.Fatalf("dashboard: %d %s", w.Code, w.Body)
 	}
 	m := s.metrics()
@@ -176,7 +166,7 @@ func TestMetricsCountErrorsByCodeAndBoundOperationNames(t *testing.T) {
 
 func TestLogLinePerOperation(t *testing.T) {
 	s := newStack(t, "")
-	w := s.query(obsDashboard, map[string]string{"X-Request-Id": "req-abc.123"})
+	w := s.query(queries.Dashboard, map[string]string{"X-Request-Id": "req-abc.123"})
 	if got := w.Header().Get("X-Request-Id"); got != "req-abc.123" {
 		t.Errorf("X-Request-Id echoed = %q, want the caller's", got)
 	}

@@ -17,30 +17,13 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/internal/telemetry"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
 
-// graph's canonical dashboard and the upstream calls it needs: the invoices
-// page, 12 summaries, 12 item pages, the volumes and billing-history pages.
-const (
-	dashboardQuery = `query Dashboard {
-  invoices(first: 12) {
-    totalCount
-    preview { uuid amount period updatedAt }
-    nodes {
-      uuid invoiceId period amount
-      summary { amount }
-      items(first: 5) { totalCount nodes { description amount } }
-    }
-  }
-  volumes(first: 50) { totalCount nodes { id name sizeGigabytes region { slug } } }
-  billingHistory(first: 10) { nodes { type description amount date invoiceUuid } }
-}`
-	dashboardCalls = 1 + 12 + 12 + 1 + 1
-	callerToken    = "dop_v1_telemetry_tests"
-)
+const callerToken = "dop_v1_telemetry_tests"
 
 type gqlResponse struct {
 	Errors []struct {
@@ -96,13 +79,13 @@ func (r *telemetryRig) do(query string) *telemetry.RequestRecord {
 
 func TestTelemetryRecordsTheDashboard(t *testing.T) {
 	rig := newTelemetryRig(t)
-	rec := rig.do(dashboardQuery)
+	rec := rig.do(queries.Dashboard)
 	op := rec.Operation()
 	if !op.Handled || op.Name != "Dashboard" || op.Type != "query" || op.Outcome() != "ok" {
 		t.Errorf("operation = %+v (outcome %s), want the query Dashboard, ok", op, op.Outcome())
 	}
-	if rec.UpstreamCalls() != dashboardCalls || op.EstimatedCalls != dashboardCalls {
-		t.Errorf("upstream calls = %d, estimated %d; want both %d", rec.UpstreamCalls(), op.EstimatedCalls, dashboardCalls)
+	if rec.UpstreamCalls() != queries.DashboardCalls || op.EstimatedCalls != queries.DashboardCalls {
+		t.Errorf("upstream calls = %d, estimated %d; want both %d", rec.UpstreamCalls(), op.EstimatedCalls, queries.DashboardCalls)
 	}
 	if op.Complexity <= 0 {
 		t.Errorf("complexity = %d, want the cost limit's figure", op.Complexity)
@@ -117,8 +100,8 @@ func TestTelemetryRecordsTheDashboard(t *testing.T) {
 	for _, a := range ended[i].Attributes() {
 		attrs[string(a.Key)] = a.Value.AsInterface()
 	}
-	if attrs["graphql.operation.name"] != "Dashboard" || attrs["oceangraph.upstream.calls"] != int64(dashboardCalls) {
-		t.Errorf("span attributes = %v, want the operation's name and %d upstream calls", attrs, dashboardCalls)
+	if attrs["graphql.operation.name"] != "Dashboard" || attrs["oceangraph.upstream.calls"] != int64(queries.DashboardCalls) {
+		t.Errorf("span attributes = %v, want the operation's name and %d upstream calls", attrs, queries.DashboardCalls)
 	}
 	if ended[i].Status().Code == codes.Error {
 		t.Errorf("span status = %v, want not an error", ended[i].Status())
