@@ -2587,7 +2587,7 @@ func (ec *executionContext) _BillingAddress_addressLine1(ctx context.Context, fi
 			return ec.fieldContext_BillingAddress_addressLine1(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AddressLine1, nil
+			return obj.AddressLine1(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -2598,7 +2598,7 @@ func (ec *executionContext) _BillingAddress_addressLine1(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_addressLine1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "String")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "String")
 }
 
 func (ec *executionContext) _BillingAddress_addressLine2(ctx context.Context, field graphql.CollectedField, obj *model.BillingAddress) (ret graphql.Marshaler) {
@@ -2610,7 +2610,7 @@ func (ec *executionContext) _BillingAddress_addressLine2(ctx context.Context, fi
 			return ec.fieldContext_BillingAddress_addressLine2(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AddressLine2, nil
+			return obj.AddressLine2(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -2621,7 +2621,7 @@ func (ec *executionContext) _BillingAddress_addressLine2(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_addressLine2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "String")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "String")
 }
 
 func (ec *executionContext) _BillingAddress_city(ctx context.Context, field graphql.CollectedField, obj *model.BillingAddress) (ret graphql.Marshaler) {
@@ -2633,7 +2633,7 @@ func (ec *executionContext) _BillingAddress_city(ctx context.Context, field grap
 			return ec.fieldContext_BillingAddress_city(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.City, nil
+			return obj.City(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -2644,7 +2644,7 @@ func (ec *executionContext) _BillingAddress_city(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_city(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "String")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "String")
 }
 
 func (ec *executionContext) _BillingAddress_region(ctx context.Context, field graphql.CollectedField, obj *model.BillingAddress) (ret graphql.Marshaler) {
@@ -2656,7 +2656,7 @@ func (ec *executionContext) _BillingAddress_region(ctx context.Context, field gr
 			return ec.fieldContext_BillingAddress_region(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Region, nil
+			return obj.Region(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -2667,7 +2667,7 @@ func (ec *executionContext) _BillingAddress_region(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "String")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "String")
 }
 
 func (ec *executionContext) _BillingAddress_postalCode(ctx context.Context, field graphql.CollectedField, obj *model.BillingAddress) (ret graphql.Marshaler) {
@@ -2679,7 +2679,7 @@ func (ec *executionContext) _BillingAddress_postalCode(ctx context.Context, fiel
 			return ec.fieldContext_BillingAddress_postalCode(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.PostalCode, nil
+			return obj.PostalCode(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -2690,7 +2690,7 @@ func (ec *executionContext) _BillingAddress_postalCode(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_postalCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "String")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "String")
 }
 
 func (ec *executionContext) _BillingAddress_countryIso2Code(ctx context.Context, field graphql.CollectedField, obj *model.BillingAddress) (ret graphql.Marshaler) {
@@ -2702,7 +2702,7 @@ func (ec *executionContext) _BillingAddress_countryIso2Code(ctx context.Context,
 			return ec.fieldContext_BillingAddress_countryIso2Code(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CountryIso2Code, nil
+			return obj.CountryIso2Code(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -2713,7 +2713,7 @@ func (ec *executionContext) _BillingAddress_countryIso2Code(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_countryIso2Code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "String")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "String")
 }
 
 func (ec *executionContext) _BillingAddress_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.BillingAddress) (ret graphql.Marshaler) {
@@ -2725,7 +2725,7 @@ func (ec *executionContext) _BillingAddress_createdAt(ctx context.Context, field
 			return ec.fieldContext_BillingAddress_createdAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
+			return obj.CreatedAt(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
@@ -2736,7 +2736,7 @@ func (ec *executionContext) _BillingAddress_createdAt(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "DateTime")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "DateTime")
 }
 
 func (ec *executionContext) _BillingAddress_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.BillingAddress) (ret graphql.Marshaler) {
@@ -2748,7 +2748,7 @@ func (ec *executionContext) _BillingAddress_updatedAt(ctx context.Context, field
 			return ec.fieldContext_BillingAddress_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UpdatedAt, nil
+			return obj.UpdatedAt(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
@@ -2759,7 +2759,7 @@ func (ec *executionContext) _BillingAddress_updatedAt(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_BillingAddress_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("BillingAddress", field, false, false, "DateTime")
+	return graphql.NewScalarFieldContext("BillingAddress", field, true, false, "DateTime")
 }
 
 func (ec *executionContext) _BillingHistoryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.BillingHistoryConnection) (ret graphql.Marshaler) {
@@ -3115,7 +3115,7 @@ func (ec *executionContext) _Charge_name(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Charge_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.Name(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -3126,7 +3126,7 @@ func (ec *executionContext) _Charge_name(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Charge_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Charge", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Charge", field, true, false, "String")
 }
 
 func (ec *executionContext) _Charge_amount(ctx context.Context, field graphql.CollectedField, obj *model.Charge) (ret graphql.Marshaler) {
@@ -3138,7 +3138,7 @@ func (ec *executionContext) _Charge_amount(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Charge_amount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Amount, nil
+			return obj.Amount(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -3149,7 +3149,7 @@ func (ec *executionContext) _Charge_amount(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_Charge_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Charge", field, false, false, "Money")
+	return graphql.NewScalarFieldContext("Charge", field, true, false, "Money")
 }
 
 func (ec *executionContext) _Entity_findManyInvoiceByUUIDs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -3880,7 +3880,7 @@ func (ec *executionContext) _InvoiceItem_product(ctx context.Context, field grap
 			return ec.fieldContext_InvoiceItem_product(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Product, nil
+			return obj.Product(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -3891,7 +3891,7 @@ func (ec *executionContext) _InvoiceItem_product(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_product(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItem_description(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -3903,7 +3903,7 @@ func (ec *executionContext) _InvoiceItem_description(ctx context.Context, field 
 			return ec.fieldContext_InvoiceItem_description(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Description, nil
+			return obj.Description(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -3914,7 +3914,7 @@ func (ec *executionContext) _InvoiceItem_description(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItem_groupDescription(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -3926,7 +3926,7 @@ func (ec *executionContext) _InvoiceItem_groupDescription(ctx context.Context, f
 			return ec.fieldContext_InvoiceItem_groupDescription(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.GroupDescription, nil
+			return obj.GroupDescription(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -3937,7 +3937,7 @@ func (ec *executionContext) _InvoiceItem_groupDescription(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_groupDescription(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItem_amount(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -3949,7 +3949,7 @@ func (ec *executionContext) _InvoiceItem_amount(ctx context.Context, field graph
 			return ec.fieldContext_InvoiceItem_amount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Amount, nil
+			return obj.Amount(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -3960,7 +3960,7 @@ func (ec *executionContext) _InvoiceItem_amount(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "Money")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "Money")
 }
 
 func (ec *executionContext) _InvoiceItem_duration(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -3972,7 +3972,7 @@ func (ec *executionContext) _InvoiceItem_duration(ctx context.Context, field gra
 			return ec.fieldContext_InvoiceItem_duration(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Duration, nil
+			return obj.Duration(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
@@ -3983,7 +3983,7 @@ func (ec *executionContext) _InvoiceItem_duration(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_duration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "Float")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "Float")
 }
 
 func (ec *executionContext) _InvoiceItem_durationUnit(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -3995,7 +3995,7 @@ func (ec *executionContext) _InvoiceItem_durationUnit(ctx context.Context, field
 			return ec.fieldContext_InvoiceItem_durationUnit(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.DurationUnit, nil
+			return obj.DurationUnit(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4006,7 +4006,7 @@ func (ec *executionContext) _InvoiceItem_durationUnit(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_durationUnit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItem_startTime(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -4018,7 +4018,7 @@ func (ec *executionContext) _InvoiceItem_startTime(ctx context.Context, field gr
 			return ec.fieldContext_InvoiceItem_startTime(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.StartTime, nil
+			return obj.StartTime(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
@@ -4029,7 +4029,7 @@ func (ec *executionContext) _InvoiceItem_startTime(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_startTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "DateTime")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "DateTime")
 }
 
 func (ec *executionContext) _InvoiceItem_endTime(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -4041,7 +4041,7 @@ func (ec *executionContext) _InvoiceItem_endTime(ctx context.Context, field grap
 			return ec.fieldContext_InvoiceItem_endTime(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.EndTime, nil
+			return obj.EndTime(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
@@ -4052,7 +4052,7 @@ func (ec *executionContext) _InvoiceItem_endTime(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_endTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "DateTime")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "DateTime")
 }
 
 func (ec *executionContext) _InvoiceItem_projectName(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -4064,7 +4064,7 @@ func (ec *executionContext) _InvoiceItem_projectName(ctx context.Context, field 
 			return ec.fieldContext_InvoiceItem_projectName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProjectName, nil
+			return obj.ProjectName(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4075,7 +4075,7 @@ func (ec *executionContext) _InvoiceItem_projectName(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_projectName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItem_category(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -4087,7 +4087,7 @@ func (ec *executionContext) _InvoiceItem_category(ctx context.Context, field gra
 			return ec.fieldContext_InvoiceItem_category(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Category, nil
+			return obj.Category(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4098,7 +4098,7 @@ func (ec *executionContext) _InvoiceItem_category(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_category(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItem_resourceId(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -4110,7 +4110,7 @@ func (ec *executionContext) _InvoiceItem_resourceId(ctx context.Context, field g
 			return ec.fieldContext_InvoiceItem_resourceId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ResourceID, nil
+			return obj.ResourceID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4121,7 +4121,7 @@ func (ec *executionContext) _InvoiceItem_resourceId(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_resourceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItem_resourceUuid(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItem) (ret graphql.Marshaler) {
@@ -4133,7 +4133,7 @@ func (ec *executionContext) _InvoiceItem_resourceUuid(ctx context.Context, field
 			return ec.fieldContext_InvoiceItem_resourceUuid(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ResourceUUID, nil
+			return obj.ResourceUUID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4144,7 +4144,7 @@ func (ec *executionContext) _InvoiceItem_resourceUuid(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceItem_resourceUuid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceItem", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceItem", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceItemConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceItemConnection) (ret graphql.Marshaler) {
@@ -4330,7 +4330,7 @@ func (ec *executionContext) _InvoiceSummary_invoiceUuid(ctx context.Context, fie
 			return ec.fieldContext_InvoiceSummary_invoiceUuid(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.InvoiceUUID, nil
+			return obj.InvoiceUUID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4341,7 +4341,7 @@ func (ec *executionContext) _InvoiceSummary_invoiceUuid(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceSummary_invoiceUuid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceSummary", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("InvoiceSummary", field, true, false, "ID")
 }
 
 func (ec *executionContext) _InvoiceSummary_invoiceId(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceSummary) (ret graphql.Marshaler) {
@@ -4353,7 +4353,7 @@ func (ec *executionContext) _InvoiceSummary_invoiceId(ctx context.Context, field
 			return ec.fieldContext_InvoiceSummary_invoiceId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.InvoiceID, nil
+			return obj.InvoiceID(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4364,7 +4364,7 @@ func (ec *executionContext) _InvoiceSummary_invoiceId(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceSummary_invoiceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceSummary", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceSummary", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceSummary_billingPeriod(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceSummary) (ret graphql.Marshaler) {
@@ -4376,7 +4376,7 @@ func (ec *executionContext) _InvoiceSummary_billingPeriod(ctx context.Context, f
 			return ec.fieldContext_InvoiceSummary_billingPeriod(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.BillingPeriod, nil
+			return obj.BillingPeriod(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4387,7 +4387,7 @@ func (ec *executionContext) _InvoiceSummary_billingPeriod(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceSummary_billingPeriod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceSummary", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceSummary", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceSummary_amount(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceSummary) (ret graphql.Marshaler) {
@@ -4399,7 +4399,7 @@ func (ec *executionContext) _InvoiceSummary_amount(ctx context.Context, field gr
 			return ec.fieldContext_InvoiceSummary_amount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Amount, nil
+			return obj.Amount(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -4410,7 +4410,7 @@ func (ec *executionContext) _InvoiceSummary_amount(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceSummary_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceSummary", field, false, false, "Money")
+	return graphql.NewScalarFieldContext("InvoiceSummary", field, true, false, "Money")
 }
 
 func (ec *executionContext) _InvoiceSummary_userName(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceSummary) (ret graphql.Marshaler) {
@@ -4422,7 +4422,7 @@ func (ec *executionContext) _InvoiceSummary_userName(ctx context.Context, field 
 			return ec.fieldContext_InvoiceSummary_userName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UserName, nil
+			return obj.UserName(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4433,7 +4433,7 @@ func (ec *executionContext) _InvoiceSummary_userName(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceSummary_userName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceSummary", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceSummary", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceSummary_userCompany(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceSummary) (ret graphql.Marshaler) {
@@ -4445,7 +4445,7 @@ func (ec *executionContext) _InvoiceSummary_userCompany(ctx context.Context, fie
 			return ec.fieldContext_InvoiceSummary_userCompany(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UserCompany, nil
+			return obj.UserCompany(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4456,7 +4456,7 @@ func (ec *executionContext) _InvoiceSummary_userCompany(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceSummary_userCompany(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceSummary", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceSummary", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceSummary_userEmail(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceSummary) (ret graphql.Marshaler) {
@@ -4468,7 +4468,7 @@ func (ec *executionContext) _InvoiceSummary_userEmail(ctx context.Context, field
 			return ec.fieldContext_InvoiceSummary_userEmail(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UserEmail, nil
+			return obj.UserEmail(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4479,7 +4479,7 @@ func (ec *executionContext) _InvoiceSummary_userEmail(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_InvoiceSummary_userEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvoiceSummary", field, false, false, "String")
+	return graphql.NewScalarFieldContext("InvoiceSummary", field, true, false, "String")
 }
 
 func (ec *executionContext) _InvoiceSummary_userBillingAddress(ctx context.Context, field graphql.CollectedField, obj *model.InvoiceSummary) (ret graphql.Marshaler) {
@@ -4491,7 +4491,7 @@ func (ec *executionContext) _InvoiceSummary_userBillingAddress(ctx context.Conte
 			return ec.fieldContext_InvoiceSummary_userBillingAddress(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.UserBillingAddress, nil
+			return obj.UserBillingAddress(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.BillingAddress) graphql.Marshaler {
@@ -4505,7 +4505,7 @@ func (ec *executionContext) fieldContext_InvoiceSummary_userBillingAddress(_ con
 	fc = &graphql.FieldContext{
 		Object:     "InvoiceSummary",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_BillingAddress(ctx, field)
@@ -4523,7 +4523,7 @@ func (ec *executionContext) _InvoiceSummary_productCharges(ctx context.Context, 
 			return ec.fieldContext_InvoiceSummary_productCharges(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ProductCharges, nil
+			return obj.ProductCharges(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ProductCharges) graphql.Marshaler {
@@ -4537,7 +4537,7 @@ func (ec *executionContext) fieldContext_InvoiceSummary_productCharges(_ context
 	fc = &graphql.FieldContext{
 		Object:     "InvoiceSummary",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ProductCharges(ctx, field)
@@ -4555,7 +4555,7 @@ func (ec *executionContext) _InvoiceSummary_overages(ctx context.Context, field 
 			return ec.fieldContext_InvoiceSummary_overages(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Overages, nil
+			return obj.Overages(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Charge) graphql.Marshaler {
@@ -4569,7 +4569,7 @@ func (ec *executionContext) fieldContext_InvoiceSummary_overages(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "InvoiceSummary",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Charge(ctx, field)
@@ -4587,7 +4587,7 @@ func (ec *executionContext) _InvoiceSummary_taxes(ctx context.Context, field gra
 			return ec.fieldContext_InvoiceSummary_taxes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Taxes, nil
+			return obj.Taxes(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Charge) graphql.Marshaler {
@@ -4601,7 +4601,7 @@ func (ec *executionContext) fieldContext_InvoiceSummary_taxes(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "InvoiceSummary",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Charge(ctx, field)
@@ -4619,7 +4619,7 @@ func (ec *executionContext) _InvoiceSummary_creditsAndAdjustments(ctx context.Co
 			return ec.fieldContext_InvoiceSummary_creditsAndAdjustments(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.CreditsAndAdjustments, nil
+			return obj.CreditsAndAdjustments(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Charge) graphql.Marshaler {
@@ -4633,7 +4633,7 @@ func (ec *executionContext) fieldContext_InvoiceSummary_creditsAndAdjustments(_ 
 	fc = &graphql.FieldContext{
 		Object:     "InvoiceSummary",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Charge(ctx, field)
@@ -4743,7 +4743,7 @@ func (ec *executionContext) _ProductCharge_name(ctx context.Context, field graph
 			return ec.fieldContext_ProductCharge_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.Name(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4754,7 +4754,7 @@ func (ec *executionContext) _ProductCharge_name(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_ProductCharge_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProductCharge", field, false, false, "String")
+	return graphql.NewScalarFieldContext("ProductCharge", field, true, false, "String")
 }
 
 func (ec *executionContext) _ProductCharge_amount(ctx context.Context, field graphql.CollectedField, obj *model.ProductCharge) (ret graphql.Marshaler) {
@@ -4766,7 +4766,7 @@ func (ec *executionContext) _ProductCharge_amount(ctx context.Context, field gra
 			return ec.fieldContext_ProductCharge_amount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Amount, nil
+			return obj.Amount(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -4777,7 +4777,7 @@ func (ec *executionContext) _ProductCharge_amount(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_ProductCharge_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProductCharge", field, false, false, "Money")
+	return graphql.NewScalarFieldContext("ProductCharge", field, true, false, "Money")
 }
 
 func (ec *executionContext) _ProductCharge_count(ctx context.Context, field graphql.CollectedField, obj *model.ProductCharge) (ret graphql.Marshaler) {
@@ -4789,7 +4789,7 @@ func (ec *executionContext) _ProductCharge_count(ctx context.Context, field grap
 			return ec.fieldContext_ProductCharge_count(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Count, nil
+			return obj.Count(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
@@ -4800,7 +4800,7 @@ func (ec *executionContext) _ProductCharge_count(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_ProductCharge_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProductCharge", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("ProductCharge", field, true, false, "Int")
 }
 
 func (ec *executionContext) _ProductCharges_name(ctx context.Context, field graphql.CollectedField, obj *model.ProductCharges) (ret graphql.Marshaler) {
@@ -4812,7 +4812,7 @@ func (ec *executionContext) _ProductCharges_name(ctx context.Context, field grap
 			return ec.fieldContext_ProductCharges_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
+			return obj.Name(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4823,7 +4823,7 @@ func (ec *executionContext) _ProductCharges_name(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_ProductCharges_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProductCharges", field, false, false, "String")
+	return graphql.NewScalarFieldContext("ProductCharges", field, true, false, "String")
 }
 
 func (ec *executionContext) _ProductCharges_amount(ctx context.Context, field graphql.CollectedField, obj *model.ProductCharges) (ret graphql.Marshaler) {
@@ -4835,7 +4835,7 @@ func (ec *executionContext) _ProductCharges_amount(ctx context.Context, field gr
 			return ec.fieldContext_ProductCharges_amount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Amount, nil
+			return obj.Amount(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -4846,7 +4846,7 @@ func (ec *executionContext) _ProductCharges_amount(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_ProductCharges_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ProductCharges", field, false, false, "Money")
+	return graphql.NewScalarFieldContext("ProductCharges", field, true, false, "Money")
 }
 
 func (ec *executionContext) _ProductCharges_items(ctx context.Context, field graphql.CollectedField, obj *model.ProductCharges) (ret graphql.Marshaler) {
@@ -4858,7 +4858,7 @@ func (ec *executionContext) _ProductCharges_items(ctx context.Context, field gra
 			return ec.fieldContext_ProductCharges_items(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Items, nil
+			return obj.Items(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.ProductCharge) graphql.Marshaler {
@@ -4872,7 +4872,7 @@ func (ec *executionContext) fieldContext_ProductCharges_items(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "ProductCharges",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ProductCharge(ctx, field)

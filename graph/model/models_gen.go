@@ -21,26 +21,6 @@ type Balance struct {
 	GeneratedAt *DateTime `json:"generatedAt,omitempty"`
 }
 
-// The billed customer's address on an invoice summary.
-type BillingAddress struct {
-	// First address line.
-	AddressLine1 *string `json:"addressLine1,omitempty"`
-	// Second address line.
-	AddressLine2 *string `json:"addressLine2,omitempty"`
-	// City.
-	City *string `json:"city,omitempty"`
-	// Region or state.
-	Region *string `json:"region,omitempty"`
-	// Postal code.
-	PostalCode *string `json:"postalCode,omitempty"`
-	// Country, as an ISO 3166-1 alpha-2 code.
-	CountryIso2Code *string `json:"countryIso2Code,omitempty"`
-	// When the address was created.
-	CreatedAt *DateTime `json:"createdAt,omitempty"`
-	// When the address was last changed.
-	UpdatedAt *DateTime `json:"updatedAt,omitempty"`
-}
-
 // A page of the billing history.
 type BillingHistoryConnection struct {
 	// The entries of this page, each with its cursor.
@@ -79,14 +59,6 @@ type BillingHistoryEntry struct {
 	Invoice *Invoice `json:"invoice,omitempty"`
 }
 
-// A named amount of an invoice summary (overages, taxes, credits and adjustments).
-type Charge struct {
-	// The charge's title, e.g. "Taxes".
-	Name *string `json:"name,omitempty"`
-	// The charge's amount in US dollars.
-	Amount *Money `json:"amount,omitempty"`
-}
-
 type InvoiceByUUIDsInput struct {
 	UUID string `json:"UUID"`
 }
@@ -113,34 +85,6 @@ type InvoiceEdge struct {
 	Node *Invoice `json:"node"`
 }
 
-// One line of an invoice: a resource's usage in the billing period.
-type InvoiceItem struct {
-	// The product, e.g. "Kubernetes Clusters".
-	Product *string `json:"product,omitempty"`
-	// What was billed, e.g. a resource name.
-	Description *string `json:"description,omitempty"`
-	// The group of grouped usage (Kubernetes clusters, databases); null when not grouped.
-	GroupDescription *string `json:"groupDescription,omitempty"`
-	// The item's amount in US dollars.
-	Amount *Money `json:"amount,omitempty"`
-	// Usage duration, e.g. 744 (hours).
-	Duration *float64 `json:"duration,omitempty"`
-	// The unit of duration, e.g. "Hours".
-	DurationUnit *string `json:"durationUnit,omitempty"`
-	// Start of the billed usage.
-	StartTime *DateTime `json:"startTime,omitempty"`
-	// End of the billed usage.
-	EndTime *DateTime `json:"endTime,omitempty"`
-	// The project the resource belongs to.
-	ProjectName *string `json:"projectName,omitempty"`
-	// The category of the product, e.g. "iaas" or "paas".
-	Category *string `json:"category,omitempty"`
-	// The numeric id of the billed resource, when available.
-	ResourceID *string `json:"resourceId,omitempty"`
-	// The UUID of the billed resource, when available.
-	ResourceUUID *string `json:"resourceUuid,omitempty"`
-}
-
 // A page of an invoice's line items.
 type InvoiceItemConnection struct {
 	// The items of this page, each with its cursor.
@@ -161,34 +105,6 @@ type InvoiceItemEdge struct {
 	Node *InvoiceItem `json:"node"`
 }
 
-// An invoice's summary, from GET /v2/customers/my/invoices/{uuid}/summary.
-type InvoiceSummary struct {
-	// The invoice's UUID.
-	InvoiceUUID *string `json:"invoiceUuid,omitempty"`
-	// The invoice number printed on the PDF.
-	InvoiceID *string `json:"invoiceId,omitempty"`
-	// Billing period, YYYY-MM.
-	BillingPeriod *string `json:"billingPeriod,omitempty"`
-	// The invoice's total in US dollars.
-	Amount *Money `json:"amount,omitempty"`
-	// The billed customer's name.
-	UserName *string `json:"userName,omitempty"`
-	// The billed customer's company.
-	UserCompany *string `json:"userCompany,omitempty"`
-	// The billed customer's email address.
-	UserEmail *string `json:"userEmail,omitempty"`
-	// The billed customer's address.
-	UserBillingAddress *BillingAddress `json:"userBillingAddress,omitempty"`
-	// Product usage, grouped by product.
-	ProductCharges *ProductCharges `json:"productCharges,omitempty"`
-	// Overage charges.
-	Overages *Charge `json:"overages,omitempty"`
-	// Taxes.
-	Taxes *Charge `json:"taxes,omitempty"`
-	// Credits and adjustments.
-	CreditsAndAdjustments *Charge `json:"creditsAndAdjustments,omitempty"`
-}
-
 // Where a page of a connection sits in the whole list.
 type PageInfo struct {
 	// Whether items follow the last one of this page.
@@ -199,26 +115,6 @@ type PageInfo struct {
 	StartCursor *string `json:"startCursor,omitempty"`
 	// The cursor of the last item of this page; null when the page is empty.
 	EndCursor *string `json:"endCursor,omitempty"`
-}
-
-// One product's usage on an invoice.
-type ProductCharge struct {
-	// The product, e.g. "Spaces Subscription".
-	Name *string `json:"name,omitempty"`
-	// The product's total in US dollars.
-	Amount *Money `json:"amount,omitempty"`
-	// How many of the product were billed.
-	Count *int `json:"count,omitempty"`
-}
-
-// The product usage block of an invoice summary.
-type ProductCharges struct {
-	// The block's title, e.g. "Product usage charges".
-	Name *string `json:"name,omitempty"`
-	// The block's total in US dollars.
-	Amount *Money `json:"amount,omitempty"`
-	// One aggregate per product.
-	Items []*ProductCharge `json:"items"`
 }
 
 // The entry points of the API: billing (here), invoices and volumes (in their own files).

@@ -1,14 +1,15 @@
 // Package model holds the Go types behind the GraphQL schema: gqlgen's generated
 // models (models_gen.go), the hand-written ones whose fields resolve lazily
-// (Invoice, InvoiceFile), the two custom scalars, and the conversions from
-// DigitalOcean's wire types (upstream.go).
+// (Invoice, InvoiceFile), the views over DigitalOcean's wire types whose fields
+// convert only when selected (Volume, InvoiceItem, InvoiceSummary), the two
+// custom scalars, and the other conversions from the wire types (upstream.go).
 package model
 
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,15 +17,38 @@ import (
 // DigitalOcean sent so that no float ever rounds it.
 type Money string
 
-var decimalPattern = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
-
 // MoneyFrom returns s as Money, or nil when s is missing or not a decimal.
 func MoneyFrom(s string) *Money {
-	if !decimalPattern.MatchString(s) {
+	if !isDecimal(s) {
 		return nil
 	}
 	m := Money(s)
 	return &m
+}
+
+// moneyAt is MoneyFrom for a string that outlives the answer: no copy.
+func moneyAt(s *string) *Money {
+	if !isDecimal(*s) {
+		return nil
+	}
+	return (*Money)(s)
+}
+
+// isDecimal reports whether s is a decimal: ^-?[0-9]+(\.[0-9]+)?$ (without a regexp, a tenth of the time).
+func isDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	return digits(whole) && (!dot || digits(frac))
+}
+
+// digits reports whether s is one or more ASCII digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // MarshalGQL writes the amount as a JSON string.
@@ -35,7 +59,7 @@ func (m Money) MarshalGQL(w io.Writer) {
 // UnmarshalGQL accepts a decimal string such as "12.34" or "-0.50".
 func (m *Money) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
-	if !ok || !decimalPattern.MatchString(s) {
+	if !ok || !isDecimal(s) {
 		return fmt.Errorf("Money must be a decimal string such as \"12.34\"")
 	}
 	*m = Money(s)

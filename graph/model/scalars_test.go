@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"regexp"
 	"testing"
 )
 
@@ -57,6 +58,17 @@ func TestMoney(t *testing.T) {
 		var in Money
 		if err := in.UnmarshalGQL(bad); err == nil {
 			t.Errorf("%v: accepted as input", bad)
+		}
+	}
+}
+
+// TestMoneyIsDecimalPattern: MoneyFrom accepts exactly ^-?[0-9]+(\.[0-9]+)?$.
+func TestMoneyIsDecimalPattern(t *testing.T) {
+	pattern := regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+	cases := []string{"", "0", "12.34", "-0.50", "-", ".", "1.", ".5", "-.5", "--1", "1.2.3", "+1", " 1", "1 ", "1e5", "١٢", "0x10", "12,30", "-12", "007.000", "1\n", "NaN"}
+	for _, s := range cases {
+		if got, want := MoneyFrom(s) != nil, pattern.MatchString(s); got != want {
+			t.Errorf("MoneyFrom(%q) accepted = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -89,68 +89,6 @@ func PreviewFromList(inv upstream.Invoice) *Invoice {
 	return &Invoice{UUID: uuid, Ref: upstream.PreviewUUID, IsPreview: true, Listed: &inv}
 }
 
-// InvoiceItemFrom converts one invoice line.
-func InvoiceItemFrom(it upstream.InvoiceItem) *InvoiceItem {
-	return &InvoiceItem{
-		Product:          Optional(it.Product),
-		Description:      Optional(it.Description),
-		GroupDescription: Optional(it.GroupDescription),
-		Amount:           MoneyFrom(it.Amount),
-		Duration:         floatFrom(it.Duration),
-		DurationUnit:     Optional(it.DurationUnit),
-		StartTime:        DateTimeFrom(it.StartTime),
-		EndTime:          DateTimeFrom(it.EndTime),
-		ProjectName:      Optional(it.ProjectName),
-		Category:         Optional(it.Category),
-		ResourceID:       Optional(it.ResourceID),
-		ResourceUUID:     Optional(it.ResourceUUID),
-	}
-}
-
-// InvoiceSummaryFrom converts an invoice summary.
-func InvoiceSummaryFrom(s *upstream.InvoiceSummary) *InvoiceSummary {
-	out := &InvoiceSummary{
-		InvoiceUUID:           Optional(s.InvoiceUUID),
-		InvoiceID:             Optional(s.InvoiceID),
-		BillingPeriod:         Optional(s.BillingPeriod),
-		Amount:                MoneyFrom(s.Amount),
-		UserName:              Optional(s.UserName),
-		UserCompany:           Optional(s.UserCompany),
-		UserEmail:             Optional(s.UserEmail),
-		Overages:              chargeFrom(s.Overages),
-		Taxes:                 chargeFrom(s.Taxes),
-		CreditsAndAdjustments: chargeFrom(s.CreditsAndAdjustments),
-	}
-	if a := s.UserBillingAddress; a != nil {
-		out.UserBillingAddress = &BillingAddress{
-			AddressLine1:    Optional(a.AddressLine1),
-			AddressLine2:    Optional(a.AddressLine2),
-			City:            Optional(a.City),
-			Region:          Optional(a.Region),
-			PostalCode:      Optional(a.PostalCode),
-			CountryIso2Code: Optional(a.CountryISO2Code),
-			CreatedAt:       DateTimeFrom(a.CreatedAt),
-			UpdatedAt:       DateTimeFrom(a.UpdatedAt),
-		}
-	}
-	if pc := s.ProductCharges; pc != nil {
-		out.ProductCharges = &ProductCharges{Name: Optional(pc.Name), Amount: MoneyFrom(pc.Amount), Items: []*ProductCharge{}}
-		for _, it := range pc.Items {
-			out.ProductCharges.Items = append(out.ProductCharges.Items, &ProductCharge{
-				Name: Optional(it.Name), Amount: MoneyFrom(it.Amount), Count: intFrom(it.Count),
-			})
-		}
-	}
-	return out
-}
-
-func chargeFrom(c *upstream.SimpleCharge) *Charge {
-	if c == nil {
-		return nil
-	}
-	return &Charge{Name: Optional(c.Name), Amount: MoneyFrom(c.Amount)}
-}
-
 // BalanceFrom converts the account balance.
 func BalanceFrom(b *upstream.Balance) *Balance {
 	return &Balance{
