@@ -21,6 +21,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -31,7 +32,7 @@ type peerQuery struct {
 	query
 	// FloorPath is the floor handler's route.
 	FloorPath string
-	// UUIDs is how many invoice uuids the text takes (%q verbs).
+	// UUIDs is how many invoice uuids the text takes ($a, $b, $c).
 	UUIDs int
 	// MaxRatio is the target: server CPU per query at most this times the floor's.
 	MaxRatio float64
@@ -41,36 +42,31 @@ type peerQuery struct {
 
 var (
 	peerVolumes = peerQuery{
-		query:     query{Name: "peers: volumes(first: 20)", Text: `{ volumes(first: 20) { nodes { id name sizeGigabytes region { slug } } } }`, Floor: oneCall},
+		query:     query{Name: "peers: volumes(first: 20)", Text: queries.PeersVolumes, Floor: oneCall},
 		FloorPath: "/volumes", MaxRatio: 1.25, AboutMs: 0.35,
 	}
 	peerInvoices = peerQuery{
-		query:     query{Name: "peers: invoices(first: 12)", Text: `{ invoices(first: 12) { nodes { uuid amount period } preview { uuid amount period } } }`, Floor: oneCall},
+		query:     query{Name: "peers: invoices(first: 12)", Text: queries.PeersInvoices, Floor: oneCall},
 		FloorPath: "/invoices", MaxRatio: 1.25, AboutMs: 0.19,
 	}
 	peerDashboard = peerQuery{
-		query: query{Name: "peers: dashboard (7 calls)", Text: `{
-  invoices(first: 12) { nodes { uuid amount period } preview { uuid amount period } }
-  a: invoice(uuid: %q) { summary { amount } items(first: 5) { nodes { product description amount } } }
-  b: invoice(uuid: %q) { summary { amount } items(first: 5) { nodes { product description amount } } }
-  c: invoice(uuid: %q) { summary { amount } items(first: 5) { nodes { product description amount } } }
-}`, Floor: oneCall},
+		query:     query{Name: "peers: dashboard (7 calls)", Text: queries.PeersDashboard, Floor: oneCall},
 		FloorPath: "/dashboard", UUIDs: 3, MaxRatio: 1.4, AboutMs: 0.75,
 	}
 	peerQueries = []peerQuery{peerVolumes, peerInvoices, peerDashboard}
 )
 
-// body renders the GraphQL request body with the first UUIDs invoices.
+// body renders the GraphQL request body, the first UUIDs invoices as $a, $b, $c.
 func (q peerQuery) body(uuids []string) []byte {
-	args := make([]any, q.UUIDs)
-	for i := range args {
-		args[i] = uuids[i]
-	}
-	text := q.Text
+	req := map[string]any{"query": q.Text}
 	if q.UUIDs > 0 {
-		text = fmt.Sprintf(q.Text, args...)
+		vars := map[string]string{}
+		for i, name := range []string{"a", "b", "c"}[:q.UUIDs] {
+			vars[name] = uuids[i]
+		}
+		req["variables"] = vars
 	}
-	b, _ := json.Marshal(map[string]string{"query": text})
+	b, _ := json.Marshal(req)
 	return b
 }
 

@@ -17,6 +17,10 @@ var (
 	VolumesPage  = operation("VolumesPage")
 	InvoiceItems = operation("InvoiceItems") // variable $uuid: the invoice
 	BillingPage  = operation("BillingPage")
+	// The peers' three queries (issue 12), beside the floor in bench/.
+	PeersVolumes   = operation("PeersVolumes")
+	PeersInvoices  = operation("PeersInvoices")
+	PeersDashboard = operation("PeersDashboard") // variables $a, $b, $c: three invoices
 )
 
 // DashboardCalls is the upstream calls the dashboard needs, one per distinct
