@@ -100,6 +100,10 @@ func startServer(ctx context.Context, bin, name, upstreamURL string, concurrency
 		"DIGITALOCEAN_TOKEN=",
 		fmt.Sprintf("MAX_CONCURRENCY=%d", concurrency),
 		"LOG_FORMAT=json",
+		// The scenarios measure one request's economy: no cache across requests and
+		// no rate budget (the load is far past 250 calls a minute), unless a scenario asks.
+		"CACHE_BYTES=0",
+		"RATE_LIMIT_PER_MINUTE=0",
 	}, extraEnv...)
 	return start(ctx, name, bin, nil, env, addr, "/healthz", logDir)
 }

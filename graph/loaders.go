@@ -67,7 +67,9 @@ type loaders struct {
 func newLoaders(c *upstream.Client, naive bool) *loaders {
 	l := &loaders{naive: naive, files: newFileDownloads(c, naive)}
 	l.billingHistoryPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
-		p, err := c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		p, err := cachedList(ctx, fmt.Sprintf("billing_history?page=%d&per_page=%d", k.page, k.perPage), func(ctx context.Context) (*upstream.BillingHistoryPage, error) {
+			return c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		})
 		if err == nil {
 			for _, e := range p.BillingHistory {
 				markIssued(ctx, e.InvoiceUUID)
@@ -76,7 +78,9 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 		return p, err
 	})
 	l.invoicePages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
-		p, err := c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		p, err := cachedList(ctx, fmt.Sprintf("invoices?page=%d&per_page=%d", k.page, k.perPage), func(ctx context.Context) (*upstream.InvoicePage, error) {
+			return c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+		})
 		if err == nil {
 			for _, inv := range p.Invoices { // the list holds issued invoices; the preview is apart
 				markIssued(ctx, inv.InvoiceUUID)
@@ -97,9 +101,11 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 	})
 	l.volumes = newLoader(naive, c.GetVolume)
 	l.volumePages = newLoader(naive, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
-		p, err := c.ListVolumes(ctx, upstream.VolumeListOptions{
-			ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
-			Region:      k.region, Name: k.name,
+		p, err := cachedList(ctx, fmt.Sprintf("volumes?region=%q&name=%q&page=%d&per_page=%d", k.region, k.name, k.page, k.perPage), func(ctx context.Context) (*upstream.VolumePage, error) {
+			return c.ListVolumes(ctx, upstream.VolumeListOptions{
+				ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
+				Region:      k.region, Name: k.name,
+			})
 		})
 		if err == nil {
 			// A listed volume answers volume(id) and Volume entities without a call.

@@ -41,6 +41,9 @@ type SharedState struct {
 	// TokenRecheck is how long a token DigitalOcean accepted may be answered
 	// from the cache before it is proven again (0: shared.DefaultTokenRecheck).
 	TokenRecheck time.Duration
+	// ListTTL, when > 0, lets the lists (billing history, invoices, volumes)
+	// be answered from the cache for that long: staleness a user accepted.
+	ListTTL time.Duration
 }
 
 // costScope is a request's account of what it cost and, with shared state,
@@ -142,16 +145,35 @@ func markIssued(ctx context.Context, uuids ...string) {
 // cachedIfIssued answers an issued invoice's immutable data (name says which)
 // from the cache, loading it on a miss; anything else goes to load directly.
 func cachedIfIssued[T any](ctx context.Context, uuid, name string, load func(context.Context) (T, error)) (T, error) {
-	var zero T
 	c := scopeFrom(ctx).cost
-	if c == nil || c.cache == nil || scopeFrom(ctx).naive() {
+	if c == nil || c.cache == nil {
 		return load(ctx)
 	}
 	if _, _, issued := c.cache.Get(ctx, issuedName(uuid)); !issued {
 		return load(ctx)
 	}
+	return cached(ctx, name, 0, load)
+}
+
+// cachedList answers a list page from the cache when CACHE_LIST_TTL allows it.
+func cachedList[T any](ctx context.Context, name string, load func(context.Context) (T, error)) (T, error) {
+	c := scopeFrom(ctx).cost
+	if c == nil || c.cache == nil || c.state.ListTTL <= 0 {
+		return load(ctx)
+	}
+	return cached(ctx, "list/"+name, c.state.ListTTL, load)
+}
+
+// cached is the token's cache entry name (ttl 0: kept until evicted), loaded
+// on a miss. A hit is served only once the token is proven (prove).
+func cached[T any](ctx context.Context, name string, ttl time.Duration, load func(context.Context) (T, error)) (T, error) {
+	var zero T
+	c := scopeFrom(ctx).cost
+	if scopeFrom(ctx).naive() {
+		return load(ctx)
+	}
 	var fresh T
-	data, src, err := c.cache.Load(ctx, name, 0, func(ctx context.Context) ([]byte, error) {
+	data, src, err := c.cache.Load(ctx, name, ttl, func(ctx context.Context) ([]byte, error) {
 		v, err := load(ctx)
 		if err != nil {
 			return nil, err

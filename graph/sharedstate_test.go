@@ -218,3 +218,18 @@ func TestPersistedQueryRegisteredAtOneReplicaRunsAtAnother(t *testing.T) {
 		t.Fatalf("hash alone at replica two: %v, want the query registered at replica one", resp.Errors)
 	}
 }
+
+func TestCacheListTTLAnswersTheListsToo(t *testing.T) {
+	st := newSharedState(t, shared.NewLocal(0), nil)
+	st.ListTTL = time.Minute
+	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
+	cold := h.post(dashboardQuery, nil)
+	h.sandbox.Reset()
+	warm := h.post(dashboardQuery, nil)
+	if calls, hits := cost(t, warm); calls != 0 || hits != dashboardCalls {
+		t.Fatalf("warm dashboard with CACHE_LIST_TTL: {%d calls, %d hits}, want {0, %d}", calls, hits, dashboardCalls)
+	}
+	if !bytes.Equal(cold.Data, warm.Data) {
+		t.Fatal("the lists from the cache differ from DigitalOcean's")
+	}
+}

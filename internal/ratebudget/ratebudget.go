@@ -34,7 +34,7 @@ type Options struct {
 	Store shared.Store
 	// PerMinute is the calls a token may make in a rolling minute (0: DefaultPerMinute).
 	PerMinute int
-	// Reserve is kept for single-call operations (0: DefaultReserve; negative: none).
+	// Reserve is kept for single-call operations (the server's default: DefaultReserve).
 	Reserve int
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -54,12 +54,7 @@ func New(o Options) *Budget {
 	if b.perMinute <= 0 {
 		b.perMinute = DefaultPerMinute
 	}
-	switch {
-	case b.reserve == 0:
-		b.reserve = DefaultReserve
-	case b.reserve < 0:
-		b.reserve = 0
-	}
+	b.reserve = max(b.reserve, 0)
 	if b.now == nil {
 		b.now = time.Now
 	}

@@ -161,8 +161,8 @@ func TestTwoReplicasShareOneBudget(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newClock()
 	replicas := []*ratebudget.Budget{
-		ratebudget.New(ratebudget.Options{Store: openRedis(t, srv.URL()), Now: clk.Now}),
-		ratebudget.New(ratebudget.Options{Store: openRedis(t, srv.URL()), Now: clk.Now}),
+		ratebudget.New(ratebudget.Options{Store: openRedis(t, srv.URL()), Reserve: 5, Now: clk.Now}),
+		ratebudget.New(ratebudget.Options{Store: openRedis(t, srv.URL()), Reserve: 5, Now: clk.Now}),
 	}
 	ctx := context.Background()
 	admitted := 0
@@ -186,7 +186,7 @@ func TestConcurrentReplicasNeverOverspend(t *testing.T) {
 	clk := newClock()
 	var replicas []*ratebudget.Budget
 	for range 3 {
-		replicas = append(replicas, ratebudget.New(ratebudget.Options{Store: openRedis(t, srv.URL()), Now: clk.Now}))
+		replicas = append(replicas, ratebudget.New(ratebudget.Options{Store: openRedis(t, srv.URL()), Reserve: 5, Now: clk.Now}))
 	}
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
@@ -210,7 +210,7 @@ func TestRedisOutageStillAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	b := ratebudget.New(ratebudget.Options{Store: s})
+	b := ratebudget.New(ratebudget.Options{Store: s, Reserve: 5})
 	srv.Stop()
 	start := time.Now()
 	if _, ok, _ := b.Reserve(context.Background(), "tk", dashboard); !ok {

@@ -13,6 +13,9 @@ import (
 
 	"github.com/oceangraph/oceangraph/graph"
 	"github.com/oceangraph/oceangraph/internal/httpguard"
+	"github.com/oceangraph/oceangraph/internal/ratebudget"
+	"github.com/oceangraph/oceangraph/internal/shared"
+	"github.com/oceangraph/oceangraph/internal/tokencache"
 	"github.com/oceangraph/oceangraph/upstream"
 )
 
@@ -44,6 +47,8 @@ type Config struct {
 	Guards graph.GuardLimits
 	// OTLPEndpoint is the OTLP/HTTP collector's base URL; empty: no tracing.
 	OTLPEndpoint string
+	// Shared is what replicas share and what outlives a request (shared.go).
+	Shared SharedConfig
 }
 
 // setting describes one configuration value: its flag, its variable and its default.
@@ -77,6 +82,13 @@ var settings = []setting{
 	{"max-upstream-calls", "MAX_UPSTREAM_CALLS", strconv.Itoa(graph.DefaultMaxUpstreamCalls), "DigitalOcean calls one request may make, estimated before it runs; a query over it is refused"},
 	{"apq-cache-size", "APQ_CACHE_SIZE", strconv.Itoa(graph.DefaultAPQCacheSize), "automatic persisted queries kept in memory (LRU)"},
 	{"otel-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector base URL for traces, e.g. http://localhost:4318; empty: tracing off"},
+	{"redis-url", "REDIS_URL", "", "Redis the replicas share (redis://[:password@]host:port/db, rediss:// for TLS): cache, persisted queries, idempotency keys, token rechecks, rate budget; empty: all in this process"},
+	{"cache-bytes", "CACHE_BYTES", strconv.Itoa(tokencache.DefaultMaxBytes), "bytes of the in-process cache of issued invoices' data; 0: no cache across requests"},
+	{"cache-list-ttl", "CACHE_LIST_TTL", "0s", "how long the lists (billing history, invoices, volumes) may be answered from the cache; 0s: never"},
+	{"cache-secret", "CACHE_SECRET", "", "base64 key (>= 32 bytes) behind the cache's keys and seals; empty: derived from FILE_LINK_KEY"},
+	{"token-recheck", "TOKEN_RECHECK", shared.DefaultTokenRecheck.String(), "how long after DigitalOcean last accepted a token its cached data is served without proving it again"},
+	{"rate-limit-per-minute", "RATE_LIMIT_PER_MINUTE", "", "DigitalOcean calls a token may make per minute, checked before an operation runs; 0: no budget (default: 250 with a real API URL, 0 with the sandbox)"},
+	{"rate-reserve", "RATE_RESERVE", strconv.Itoa(ratebudget.DefaultReserve), "calls of the per-minute budget that only single-call operations may use"},
 }
 
 // LoadConfig parses args (without the program name) and the environment.
@@ -140,6 +152,7 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		APQCacheSize:     p.int("apq-cache-size", 1, 1<<20),
 	}
 	cfg.OTLPEndpoint = p.url("otel-endpoint")
+	cfg.Shared = p.shared(cfg.APIURL == "", cfg.FileLinkKey)
 	return cfg, p.err
 }
 

@@ -76,10 +76,11 @@ func run(ctx context.Context, cfg Config, o options) error {
 		tp = provider
 	}
 	var shuttingDown atomic.Bool
-	handler, err := newHandler(cfg, logger, tp, &shuttingDown)
+	handler, closeHandler, err := newHandler(cfg, logger, tp, &shuttingDown)
 	if err != nil {
 		return err
 	}
+	defer closeHandler()
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -119,8 +120,12 @@ func run(ctx context.Context, cfg Config, o options) error {
 
 // newHandler is every route of the server behind its telemetry, over the
 // upstream at cfg.APIURL.
-func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shuttingDown *atomic.Bool) (http.Handler, error) {
+func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shuttingDown *atomic.Bool) (http.Handler, func(), error) {
 	obs := telemetry.New(logger, tp)
+	st, closeShared, err := openSharedState(cfg.Shared, logger, obs.Registerer())
+	if err != nil {
+		return nil, nil, err
+	}
 	client, err := upstream.New(upstream.Config{
 		BaseURL:    cfg.APIURL,
 		Token:      cfg.Token,
@@ -133,11 +138,13 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		},
 	})
 	if err != nil {
-		return nil, err
+		closeShared()
+		return nil, nil, err
 	}
 	links, err := graph.NewFileLinks(cfg.FileLinkKey, cfg.FileLinkTTL)
 	if err != nil {
-		return nil, fmt.Errorf("file links: %w", err)
+		closeShared()
+		return nil, nil, fmt.Errorf("file links: %w", err)
 	}
 	query := graph.NewHandler(graph.Config{
 		Client:         client,
@@ -150,6 +157,7 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		Logger:         logger,
 		Guards:         cfg.Guards,
 		Extensions:     []graphql.HandlerExtension{graph.NewTelemetry(tp)},
+		Shared:         st,
 	})
 	downloads := graph.NewDownloads(client, links, cfg.Token, logger)
 	cors := httpguard.CORS(cfg.CORSOrigins)
@@ -181,7 +189,7 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 	} {
 		mux.Handle(r.pattern, obs.Route(r.pattern, r.handler))
 	}
-	return obs.Middleware(mux), nil
+	return obs.Middleware(mux), closeShared, nil
 }
 
 // sandboxServer is the built-in sandbox on a loopback port of its own, so the

@@ -108,6 +108,9 @@ func (f metricFactory) histogram(name, help string, buckets []float64, labels ..
 	return h
 }
 
+// Registerer is the server's metrics registry, for packages with metrics of their own (the shared tier, the cache).
+func (o *Telemetry) Registerer() prometheus.Registerer { return o.registry }
+
 // MetricsHandler serves /metrics from the server's own registry.
 func (o *Telemetry) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry})

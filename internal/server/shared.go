@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/oceangraph/oceangraph/graph"
+	"github.com/oceangraph/oceangraph/internal/ratebudget"
+	"github.com/oceangraph/oceangraph/internal/shared"
+	"github.com/oceangraph/oceangraph/internal/tokencache"
+)
+
+// SharedConfig is the settings of what outlives a request and what replicas share.
+type SharedConfig struct {
+	RedisURL     string
+	CacheBytes   int64 // 0: no cache across requests
+	CacheListTTL time.Duration
+	CacheSecret  []byte
+	TokenRecheck time.Duration
+	// RatePerMinute is the per-token budget; 0: none.
+	RatePerMinute int
+	RateReserve   int
+}
+
+// shared reads the shared-state settings. The cache secret defaults to one
+// derived from the file-link key, so the one secret replicas must share
+// already (FILE_LINK_KEY) serves both.
+func (p *parser) shared(sandbox bool, fileLinkKey []byte) SharedConfig {
+	c := SharedConfig{
+		RedisURL:     strings.TrimSpace(*p.raw["redis-url"]),
+		CacheBytes:   int64(p.int("cache-bytes", 0, 1<<40)),
+		CacheListTTL: p.durationOrZero("cache-list-ttl"),
+		TokenRecheck: p.duration("token-recheck"),
+		RateReserve:  p.int("rate-reserve", 0, 250),
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		p.fail("redis-url", "want a redis:// or rediss:// URL")
+	}
+	switch v := *p.raw["rate-limit-per-minute"]; {
+	case v == "" && sandbox:
+		c.RatePerMinute = 0 // the built-in sandbox sets no limit unless asked to
+	case v == "":
+		c.RatePerMinute = ratebudget.DefaultPerMinute
+	default:
+		c.RatePerMinute = p.int("rate-limit-per-minute", 0, 1_000_000)
+	}
+	if *p.raw["cache-secret"] != "" {
+		c.CacheSecret = p.key("cache-secret")
+	} else if len(fileLinkKey) > 0 {
+		c.CacheSecret = make([]byte, 32)
+		_, _ = io.ReadFull(hkdf.New(sha256.New, fileLinkKey, nil, []byte("oceangraph cache secret v1")), c.CacheSecret)
+	}
+	return c
+}
+
+func (p *parser) durationOrZero(name string) time.Duration {
+	d, err := time.ParseDuration(*p.raw[name])
+	if err != nil || d < 0 {
+		p.fail(name, "want a duration such as 0s, 30s or 5m")
+	}
+	return d
+}
+
+// openSharedState makes the request-outliving state graph uses; the func closes it.
+// An unreachable Redis is no error: requests go on in-process until it answers.
+func openSharedState(c SharedConfig, logger *slog.Logger, reg prometheus.Registerer) (*graph.SharedState, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	store, err := shared.Open(ctx, shared.Options{RedisURL: c.RedisURL, Registerer: reg, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.RedisURL != "" {
+		logger.Info("shared state in Redis", "redis", redactedURL(c.RedisURL), "up", store.Up())
+	}
+	st := &graph.SharedState{Store: store, TokenRecheck: c.TokenRecheck, ListTTL: c.CacheListTTL}
+	if c.CacheBytes > 0 {
+		st.Cache, err = tokencache.New(tokencache.Options{
+			Secret: c.CacheSecret, MaxBytes: c.CacheBytes, Shared: store, Registerer: reg,
+		})
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+	}
+	if c.RatePerMinute > 0 {
+		st.Budget = ratebudget.New(ratebudget.Options{Store: store, PerMinute: c.RatePerMinute, Reserve: c.RateReserve})
+	}
+	return st, func() { store.Close() }, nil
+}
+
+// redactedURL is a Redis URL fit for a log: no password.
+func redactedURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "(unparsable)"
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = "[redacted]@" + rest[at+1:]
+	}
+	return scheme + "://" + rest
+}

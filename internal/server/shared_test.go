@@ -1,0 +1,71 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSharedSettingsDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		wantRate int
+	}{
+		{"sandbox: no budget, the sandbox sets no limit", nil, 0},
+		{"real API: DigitalOcean's 250 a minute", map[string]string{"DIGITALOCEAN_API_URL": "https://api.digitalocean.com"}, 250},
+		{"set explicitly", map[string]string{"DIGITALOCEAN_API_URL": "https://api.digitalocean.com", "RATE_LIMIT_PER_MINUTE": "0"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := LoadConfig(nil, envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := cfg.Shared
+			if s.RedisURL != "" || s.CacheBytes != 64<<20 || s.CacheListTTL != 0 || s.TokenRecheck != time.Minute || s.RateReserve != 5 || s.RatePerMinute != tc.wantRate {
+				t.Fatalf("defaults %+v, want no Redis, 64 MiB, no list TTL, 1m recheck, reserve 5, %d a minute", s, tc.wantRate)
+			}
+		})
+	}
+}
+
+func TestCacheSecretIsDerivedFromTheFileLinkKeyUnlessSet(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+	a, _ := LoadConfig(nil, envOf(map[string]string{"FILE_LINK_KEY": key}))
+	b, _ := LoadConfig(nil, envOf(map[string]string{"FILE_LINK_KEY": key}))
+	if len(a.Shared.CacheSecret) != 32 || !bytes.Equal(a.Shared.CacheSecret, b.Shared.CacheSecret) {
+		t.Fatal("two replicas with one FILE_LINK_KEY derive different cache secrets")
+	}
+	if bytes.Equal(a.Shared.CacheSecret, bytes.Repeat([]byte{1}, 32)) {
+		t.Fatal("the cache secret is the file-link key itself, not derived from it")
+	}
+	own := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
+	c, _ := LoadConfig(nil, envOf(map[string]string{"FILE_LINK_KEY": key, "CACHE_SECRET": own}))
+	if !bytes.Equal(c.Shared.CacheSecret, bytes.Repeat([]byte{2}, 32)) {
+		t.Fatal("CACHE_SECRET was not used")
+	}
+}
+
+func TestBadSharedSettingsAreNamed(t *testing.T) {
+	for env, value := range map[string]string{
+		"REDIS_URL":             "http://localhost:6379",
+		"CACHE_BYTES":           "-1",
+		"CACHE_LIST_TTL":        "-5s",
+		"TOKEN_RECHECK":         "0s",
+		"RATE_LIMIT_PER_MINUTE": "many",
+		"CACHE_SECRET":          "c2hvcnQ=",
+	} {
+		_, err := LoadConfig(nil, envOf(map[string]string{env: value}))
+		if err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%s: %v, want an error naming %s", env, value, err, env)
+		}
+	}
+}
+
+func TestRedactedURLHidesThePassword(t *testing.T) {
+	if got := redactedURL("redis://:s3cret@redis.internal:6379/0"); strings.Contains(got, "s3cret") || !strings.Contains(got, "redis.internal:6379") {
+		t.Fatalf("redactedURL = %q", got)
+	}
+}
