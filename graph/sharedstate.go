@@ -109,7 +109,7 @@ func (c *costScope) prove(ctx context.Context) error {
 		if c.state.Store != nil && c.rechecks().Fresh(ctx, c.tokenKey) {
 			return
 		}
-		// Not through fetch: this runs inside a call that already holds one of
+		// Not through callUpstream: this runs inside a call that already holds one of
 		// the request's slots, and waiting for a second could deadlock.
 		_, err := c.client.GetBalance(upstream.WithToken(context.WithoutCancel(ctx), c.token))
 		var ue *upstream.Error
