@@ -223,11 +223,11 @@ func TestCacheListTTLAnswersTheListsToo(t *testing.T) {
 	st := newSharedState(t, shared.NewLocal(0), nil)
 	st.ListTTL = time.Minute
 	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
-	cold := h.post(dashboardQuery, nil)
+	cold := h.post(queries.Dashboard, nil)
 	h.sandbox.Reset()
-	warm := h.post(dashboardQuery, nil)
-	if calls, hits := cost(t, warm); calls != 0 || hits != dashboardCalls {
-		t.Fatalf("warm dashboard with CACHE_LIST_TTL: {%d calls, %d hits}, want {0, %d}", calls, hits, dashboardCalls)
+	warm := h.post(queries.Dashboard, nil)
+	if calls, hits := cost(t, warm); calls != 0 || hits != queries.DashboardCalls {
+		t.Fatalf("warm dashboard with CACHE_LIST_TTL: {%d calls, %d hits}, want {0, %d}", calls, hits, queries.DashboardCalls)
 	}
 	if !bytes.Equal(cold.Data, warm.Data) {
 		t.Fatal("the lists from the cache differ from DigitalOcean's")
