@@ -279,6 +279,8 @@ type windowResult[T any] struct {
 	// from links.pages.last); nil when unknown, and then hasNext decides.
 	length  *int
 	hasNext bool
+	// edges: the connection's edges are selected (each needs its cursor).
+	edges bool
 }
 
 // countOnly learns a list's length with the cheapest call there is: page 1 of
@@ -370,6 +372,8 @@ type connectionSelection struct {
 	items bool
 	// count: totalCount, or anything any page of the list carries (the preview).
 	count bool
+	// edges: edges are selected, not only nodes (cursors are made only for them).
+	edges bool
 }
 
 // selectedParts reads the selection of the connection field being resolved.
@@ -390,6 +394,7 @@ func partsOf(fields []graphql.CollectedField, countFields []string) connectionSe
 		switch {
 		case f.Name == "edges" || f.Name == "nodes" || f.Name == "pageInfo":
 			sel.items = true
+			sel.edges = sel.edges || f.Name == "edges"
 		case f.Name == "totalCount" || slices.Contains(countFields, f.Name):
 			sel.count = true
 		}
@@ -401,8 +406,8 @@ func partsOf(fields []graphql.CollectedField, countFields []string) connectionSe
 // then fetch only what the selection needs. When items are selected, the
 // window's pages (they carry the total too); when only the count is, one
 // per_page=1 call; when neither, nothing.
-func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, sel connectionSelection, readPage pageFetcher[T]) (windowResult[T], error) {
-	var res windowResult[T]
+func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, sel connectionSelection, readPage pageFetcher[T]) (res windowResult[T], err error) {
+	defer func() { res.edges = sel.edges }()
 	r, err := parsePageArgs(kind, a)
 	if err != nil {
 		return res, err
@@ -439,14 +444,19 @@ func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, 
 	return res, nil
 }
 
-// nodesAndEdges converts the window's items into a connection's nodes and
-// edges (each edge carrying its item's cursor).
+// nodesAndEdges converts the window's items into a connection's nodes and,
+// when they are selected, edges (each edge carrying its item's cursor).
 func nodesAndEdges[T, N, E any](res windowResult[T], kind connectionKind, node func(T) N, edge func(cursor string, n N) E) ([]N, []E) {
-	nodes, edges := make([]N, 0, len(res.items)), make([]E, 0, len(res.items))
+	nodes, edges := make([]N, 0, len(res.items)), []E{}
+	if res.edges {
+		edges = make([]E, 0, len(res.items))
+	}
 	for i, it := range res.items {
 		n := node(it)
 		nodes = append(nodes, n)
-		edges = append(edges, edge(encodeCursor(kind, res.window.start+i), n))
+		if res.edges {
+			edges = append(edges, edge(encodeCursor(kind, res.window.start+i), n))
+		}
 	}
 	return nodes, edges
 }

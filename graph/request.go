@@ -140,6 +140,12 @@ func safely(ctx context.Context, fn func() error) (err error) {
 // a window's pages, an invoice's existence probes, a batch of entities).
 func concurrently(ctx context.Context, n int, job func(i int) error) []error {
 	errs := make([]error, n)
+	if n == 1 {
+		// One job (every loader batch is one key) runs here: a goroutine of its
+		// own would only cost a start and a hand-off per upstream call.
+		errs[0] = safely(ctx, func() error { return job(0) })
+		return errs
+	}
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { errs[i] = safely(ctx, func() error { return job(i) }) })

@@ -54,7 +54,9 @@ func (x *InvoiceSummary) Overages() *Charge { return chargeFrom(x.s.Overages) }
 func (x *InvoiceSummary) Taxes() *Charge { return chargeFrom(x.s.Taxes) }
 
 // CreditsAndAdjustments is null when DigitalOcean sends none.
-func (x *InvoiceSummary) CreditsAndAdjustments() *Charge { return chargeFrom(x.s.CreditsAndAdjustments) }
+func (x *InvoiceSummary) CreditsAndAdjustments() *Charge {
+	return chargeFrom(x.s.CreditsAndAdjustments)
+}
 
 // BillingAddress is the customer's address on an invoice summary.
 type BillingAddress struct{ a *upstream.BillingAddress }
