@@ -29,8 +29,8 @@ var _ interface {
 // budgetStatsKey names the guard in gqlgen's list and its figures in the stats.
 const budgetStatsKey = "UpstreamBudget"
 
-// BudgetStats is the estimate of an operation, kept in its stats for the logs.
-type BudgetStats struct {
+// budgetStats is the estimate of an operation, kept in its stats for the logs.
+type budgetStats struct {
 	Estimated, Budget int
 }
 
@@ -39,7 +39,7 @@ func (upstreamBudget) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (b upstreamBudget) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
 	n := estimateUpstreamCalls(opCtx.Operation, opCtx.Variables)
-	opCtx.Stats.SetExtension(budgetStatsKey, &BudgetStats{Estimated: n, Budget: b.max})
+	opCtx.Stats.SetExtension(budgetStatsKey, &budgetStats{Estimated: n, Budget: b.max})
 	if n > b.max {
 		return limitError(CodeUpstreamBudgetExceeded,
 			fmt.Sprintf("operation may make %d calls to DigitalOcean, which exceeds the budget of %d per request; ask for smaller pages or fewer nested fields", n, b.max),
@@ -48,12 +48,12 @@ func (b upstreamBudget) MutateOperationContext(_ context.Context, opCtx *graphql
 	return nil
 }
 
-// GetBudgetStats returns the upstream estimate of the operation in ctx, or nil.
-func GetBudgetStats(ctx context.Context) *BudgetStats {
+// budgetStatsFrom returns the upstream estimate of the operation in ctx, or nil.
+func budgetStatsFrom(ctx context.Context) *budgetStats {
 	if !graphql.HasOperationContext(ctx) {
 		return nil
 	}
-	s, _ := graphql.GetOperationContext(ctx).Stats.GetExtension(budgetStatsKey).(*BudgetStats)
+	s, _ := graphql.GetOperationContext(ctx).Stats.GetExtension(budgetStatsKey).(*budgetStats)
 	return s
 }
 

@@ -30,7 +30,7 @@ func TestComplexityScalesWithPageSize(t *testing.T) {
 
 	h := guardedHarness(t, GuardLimits{MaxUpstreamCalls: 1 << 20}, true)
 	h.upstreamCalls()
-	e := h.refusal(h.post(`{ invoices(first: 200) { nodes { items(first: 200) { nodes { amount description product } } } } }`, nil), CodeComplexityLimitExceeded)
+	e := h.refusal(h.post(`{ invoices(first: 200) { nodes { items(first: 200) { nodes { amount description product } } } } }`, nil), codeComplexityLimitExceeded)
 	if e.Extensions["limit"] != float64(DefaultMaxComplexity) {
 		t.Errorf("extensions = %v, want the limit %d", e.Extensions, DefaultMaxComplexity)
 	}

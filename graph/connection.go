@@ -58,15 +58,15 @@ func decodeCursor(kind connectionKind, cursor string) (int, error) {
 	// trailing bits of its last character decodes to the same bytes otherwise.
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if err != nil {
-		return 0, ErrBadCursor
+		return 0, errBadCursor
 	}
 	rest, ok := strings.CutPrefix(string(raw), "v1:"+string(kind)+":")
 	if !ok {
-		return 0, ErrBadCursor
+		return 0, errBadCursor
 	}
 	offset, err := strconv.Atoi(rest)
 	if err != nil || offset < 0 || offset > maxCursorOffset || strconv.Itoa(offset) != rest {
-		return 0, ErrBadCursor
+		return 0, errBadCursor
 	}
 	return offset, nil
 }
@@ -91,17 +91,17 @@ type pageRequest struct {
 func parsePageArgs(kind connectionKind, a pageArgs) (pageRequest, error) {
 	r := pageRequest{size: defaultPageSize, after: -1, before: -1}
 	if a.First != nil && a.Last != nil {
-		return r, ErrFirstAndLast
+		return r, errFirstAndLast
 	}
 	for _, n := range []*int{a.First, a.Last} {
 		if n == nil {
 			continue
 		}
 		if *n < 0 {
-			return r, ErrNegativeSize
+			return r, errNegativeSize
 		}
 		if *n > maxPageSize {
-			return r, ErrPageTooLarge
+			return r, errPageTooLarge
 		}
 		r.size = *n
 	}
@@ -316,7 +316,7 @@ func loadWindow[T any](ctx context.Context, r pageRequest, readPage pageFetcher[
 			return res, err
 		}
 		if length == nil {
-			return res, &InputError{"`last` without `before` needs the list's length, which DigitalOcean does not report here; page forward instead"}
+			return res, &inputError{"`last` without `before` needs the list's length, which DigitalOcean does not report here; page forward instead"}
 		}
 		total, res.total, res.length = *length, p.total, length
 	}

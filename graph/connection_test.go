@@ -28,8 +28,8 @@ func TestCursorCodec(t *testing.T) {
 		"empty":                        "",
 		"issued cursor, trailing bits": withTrailingBits(encodeCursor(kindVolumes, 41)),
 	} {
-		if _, err := decodeCursor(kindVolumes, bad); err != ErrBadCursor {
-			t.Errorf("%s (%q): got %v, want ErrBadCursor", name, bad, err)
+		if _, err := decodeCursor(kindVolumes, bad); err != errBadCursor {
+			t.Errorf("%s (%q): got %v, want errBadCursor", name, bad, err)
 		}
 	}
 }

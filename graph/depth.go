@@ -26,12 +26,12 @@ func (d depthLimit) MutateOperationContext(_ context.Context, opCtx *graphql.Ope
 	w := &fieldWalk{}
 	depth := operationDepth(w, opCtx.Operation.SelectionSet)
 	if w.exceeded() {
-		return limitError(CodeComplexityLimitExceeded,
+		return limitError(codeComplexityLimitExceeded,
 			fmt.Sprintf("operation expands to more than %d fields through its fragments", maxExpandedFields),
 			map[string]any{"limit": maxExpandedFields})
 	}
 	if depth > d.max {
-		return limitError(CodeDepthLimitExceeded,
+		return limitError(codeDepthLimitExceeded,
 			fmt.Sprintf("operation has depth %d, which exceeds the limit of %d", depth, d.max),
 			map[string]any{"depth": depth, "limit": d.max})
 	}

@@ -9,7 +9,7 @@ import (
 func TestDepthLimit(t *testing.T) {
 	h := guardedHarness(t, GuardLimits{MaxDepth: 4}, true)
 	h.upstreamCalls()
-	e := h.refusal(h.post(`{ invoices { edges { node { summary { productCharges { items { name } } } } } } }`, nil), CodeDepthLimitExceeded)
+	e := h.refusal(h.post(`{ invoices { edges { node { summary { productCharges { items { name } } } } } } }`, nil), codeDepthLimitExceeded)
 	if e.Extensions["depth"] != float64(7) || e.Extensions["limit"] != float64(4) {
 		t.Errorf("extensions = %v, want depth 7 and limit 4", e.Extensions)
 	}
@@ -35,7 +35,7 @@ func TestFragmentBombIsRefused(t *testing.T) {
 	b.WriteString("fragment f20 on Query { __typename }\n")
 	h := guardedHarness(t, GuardLimits{}, true)
 	h.upstreamCalls()
-	h.refusal(h.post(b.String(), nil), CodeComplexityLimitExceeded)
+	h.refusal(h.post(b.String(), nil), codeComplexityLimitExceeded)
 }
 
 // introspectionQuery is GraphiQL's, trimmed to the part that nests deepest.

@@ -43,7 +43,7 @@ func NewDownloads(client *upstream.Client, links *FileLinks, defaultToken string
 func (d *Downloads) Refuse(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeDownloadError(w, http.StatusMethodNotAllowed, downloadError{Code: CodeBadUserInput, Message: "downloads answer GET and HEAD only"})
+		writeDownloadError(w, http.StatusMethodNotAllowed, downloadError{Code: codeBadUserInput, Message: "downloads answer GET and HEAD only"})
 		return
 	}
 	writeDownloadError(w, http.StatusNotFound, downloadError{Code: CodeNotFound, Message: "no such download: use /invoices/{uuid}/csv, /invoices/{uuid}/pdf or an InvoiceFile.url link"})
@@ -68,14 +68,14 @@ func (d *Downloads) InvoiceFile(w http.ResponseWriter, r *http.Request) {
 // Link serves GET /files/{link} and GET /files/{link}/{name}.
 func (d *Downloads) Link(w http.ResponseWriter, r *http.Request) {
 	// The link is the credential: never log it, not even in part.
-	grant, err := d.links.Open(r.PathValue("link"))
+	grant, err := d.links.open(r.PathValue("link"))
 	if err != nil {
 		reason := "invalid"
-		if errors.Is(err, ErrFileLinkExpired) {
+		if errors.Is(err, errFileLinkExpired) {
 			reason = "expired"
 		}
 		d.logger.InfoContext(r.Context(), "download link refused", "reason", reason)
-		writeDownloadError(w, http.StatusForbidden, downloadError{Code: CodeForbidden, Message: err.Error()})
+		writeDownloadError(w, http.StatusForbidden, downloadError{Code: codeForbidden, Message: err.Error()})
 		return
 	}
 	token := grant.Token
@@ -87,7 +87,7 @@ func (d *Downloads) Link(w http.ResponseWriter, r *http.Request) {
 
 func (d *Downloads) refuseUnauthenticated(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="oceangraph"`)
-	writeDownloadError(w, http.StatusUnauthorized, downloadError{Code: CodeUnauthenticated, Message: ErrUnauthenticated.Error()})
+	writeDownloadError(w, http.StatusUnauthorized, downloadError{Code: codeUnauthenticated, Message: errUnauthenticated.Error()})
 }
 
 // copyBuffers bound what one download holds in memory: one 32 KiB buffer.
@@ -212,24 +212,24 @@ func (d *Downloads) downloadFailure(ctx context.Context, err error) (int, downlo
 	}
 	body.Upstream, _ = gqlErr.Extensions["upstream"].(map[string]any)
 	switch body.Code {
-	case CodeUnauthenticated:
+	case codeUnauthenticated:
 		return http.StatusUnauthorized, body
-	case CodeForbidden:
+	case codeForbidden:
 		return http.StatusForbidden, body
 	case CodeNotFound:
 		return http.StatusNotFound, body
-	case CodeRateLimited:
+	case codeRateLimited:
 		return http.StatusTooManyRequests, body
-	case CodeBadUserInput:
+	case codeBadUserInput:
 		return http.StatusBadRequest, body
-	case CodeUpstreamUnavailable:
+	case codeUpstreamUnavailable:
 		var ue *upstream.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ue) && ue.Status == http.StatusGatewayTimeout) {
 			return http.StatusGatewayTimeout, body
 		}
 		return http.StatusBadGateway, body
 	}
-	return http.StatusInternalServerError, downloadError{Code: CodeInternal, Message: internalMessage}
+	return http.StatusInternalServerError, downloadError{Code: codeInternal, Message: internalMessage}
 }
 
 func writeDownloadError(w http.ResponseWriter, status int, body downloadError) {

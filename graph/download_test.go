@@ -239,7 +239,7 @@ func TestRefusedLinksCostNoUpstreamCall(t *testing.T) {
 				t.Fatalf("status %d, want 403; body %s", resp.StatusCode, body)
 			}
 			e := errorBody(t, body)
-			if e.Code != CodeForbidden || !strings.Contains(e.Message, tc.message) {
+			if e.Code != codeForbidden || !strings.Contains(e.Message, tc.message) {
 				t.Errorf("error = %+v, want code FORBIDDEN and a message saying %q", e, tc.message)
 			}
 			if n := sb.Total(); n != 0 {
@@ -280,12 +280,12 @@ func TestDownloadErrorsMapLikeGraphQL(t *testing.T) {
 		retryAfter string
 	}{
 		{"not found", 404, 404, CodeNotFound, ""},
-		{"token refused", 401, 401, CodeUnauthenticated, ""},
-		{"forbidden", 403, 403, CodeForbidden, ""},
-		{"rate limited", 429, 429, CodeRateLimited, "7"},
-		{"server error", 500, 502, CodeUpstreamUnavailable, ""},
-		{"unavailable", 503, 502, CodeUpstreamUnavailable, ""},
-		{"gateway timeout", 504, 504, CodeUpstreamUnavailable, ""},
+		{"token refused", 401, 401, codeUnauthenticated, ""},
+		{"forbidden", 403, 403, codeForbidden, ""},
+		{"rate limited", 429, 429, codeRateLimited, "7"},
+		{"server error", 500, 502, codeUpstreamUnavailable, ""},
+		{"unavailable", 503, 502, codeUpstreamUnavailable, ""},
+		{"gateway timeout", 504, 504, codeUpstreamUnavailable, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status.Store(int32(tc.upstream))
@@ -322,7 +322,7 @@ func TestDownloadErrorsMapLikeGraphQL(t *testing.T) {
 		rec := httptest.NewRecorder()
 		client, _ := upstream.New(upstream.Config{BaseURL: stub.URL, MaxRetries: -1})
 		downloadRoutes(client, rig.links, "", slog.New(slog.DiscardHandler)).ServeHTTP(rec, req)
-		if rec.Code != http.StatusGatewayTimeout || errorBody(t, rec.Body.Bytes()).Code != CodeUpstreamUnavailable {
+		if rec.Code != http.StatusGatewayTimeout || errorBody(t, rec.Body.Bytes()).Code != codeUpstreamUnavailable {
 			t.Errorf("upstream hung past the deadline: status %d body %s, want 504 UPSTREAM_UNAVAILABLE", rec.Code, rec.Body)
 		}
 	})
@@ -332,7 +332,7 @@ func TestDownloadErrorsMapLikeGraphQL(t *testing.T) {
 		closed.Close()
 		rig := newDownloadRig(t, closed.URL, fileTestToken)
 		resp, body := rig.get(t, http.MethodGet, rig.server.URL+"/invoices/"+fileTestInvoice+"/csv", nil)
-		if resp.StatusCode != http.StatusBadGateway || errorBody(t, body).Code != CodeUpstreamUnavailable {
+		if resp.StatusCode != http.StatusBadGateway || errorBody(t, body).Code != codeUpstreamUnavailable {
 			t.Errorf("upstream refusing connections: status %d body %s, want 502 UPSTREAM_UNAVAILABLE", resp.StatusCode, body)
 		}
 	})
@@ -342,11 +342,11 @@ func TestDownloadErrorsMapLikeGraphQL(t *testing.T) {
 		want                              int
 		code                              string
 	}{
-		{"no token anywhere", "GET", "/invoices/" + fileTestInvoice + "/pdf", "", 401, CodeUnauthenticated},
-		{"not a bearer token", "GET", "/invoices/" + fileTestInvoice + "/pdf", "Basic dXNlcjpwYXNz", 401, CodeUnauthenticated},
+		{"no token anywhere", "GET", "/invoices/" + fileTestInvoice + "/pdf", "", 401, codeUnauthenticated},
+		{"not a bearer token", "GET", "/invoices/" + fileTestInvoice + "/pdf", "Basic dXNlcjpwYXNz", 401, codeUnauthenticated},
 		{"unknown format", "GET", "/invoices/" + fileTestInvoice + "/xlsx", "Bearer t", 404, CodeNotFound},
 		{"unknown route", "GET", "/files/", "", 404, CodeNotFound},
-		{"not a GET", "POST", "/invoices/" + fileTestInvoice + "/pdf", "Bearer t", 405, CodeBadUserInput},
+		{"not a GET", "POST", "/invoices/" + fileTestInvoice + "/pdf", "Bearer t", 405, codeBadUserInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls.Store(0)

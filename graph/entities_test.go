@@ -48,7 +48,7 @@ func TestMalformedRepresentations(t *testing.T) {
 				t.Fatalf("want one error, got %+v", resp.Errors)
 			}
 			e := resp.Errors[0]
-			if e.Extensions["code"] != CodeBadUserInput || !strings.Contains(e.Message, tc.wantMsg) || fmt.Sprint(e.Path) != tc.wantPath {
+			if e.Extensions["code"] != codeBadUserInput || !strings.Contains(e.Message, tc.wantMsg) || fmt.Sprint(e.Path) != tc.wantPath {
 				t.Errorf("got %s %q at %v, want BAD_USER_INPUT containing %q at %s", e.Extensions["code"], e.Message, e.Path, tc.wantMsg, tc.wantPath)
 			}
 			if strings.Contains(h.logs.String(), "internal error") {

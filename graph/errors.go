@@ -19,41 +19,41 @@ import (
 // The values of errors[].extensions.code this server sets (gqlgen sets its own
 // GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED... and they are left alone).
 const (
-	CodeUnauthenticated = "UNAUTHENTICATED"
-	CodeForbidden       = "FORBIDDEN"
+	codeUnauthenticated = "UNAUTHENTICATED"
+	codeForbidden       = "FORBIDDEN"
 	CodeNotFound        = "NOT_FOUND"
-	CodeRateLimited     = "RATE_LIMITED"
-	CodeBadUserInput    = "BAD_USER_INPUT"
+	codeRateLimited     = "RATE_LIMITED"
+	codeBadUserInput    = "BAD_USER_INPUT"
 	CodeBadRequest      = "BAD_REQUEST"
 	// CodeRequestBodyTooLarge: a /query body over the server's limit (HTTP 413).
 	CodeRequestBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
-	CodeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
-	CodeInternal            = "INTERNAL_SERVER_ERROR"
+	codeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
+	codeInternal            = "INTERNAL_SERVER_ERROR"
 	// The guards' refusals (graph/handler.go's guards): COMPLEXITY_LIMIT_EXCEEDED
 	// is gqlgen's own; the others follow its pattern.
-	CodeComplexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
-	CodeDepthLimitExceeded      = "DEPTH_LIMIT_EXCEEDED"
+	codeComplexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
+	codeDepthLimitExceeded      = "DEPTH_LIMIT_EXCEEDED"
 	CodeUpstreamBudgetExceeded  = "UPSTREAM_BUDGET_EXCEEDED"
 )
 
-// ErrUnauthenticated: the request carries no usable DigitalOcean token (none,
+// errUnauthenticated: the request carries no usable DigitalOcean token (none,
 // none configured, or an Authorization header that is not "Bearer <token>").
-var ErrUnauthenticated = errors.New("a DigitalOcean token is required: send Authorization: Bearer <token>")
+var errUnauthenticated = errors.New("a DigitalOcean token is required: send Authorization: Bearer <token>")
 
-// InputError is a bad argument, raised before any upstream call. Its message
+// inputError is a bad argument, raised before any upstream call. Its message
 // is shown to the client as is.
-type InputError struct{ Message string }
+type inputError struct{ Message string }
 
-func (e *InputError) Error() string { return e.Message }
+func (e *inputError) Error() string { return e.Message }
 
 // The argument checks, one named error each.
 var (
-	ErrFirstAndLast    = &InputError{"pass either `first` or `last`, not both"}
-	ErrNegativeSize    = &InputError{"`first` and `last` must not be negative"}
-	ErrPageTooLarge    = &InputError{fmt.Sprintf("a page may hold at most %d items", maxPageSize)}
-	ErrBadCursor       = &InputError{"the cursor was not issued by this connection"}
-	ErrEmptyInvoiceRef = &InputError{"`uuid` must not be empty"}
-	ErrEmptyVolumeID   = &InputError{"`id` must not be empty"}
+	errFirstAndLast    = &inputError{"pass either `first` or `last`, not both"}
+	errNegativeSize    = &inputError{"`first` and `last` must not be negative"}
+	errPageTooLarge    = &inputError{fmt.Sprintf("a page may hold at most %d items", maxPageSize)}
+	errBadCursor       = &inputError{"the cursor was not issued by this connection"}
+	errEmptyInvoiceRef = &inputError{"`uuid` must not be empty"}
+	errEmptyVolumeID   = &inputError{"`id` must not be empty"}
 )
 
 // errPanic stands for a recovered panic; its details go to the log only.
@@ -92,31 +92,31 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		if msg, ok := badRepresentation(gqlErr); ok {
 			gqlErr.Message = msg
-			gqlErr.Extensions["code"] = CodeBadUserInput
+			gqlErr.Extensions["code"] = codeBadUserInput
 			return gqlErr
 		}
 		var (
 			ue    *upstream.Error
-			input *InputError
+			input *inputError
 		)
 		switch {
-		case errors.Is(cause, ErrUnauthenticated):
-			gqlErr.Message = ErrUnauthenticated.Error()
-			gqlErr.Extensions["code"] = CodeUnauthenticated
+		case errors.Is(cause, errUnauthenticated):
+			gqlErr.Message = errUnauthenticated.Error()
+			gqlErr.Extensions["code"] = codeUnauthenticated
 		case errors.As(cause, &input):
 			gqlErr.Message = input.Message
-			gqlErr.Extensions["code"] = CodeBadUserInput
+			gqlErr.Extensions["code"] = codeBadUserInput
 		case errors.As(cause, &ue):
 			presentUpstream(gqlErr, ue)
 		case errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded):
 			gqlErr.Message = "DigitalOcean did not answer in time"
-			gqlErr.Extensions["code"] = CodeUpstreamUnavailable
+			gqlErr.Extensions["code"] = codeUpstreamUnavailable
 		default:
 			if !errors.Is(cause, errPanic) {
 				logger.ErrorContext(ctx, "internal error", "path", gqlErr.Path.String(), "err", cause)
 			}
 			gqlErr.Message = internalMessage
-			gqlErr.Extensions["code"] = CodeInternal
+			gqlErr.Extensions["code"] = codeInternal
 		}
 		return gqlErr
 	}
@@ -135,27 +135,27 @@ func presentUpstream(gqlErr *gqlerror.Error, ue *upstream.Error) {
 	switch {
 	case ue.Kind == upstream.KindTransport:
 		gqlErr.Message = "DigitalOcean could not be reached"
-		ext["code"] = CodeUpstreamUnavailable
+		ext["code"] = codeUpstreamUnavailable
 	case ue.Kind == upstream.KindDecode:
 		gqlErr.Message = "DigitalOcean answered with a body this server cannot read"
-		ext["code"] = CodeUpstreamUnavailable
+		ext["code"] = codeUpstreamUnavailable
 	case ue.Kind == upstream.KindRequest:
 		// The client refused to send the request (an id such as ".." that would address another endpoint).
 		gqlErr.Message = "the id does not address a DigitalOcean resource"
-		ext["code"] = CodeBadUserInput
+		ext["code"] = codeBadUserInput
 	case ue.Status == 401:
-		ext["code"] = CodeUnauthenticated
+		ext["code"] = codeUnauthenticated
 	case ue.Status == 403:
-		ext["code"] = CodeForbidden
+		ext["code"] = codeForbidden
 	case ue.Status == 404:
 		ext["code"] = CodeNotFound
 	case ue.Status == 429:
-		ext["code"] = CodeRateLimited
+		ext["code"] = codeRateLimited
 		ext["retryAfter"] = int(math.Ceil(ue.RetryAfter.Seconds()))
 	case ue.Status >= 500:
-		ext["code"] = CodeUpstreamUnavailable
+		ext["code"] = codeUpstreamUnavailable
 	default:
-		ext["code"] = CodeUpstreamUnavailable
+		ext["code"] = codeUpstreamUnavailable
 	}
 	if ue.Kind == upstream.KindHTTP {
 		gqlErr.Message = fmt.Sprintf("DigitalOcean answered with status %d", ue.Status)

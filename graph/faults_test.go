@@ -58,7 +58,7 @@ func newFaultHarness(t *testing.T, baseURL string, sb *sandbox.Sandbox) *harness
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	links, err := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), 0)
+	links, err := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func pathString(path []any) string {
 func assertNoPanic(t *testing.T, h *harness, resp gqlResponse) {
 	t.Helper()
 	for _, e := range resp.Errors {
-		if e.Extensions["code"] == CodeInternal {
+		if e.Extensions["code"] == codeInternal {
 			t.Errorf("an internal error reached the client: %+v", e)
 		}
 	}
@@ -179,25 +179,25 @@ func TestFaultsYieldTheirCode(t *testing.T) {
 		// calls, when set, is how many requests the sandbox must have seen.
 		calls int
 	}{
-		{name: "connection refused", refused: true, want: CodeUpstreamUnavailable},
-		{name: "upstream hangs past the deadline", faults: sandbox.Faults{Hang: true}, want: CodeUpstreamUnavailable},
+		{name: "connection refused", refused: true, want: codeUpstreamUnavailable},
+		{name: "upstream hangs past the deadline", faults: sandbox.Faults{Hang: true}, want: codeUpstreamUnavailable},
 		{name: "503 storm: retried, then given up", faults: sandbox.Faults{ErrorRates: map[int]float64{503: 1}},
-			want: CodeUpstreamUnavailable, upstreamStatus: 503, calls: 3},
+			want: codeUpstreamUnavailable, upstreamStatus: 503, calls: 3},
 		{name: "502 storm", faults: sandbox.Faults{ErrorRates: map[int]float64{502: 1}},
-			want: CodeUpstreamUnavailable, upstreamStatus: 502, calls: 3},
+			want: codeUpstreamUnavailable, upstreamStatus: 502, calls: 3},
 		{name: "500 storm: DigitalOcean's own error, not retried", faults: sandbox.Faults{ErrorRates: map[int]float64{500: 1}},
-			want: CodeUpstreamUnavailable, upstreamStatus: 500, calls: 1},
+			want: codeUpstreamUnavailable, upstreamStatus: 500, calls: 1},
 		{name: "429 with Retry-After longer than the client waits", faults: sandbox.Faults{ErrorRates: map[int]float64{429: 1}},
-			want: CodeRateLimited, upstreamStatus: 429, retryAfter: 1, calls: 1},
+			want: codeRateLimited, upstreamStatus: 429, retryAfter: 1, calls: 1},
 		{name: "malformed JSON", wrap: onPath("/v2/volumes", rawBody("application/json", `{"volumes": [{"id": "a", "name": }]}`)),
-			want: CodeUpstreamUnavailable},
+			want: codeUpstreamUnavailable},
 		{name: "JSON cut short in a complete response", wrap: onPath("/v2/volumes", rawBody("application/json", `{"volumes": [{"id": "a", "na`)),
-			want: CodeUpstreamUnavailable},
-		{name: "connection cut mid-body", faults: sandbox.Faults{TruncateRate: 1}, want: CodeUpstreamUnavailable},
-		{name: "wrong content type: a proxy's HTML page with 200", faults: sandbox.Faults{GarbageRate: 1}, want: CodeUpstreamUnavailable},
-		{name: "wrong content type: XML", wrap: onPath("/v2/volumes", rawBody("application/xml", `<volumes/>`)), want: CodeUpstreamUnavailable},
-		{name: "empty 200", wrap: onPath("/v2/volumes", rawBody("application/json", ``)), want: CodeUpstreamUnavailable},
-		{name: "JSON null", wrap: onPath("/v2/volumes", rawBody("application/json", `null`)), want: CodeUpstreamUnavailable},
+			want: codeUpstreamUnavailable},
+		{name: "connection cut mid-body", faults: sandbox.Faults{TruncateRate: 1}, want: codeUpstreamUnavailable},
+		{name: "wrong content type: a proxy's HTML page with 200", faults: sandbox.Faults{GarbageRate: 1}, want: codeUpstreamUnavailable},
+		{name: "wrong content type: XML", wrap: onPath("/v2/volumes", rawBody("application/xml", `<volumes/>`)), want: codeUpstreamUnavailable},
+		{name: "empty 200", wrap: onPath("/v2/volumes", rawBody("application/json", ``)), want: codeUpstreamUnavailable},
+		{name: "JSON null", wrap: onPath("/v2/volumes", rawBody("application/json", `null`)), want: codeUpstreamUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,8 +262,8 @@ func TestRateLimitModeGivesRetryAfter(t *testing.T) {
 		t.Errorf("answered after %v, want within the deadline", took)
 	}
 	e := fieldError(t, resp, "volumes")
-	if e.Extensions["code"] != CodeRateLimited {
-		t.Fatalf("code: got %v, want %s", e.Extensions["code"], CodeRateLimited)
+	if e.Extensions["code"] != codeRateLimited {
+		t.Fatalf("code: got %v, want %s", e.Extensions["code"], codeRateLimited)
 	}
 	if ra, _ := e.Extensions["retryAfter"].(float64); ra < 1 || ra > 60 {
 		t.Errorf("retryAfter: got %v, want 1 to 60 seconds (the rest of the minute)", e.Extensions["retryAfter"])
@@ -283,8 +283,8 @@ func TestStormOnOneEndpointSparesSiblings(t *testing.T) {
 	h := newFaultHarness(t, url, sb)
 	resp := h.post(`{ volumes(first: 2) { nodes { id } } invoices(first: 2) { totalCount nodes { uuid } } }`, nil)
 	e := fieldError(t, resp, "volumes")
-	if e.Extensions["code"] != CodeUpstreamUnavailable {
-		t.Errorf("code: got %v, want %s", e.Extensions["code"], CodeUpstreamUnavailable)
+	if e.Extensions["code"] != codeUpstreamUnavailable {
+		t.Errorf("code: got %v, want %s", e.Extensions["code"], codeUpstreamUnavailable)
 	}
 	if !strings.Contains(string(resp.Data), `"volumes":null`) || !strings.Contains(string(resp.Data), `"uuid"`) {
 		t.Errorf("data: want volumes null and the invoices intact, got %s", resp.Data)
@@ -318,7 +318,7 @@ func TestMixedStormUnderConcurrency(t *testing.T) {
 		for _, e := range resp.Errors {
 			codes[e.Extensions["code"]]++
 			switch e.Extensions["code"] {
-			case CodeUpstreamUnavailable, CodeRateLimited:
+			case codeUpstreamUnavailable, codeRateLimited:
 			default:
 				t.Errorf("client %d: error with code %v, want UPSTREAM_UNAVAILABLE or RATE_LIMITED: %+v", i, e.Extensions["code"], e)
 			}
@@ -342,7 +342,7 @@ func TestFaultPDFCutOffMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	links, err := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), 0)
+	links, err := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,8 +401,8 @@ func TestFileFieldsWithPDFCutOff(t *testing.T) {
 	h := newFaultHarness(t, url, sb)
 	resp := h.post(`query($u: ID!) { invoice(uuid: $u) { files { pdf { url byteSize } } } }`, map[string]any{"u": uuid})
 	e := fieldError(t, resp, "invoice.files.pdf.byteSize")
-	if e.Extensions["code"] != CodeUpstreamUnavailable {
-		t.Errorf("code: got %v, want %s: %+v", e.Extensions["code"], CodeUpstreamUnavailable, e)
+	if e.Extensions["code"] != codeUpstreamUnavailable {
+		t.Errorf("code: got %v, want %s: %+v", e.Extensions["code"], codeUpstreamUnavailable, e)
 	}
 	if !strings.Contains(string(resp.Data), `"url":"https://og.example/files/`) {
 		t.Errorf("url (no upstream call) should survive the failed download: %s", resp.Data)
@@ -421,12 +421,12 @@ func TestDownloadFaultsYieldTheirStatus(t *testing.T) {
 		code       string
 		retryAfter string
 	}{
-		{name: "connection refused", refused: true, status: http.StatusBadGateway, code: CodeUpstreamUnavailable},
-		{name: "upstream hangs past the deadline", faults: sandbox.Faults{Hang: true}, status: http.StatusGatewayTimeout, code: CodeUpstreamUnavailable},
-		{name: "503 storm", faults: sandbox.Faults{ErrorRates: map[int]float64{503: 1}}, status: http.StatusBadGateway, code: CodeUpstreamUnavailable},
-		{name: "504 storm", faults: sandbox.Faults{ErrorRates: map[int]float64{504: 1}}, status: http.StatusGatewayTimeout, code: CodeUpstreamUnavailable},
-		{name: "429 with Retry-After", faults: sandbox.Faults{ErrorRates: map[int]float64{429: 1}}, status: http.StatusTooManyRequests, code: CodeRateLimited, retryAfter: "1"},
-		{name: "a proxy's HTML page instead of the PDF", faults: sandbox.Faults{GarbageRate: 1}, status: http.StatusBadGateway, code: CodeUpstreamUnavailable},
+		{name: "connection refused", refused: true, status: http.StatusBadGateway, code: codeUpstreamUnavailable},
+		{name: "upstream hangs past the deadline", faults: sandbox.Faults{Hang: true}, status: http.StatusGatewayTimeout, code: codeUpstreamUnavailable},
+		{name: "503 storm", faults: sandbox.Faults{ErrorRates: map[int]float64{503: 1}}, status: http.StatusBadGateway, code: codeUpstreamUnavailable},
+		{name: "504 storm", faults: sandbox.Faults{ErrorRates: map[int]float64{504: 1}}, status: http.StatusGatewayTimeout, code: codeUpstreamUnavailable},
+		{name: "429 with Retry-After", faults: sandbox.Faults{ErrorRates: map[int]float64{429: 1}}, status: http.StatusTooManyRequests, code: codeRateLimited, retryAfter: "1"},
+		{name: "a proxy's HTML page instead of the PDF", faults: sandbox.Faults{GarbageRate: 1}, status: http.StatusBadGateway, code: codeUpstreamUnavailable},
 	}
 	uuid := sandbox.New(sandbox.Options{Seed: 1}).Account(callerToken).Invoices[0].UUID
 	for _, tt := range tests {
@@ -442,7 +442,7 @@ func TestDownloadFaultsYieldTheirStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(client.CloseIdleConnections)
-			links, _ := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), 0)
+			links, _ := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
 			logs := &syncBuffer{}
 			srv := httptest.NewServer(downloadRoutes(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
 			t.Cleanup(srv.Close)

@@ -21,13 +21,13 @@ import (
 // DefaultFileLinkTTL is how long a file link stays valid when no TTL is configured.
 const DefaultFileLinkTTL = 5 * time.Minute
 
-// MinFileLinkKeySize is the shortest key NewFileLinks accepts, in bytes.
-const MinFileLinkKeySize = 32
+// minFileLinkKeySize is the shortest key NewFileLinks accepts, in bytes.
+const minFileLinkKeySize = 32
 
 // The two ways Open refuses a link. Both become a 403 at the download route.
 var (
-	ErrFileLinkExpired = errors.New("this download link has expired: ask the API for a fresh InvoiceFile.url")
-	ErrFileLinkInvalid = errors.New("this download link is not valid: it was altered, cut short, or issued by another server")
+	errFileLinkExpired = errors.New("this download link has expired: ask the API for a fresh InvoiceFile.url")
+	errFileLinkInvalid = errors.New("this download link is not valid: it was altered, cut short, or issued by another server")
 )
 
 // Limits on what a link carries, so that a URL stays well under what browsers
@@ -57,8 +57,8 @@ type FileLinks struct {
 	now func() time.Time
 }
 
-// Grant is what an opened link allows: one file of one invoice, until Expires.
-type Grant struct {
+// linkGrant is what an opened link allows: one file of one invoice, until Expires.
+type linkGrant struct {
 	UUID   string
 	Format upstream.FileFormat
 	// Token is the caller's DigitalOcean token; empty when the caller used the
@@ -68,10 +68,10 @@ type Grant struct {
 }
 
 // NewFileLinks builds the link codec from a secret key of at least
-// MinFileLinkKeySize bytes; ttl 0 means DefaultFileLinkTTL.
+// minFileLinkKeySize bytes; ttl 0 means DefaultFileLinkTTL.
 func NewFileLinks(key []byte, ttl time.Duration) (*FileLinks, error) {
-	if len(key) < MinFileLinkKeySize {
-		return nil, fmt.Errorf("file link key is %d bytes: want at least %d", len(key), MinFileLinkKeySize)
+	if len(key) < minFileLinkKeySize {
+		return nil, fmt.Errorf("file link key is %d bytes: want at least %d", len(key), minFileLinkKeySize)
 	}
 	if ttl < 0 {
 		return nil, fmt.Errorf("file link TTL %v: want a positive duration", ttl)
@@ -135,33 +135,33 @@ func (l *FileLinks) seal(uuid string, format upstream.FileFormat, token string) 
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
-// Open checks a link's opaque part and returns what it grants. It returns
-// ErrFileLinkExpired for a genuine link past its time, and ErrFileLinkInvalid
+// open checks a link's opaque part and returns what it grants. It returns
+// errFileLinkExpired for a genuine link past its time, and errFileLinkInvalid
 // for anything altered, truncated, or sealed with another key.
-func (l *FileLinks) Open(opaque string) (Grant, error) {
+func (l *FileLinks) open(opaque string) (linkGrant, error) {
 	if len(opaque) > maxLinkOpaque {
-		return Grant{}, ErrFileLinkInvalid
+		return linkGrant{}, errFileLinkInvalid
 	}
 	// Strict: a non-canonical spelling of the same bytes is an altered link too.
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(opaque)
 	if err != nil || len(raw) < 1+chacha20poly1305.NonceSizeX+l.aead.Overhead() || raw[0] != linkVersion {
-		return Grant{}, ErrFileLinkInvalid
+		return linkGrant{}, errFileLinkInvalid
 	}
 	nonce, sealed := raw[1:1+chacha20poly1305.NonceSizeX], raw[1+chacha20poly1305.NonceSizeX:]
 	payload, err := l.aead.Open(nil, nonce, sealed, raw[:1])
 	if err != nil || len(payload) < 10 {
-		return Grant{}, ErrFileLinkInvalid
+		return linkGrant{}, errFileLinkInvalid
 	}
 	expires := time.Unix(int64(binary.BigEndian.Uint64(payload)), 0).UTC()
 	format, ok := formatFromCode(payload[8])
 	n := int(payload[9])
 	if !ok || n == 0 || len(payload) < 10+n {
-		return Grant{}, ErrFileLinkInvalid
+		return linkGrant{}, errFileLinkInvalid
 	}
-	g := Grant{UUID: string(payload[10 : 10+n]), Format: format, Token: string(payload[10+n:]), Expires: expires}
+	g := linkGrant{UUID: string(payload[10 : 10+n]), Format: format, Token: string(payload[10+n:]), Expires: expires}
 	// Authenticity first, then time: only a link this server issued is "expired".
 	if !l.now().Before(expires) {
-		return Grant{}, ErrFileLinkExpired
+		return linkGrant{}, errFileLinkExpired
 	}
 	return g, nil
 }

@@ -67,11 +67,11 @@ func TestFileLinkRoundTrip(t *testing.T) {
 			if !strings.HasPrefix(link, wantPrefix) || !strings.HasSuffix(link, wantSuffix) {
 				t.Fatalf("link %q: want %s{opaque}%s", link, wantPrefix, wantSuffix)
 			}
-			g, err := links.Open(linkOpaque(t, link))
+			g, err := links.open(linkOpaque(t, link))
 			if err != nil {
 				t.Fatalf("Open of a fresh link: %v", err)
 			}
-			want := Grant{UUID: tc.uuid, Format: tc.format, Token: tc.token, Expires: now.Add(DefaultFileLinkTTL)}
+			want := linkGrant{UUID: tc.uuid, Format: tc.format, Token: tc.token, Expires: now.Add(DefaultFileLinkTTL)}
 			if g != want {
 				t.Errorf("grant = %+v, want %+v", g, want)
 			}
@@ -122,8 +122,8 @@ func TestFileLinkRefusals(t *testing.T) {
 		{"far too long", strings.Repeat("A", maxLinkOpaque+4)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := links.Open(tc.opaque); !errors.Is(err, ErrFileLinkInvalid) {
-				t.Errorf("Open = %v, want ErrFileLinkInvalid", err)
+			if _, err := links.open(tc.opaque); !errors.Is(err, errFileLinkInvalid) {
+				t.Errorf("Open = %v, want errFileLinkInvalid", err)
 			}
 		})
 	}
@@ -131,8 +131,8 @@ func TestFileLinkRefusals(t *testing.T) {
 	for i := range raw {
 		altered := bytes.Clone(raw)
 		altered[i] ^= 0x01
-		if _, err := links.Open(base64.RawURLEncoding.EncodeToString(altered)); !errors.Is(err, ErrFileLinkInvalid) {
-			t.Fatalf("byte %d flipped: Open = %v, want ErrFileLinkInvalid", i, err)
+		if _, err := links.open(base64.RawURLEncoding.EncodeToString(altered)); !errors.Is(err, errFileLinkInvalid) {
+			t.Fatalf("byte %d flipped: Open = %v, want errFileLinkInvalid", i, err)
 		}
 	}
 
@@ -143,20 +143,20 @@ func TestFileLinkRefusals(t *testing.T) {
 				continue
 			}
 			altered := opaque[:i] + string(c) + opaque[i+1:]
-			if _, err := links.Open(altered); !errors.Is(err, ErrFileLinkInvalid) {
-				t.Fatalf("character %d changed to %q: Open = %v, want ErrFileLinkInvalid", i, c, err)
+			if _, err := links.open(altered); !errors.Is(err, errFileLinkInvalid) {
+				t.Fatalf("character %d changed to %q: Open = %v, want errFileLinkInvalid", i, c, err)
 			}
 		}
 	}
 
 	t.Run("expired", func(t *testing.T) {
 		*now = now.Add(DefaultFileLinkTTL - time.Second)
-		if _, err := links.Open(opaque); err != nil {
+		if _, err := links.open(opaque); err != nil {
 			t.Fatalf("a second before expiry: Open = %v, want the grant", err)
 		}
 		*now = now.Add(time.Second)
-		if _, err := links.Open(opaque); !errors.Is(err, ErrFileLinkExpired) {
-			t.Errorf("at expiry: Open = %v, want ErrFileLinkExpired", err)
+		if _, err := links.open(opaque); !errors.Is(err, errFileLinkExpired) {
+			t.Errorf("at expiry: Open = %v, want errFileLinkExpired", err)
 		}
 	})
 }
@@ -202,12 +202,12 @@ func FuzzFileLinksOpen(f *testing.F) {
 	f.Add(strings.Repeat("A", 60))
 	f.Add(genuine[:len(genuine)-1] + "B")
 	f.Fuzz(func(t *testing.T, opaque string) {
-		g, err := links.Open(opaque)
+		g, err := links.open(opaque)
 		switch {
 		case err == nil && (g.UUID != fileTestInvoice || g.Format != upstream.FormatPDF || g.Token != fileTestToken):
 			t.Errorf("Open(%q) granted %+v, which this key never sealed", opaque, g)
-		case err != nil && !errors.Is(err, ErrFileLinkInvalid) && !errors.Is(err, ErrFileLinkExpired):
-			t.Errorf("Open(%q) = %v, want ErrFileLinkInvalid", opaque, err)
+		case err != nil && !errors.Is(err, errFileLinkInvalid) && !errors.Is(err, errFileLinkExpired):
+			t.Errorf("Open(%q) = %v, want errFileLinkInvalid", opaque, err)
 		}
 	})
 }
@@ -223,7 +223,7 @@ func BenchmarkFileLinks(b *testing.B) {
 	opaque := link[len("https://og.example/files/"):strings.LastIndexByte(link, '/')]
 	b.Run("Open", func(b *testing.B) {
 		for b.Loop() {
-			links.Open(opaque)
+			links.open(opaque)
 		}
 	})
 	b.ReportMetric(float64(len(link)), "link-chars")

@@ -57,7 +57,7 @@ func (r *invoiceFileResolver) Base64(ctx context.Context, obj *model.InvoiceFile
 	case err != nil:
 		return nil, err
 	case f.dropped != nil:
-		return nil, &InputError{fmt.Sprintf("the %s of invoice %s is %d bytes and %v: download it from url instead", obj.Format, obj.InvoiceRef, f.size, f.dropped)}
+		return nil, &inputError{fmt.Sprintf("the %s of invoice %s is %d bytes and %v: download it from url instead", obj.Format, obj.InvoiceRef, f.size, f.dropped)}
 	case !f.kept:
 		return nil, fmt.Errorf("the %s of invoice %s was downloaded without its content", obj.Format, obj.InvoiceRef)
 	}

@@ -190,7 +190,7 @@ func TestInvoiceFileBase64RefusesLargeFiles(t *testing.T) {
 	if pdf.ByteSize == nil || *pdf.ByteSize < size || pdf.Filename == nil {
 		t.Errorf("byteSize %v filename %v, want at least %d and a name: they do not depend on base64", pdf.ByteSize, pdf.Filename, size)
 	}
-	if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != CodeBadUserInput ||
+	if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != codeBadUserInput ||
 		!strings.Contains(resp.Errors[0].Message, "download it from url") {
 		t.Fatalf("errors = %+v, want one BAD_USER_INPUT pointing at url", resp.Errors)
 	}

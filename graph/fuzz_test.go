@@ -56,7 +56,7 @@ func FuzzCursor(f *testing.F) {
 		kind := fuzzKinds[int(kindIndex)%len(fuzzKinds)]
 		offset, err := decodeCursor(kind, cursor)
 		if err != nil {
-			var input *InputError
+			var input *inputError
 			if !errors.As(err, &input) {
 				t.Fatalf("decodeCursor(%q): error %T %v is not BAD_USER_INPUT", cursor, err, err)
 			}
@@ -80,7 +80,7 @@ func FuzzCursor(f *testing.F) {
 		}
 		r, err := parsePageArgs(kind, args)
 		if err != nil {
-			var input *InputError
+			var input *inputError
 			if !errors.As(err, &input) {
 				t.Fatalf("parsePageArgs: error %T %v is not BAD_USER_INPUT", err, err)
 			}
@@ -105,13 +105,13 @@ func FuzzCursor(f *testing.F) {
 }
 
 // FuzzFileLink: Open accepts exactly the links this key sealed. Anything
-// else, however it was altered, is ErrFileLinkInvalid (403 at the route).
+// else, however it was altered, is errFileLinkInvalid (403 at the route).
 func FuzzFileLink(f *testing.F) {
-	links, err := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), time.Hour)
+	links, err := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
-	other, _ := NewFileLinks(bytes.Repeat([]byte{8}, MinFileLinkKeySize), time.Hour)
+	other, _ := NewFileLinks(bytes.Repeat([]byte{8}, minFileLinkKeySize), time.Hour)
 	seal := func(l *FileLinks, uuid string, format upstream.FileFormat, token string) string {
 		s, err := l.seal(uuid, format, token)
 		if err != nil {
@@ -136,9 +136,9 @@ func FuzzFileLink(f *testing.F) {
 	route := downloadRoutes(refusing, links, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.Fuzz(func(t *testing.T, opaque, uuid, token string, flipAt uint16, flipBits uint8) {
 		// Arbitrary input: refused unless it is a link this key sealed.
-		g, err := links.Open(opaque)
+		g, err := links.open(opaque)
 		if err != nil {
-			if !errors.Is(err, ErrFileLinkInvalid) && !errors.Is(err, ErrFileLinkExpired) {
+			if !errors.Is(err, errFileLinkInvalid) && !errors.Is(err, errFileLinkExpired) {
 				t.Fatalf("Open(%q): error %v is neither invalid nor expired", opaque, err)
 			}
 		} else if g.UUID == "" || (g.Format != upstream.FormatCSV && g.Format != upstream.FormatPDF) {
@@ -152,7 +152,7 @@ func FuzzFileLink(f *testing.F) {
 				t.Fatalf("GET /files/%q: HTTP %d, want 403 (or 404 for a path that is no link): %s", opaque, rec.Code, rec.Body)
 			}
 			var body struct{ Error struct{ Code string } }
-			if json.Unmarshal(rec.Body.Bytes(), &body) != nil || (body.Error.Code != CodeForbidden && body.Error.Code != CodeNotFound) {
+			if json.Unmarshal(rec.Body.Bytes(), &body) != nil || (body.Error.Code != codeForbidden && body.Error.Code != CodeNotFound) {
 				t.Fatalf("GET /files/%q: body without FORBIDDEN or NOT_FOUND: %s", opaque, rec.Body)
 			}
 		}
@@ -166,7 +166,7 @@ func FuzzFileLink(f *testing.F) {
 			if token != "" && len(token) >= 4 && strings.Contains(sealed, token) {
 				t.Fatalf("the sealed link %q shows the token %q", sealed, token)
 			}
-			g, err := links.Open(sealed)
+			g, err := links.open(sealed)
 			if err != nil || g.UUID != uuid || g.Format != format || g.Token != token {
 				t.Fatalf("seal(%q, %s, %q) opened as %+v, %v", uuid, format, token, g, err)
 			}
@@ -177,7 +177,7 @@ func FuzzFileLink(f *testing.F) {
 				flipBits = 1
 			}
 			raw[i] ^= flipBits
-			if _, err := links.Open(string(raw)); err == nil && string(raw) != sealed {
+			if _, err := links.open(string(raw)); err == nil && string(raw) != sealed {
 				if decoded, derr := base64.RawURLEncoding.DecodeString(string(raw)); derr == nil {
 					orig, _ := base64.RawURLEncoding.DecodeString(sealed)
 					if !bytes.Equal(decoded, orig) {
@@ -185,8 +185,8 @@ func FuzzFileLink(f *testing.F) {
 					}
 				}
 			}
-			if _, err := other.Open(sealed); !errors.Is(err, ErrFileLinkInvalid) {
-				t.Fatalf("a link sealed with another key: got %v, want ErrFileLinkInvalid", err)
+			if _, err := other.open(sealed); !errors.Is(err, errFileLinkInvalid) {
+				t.Fatalf("a link sealed with another key: got %v, want errFileLinkInvalid", err)
 			}
 		}
 	})
@@ -202,7 +202,7 @@ func newFuzzServer(f *testing.F) http.Handler {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { client.CloseIdleConnections(); up.Close() })
-	links, _ := NewFileLinks(bytes.Repeat([]byte{7}, MinFileLinkKeySize), 0)
+	links, _ := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
 	return NewHandler(Config{
 		Client:        client,
 		Introspection: true,
@@ -304,7 +304,7 @@ func checkGraphQLAnswer(t *testing.T, status int, body, request []byte) {
 		switch {
 		case code == "":
 			t.Fatalf("error without extensions.code for %s: %+v", request, e)
-		case code == CodeInternal:
+		case code == codeInternal:
 			t.Fatalf("INTERNAL_SERVER_ERROR (a panic or bug) for %s: %+v", request, e)
 		}
 	}

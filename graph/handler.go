@@ -178,8 +178,8 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.next.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// CodeMethodNotAllowed is the code of a request to /query with a method it does not serve.
-const CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+// codeMethodNotAllowed is the code of a request to /query with a method it does not serve.
+const codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 
 // allowedMethods are the methods of the transports newServer adds.
 const allowedMethods = "GET, POST, OPTIONS"
@@ -193,7 +193,7 @@ func refuseRequest(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodOptions:
 		w.Header().Set("Allow", allowedMethods)
-		WriteRefusal(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "/query serves "+allowedMethods+", not "+r.Method)
+		WriteRefusal(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "/query serves "+allowedMethods+", not "+r.Method)
 	case r.Method == http.MethodOptions:
 		return false
 	case r.Header.Get("Upgrade") != "":
@@ -248,19 +248,19 @@ func WriteRefusal(w http.ResponseWriter, status int, code, message string) {
 
 // tokenOf reads the caller's DigitalOcean token: "Authorization: Bearer X";
 // with no Authorization header the configured default. Anything else, or no
-// token at all, is ErrUnauthenticated for every field that needs DigitalOcean.
+// token at all, is errUnauthenticated for every field that needs DigitalOcean.
 func tokenOf(r *http.Request, defaultToken string) (string, error) {
 	h := strings.TrimSpace(r.Header.Get("Authorization"))
 	if h == "" {
 		if defaultToken == "" {
-			return "", ErrUnauthenticated
+			return "", errUnauthenticated
 		}
 		return defaultToken, nil
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", ErrUnauthenticated
+		return "", errUnauthenticated
 	}
 	return token, nil
 }

@@ -29,7 +29,7 @@ func TestTokenOf(t *testing.T) {
 			r.Header.Set("Authorization", c.header)
 		}
 		got, err := tokenOf(r, c.fallback)
-		if got != c.want || (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrUnauthenticated)) {
+		if got != c.want || (err == nil) != c.ok || (err != nil && !errors.Is(err, errUnauthenticated)) {
 			t.Errorf("Authorization %q, default %q: got %q, %v; want %q, ok %v", c.header, c.fallback, got, err, c.want, c.ok)
 		}
 	}
@@ -88,10 +88,10 @@ func TestRequestsTheTransportsRefuse(t *testing.T) {
 		wantStatus                                 int
 		wantCode, wantAllow                        string
 	}{
-		{"PUT", http.MethodPut, "/query", "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
-		{"DELETE", http.MethodDelete, "/query", "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
-		{"PATCH", http.MethodPatch, "/query", "application/json", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
-		{"HEAD", http.MethodHead, "/query", "", "", http.StatusMethodNotAllowed, CodeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"PUT", http.MethodPut, "/query", "application/json", "", http.StatusMethodNotAllowed, codeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"DELETE", http.MethodDelete, "/query", "", "", http.StatusMethodNotAllowed, codeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"PATCH", http.MethodPatch, "/query", "application/json", "", http.StatusMethodNotAllowed, codeMethodNotAllowed, "GET, POST, OPTIONS"},
+		{"HEAD", http.MethodHead, "/query", "", "", http.StatusMethodNotAllowed, codeMethodNotAllowed, "GET, POST, OPTIONS"},
 		{"POST as text/plain", http.MethodPost, "/query", "text/plain", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
 		{"POST without a content type", http.MethodPost, "/query", "", "", http.StatusUnsupportedMediaType, CodeBadRequest, ""},
 		{"POST asking for a WebSocket", http.MethodPost, "/query", "application/json", "websocket", http.StatusBadRequest, CodeBadRequest, ""},

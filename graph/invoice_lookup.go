@@ -33,7 +33,7 @@ var summaryFields = map[string]bool{"invoiceId": true, "period": true, "amount":
 // exists with the calls its selection (fields, collected on the Invoice) needs.
 func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedField) (*model.Invoice, error) {
 	if uuid == "" {
-		return nil, ErrEmptyInvoiceRef
+		return nil, errEmptyInvoiceRef
 	}
 	inv := &model.Invoice{UUID: uuid, Ref: uuid, IsPreview: uuid == upstream.PreviewUUID}
 	var probes []func(context.Context) error

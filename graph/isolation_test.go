@@ -72,7 +72,7 @@ func newIsolationServer(t *testing.T) *isolationServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	links, err := NewFileLinks(bytes.Repeat([]byte{9}, MinFileLinkKeySize), 0)
+	links, err := NewFileLinks(bytes.Repeat([]byte{9}, minFileLinkKeySize), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestErrorsNeverEchoTheToken(t *testing.T) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		where := fmt.Sprintf("the response to Authorization %q", strings.Replace(auth, tokenAlice, "<token>", 1))
-		if !strings.Contains(rec.Body.String(), CodeUnauthenticated) {
+		if !strings.Contains(rec.Body.String(), codeUnauthenticated) {
 			t.Errorf("%s: want UNAUTHENTICATED, got %s", where, rec.Body)
 		}
 		assertNoTokenIn(t, where, rec.Body.String())

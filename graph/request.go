@@ -66,7 +66,7 @@ func scopeFrom(ctx context.Context) *requestScope {
 	if s, ok := ctx.Value(scopeKey{}).(*requestScope); ok {
 		return s
 	}
-	return newRequestScope(Config{}, "", ErrUnauthenticated)
+	return newRequestScope(Config{}, "", errUnauthenticated)
 }
 
 // callUpstream runs one upstream call for this request: it refuses at once when the

@@ -227,7 +227,7 @@ func (e costExtension) MutateOperationContext(ctx context.Context, opCtx *graphq
 	if c == nil || c.state == nil || c.state.Budget == nil || c.tokenKey == "" || s.authErr != nil {
 		return nil
 	}
-	stats, _ := opCtx.Stats.GetExtension(budgetStatsKey).(*BudgetStats)
+	stats, _ := opCtx.Stats.GetExtension(budgetStatsKey).(*budgetStats)
 	if stats == nil || stats.Estimated == 0 || stats.Estimated > stats.Budget {
 		return nil
 	}
@@ -237,7 +237,7 @@ func (e costExtension) MutateOperationContext(ctx context.Context, opCtx *graphq
 	r, ok, retry := c.state.Budget.Reserve(ctx, c.tokenKey, need)
 	if !ok {
 		seconds := int(math.Ceil(retry.Seconds()))
-		return limitError(CodeRateLimited,
+		return limitError(codeRateLimited,
 			fmt.Sprintf("this operation needs about %d calls to DigitalOcean and the token's rate limit cannot afford them now; retry in %d s", need, seconds),
 			map[string]any{"retryAfter": seconds})
 	}

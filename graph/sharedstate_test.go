@@ -154,7 +154,7 @@ func TestARevokedTokenIsNotServedFromTheCache(t *testing.T) {
 		t.Fatalf("a revoked token was answered from the cache: %s", resp.Data)
 	}
 	for _, e := range resp.Errors {
-		if e.Extensions["code"] != CodeUnauthenticated {
+		if e.Extensions["code"] != codeUnauthenticated {
 			t.Errorf("error %q coded %v, want UNAUTHENTICATED", e.Message, e.Extensions["code"])
 		}
 	}
@@ -167,7 +167,7 @@ func TestRateBudgetRefusesAWholeOperationBeforeAnyCall(t *testing.T) {
 	budget := ratebudget.New(ratebudget.Options{Store: shared.NewLocal(0), PerMinute: 30, Reserve: 5})
 	st := newSharedState(t, shared.NewLocal(0), budget)
 	h := newSandboxHarness(t, func(c *Config) { c.Shared = st })
-	e := h.refusal(h.post(queries.Dashboard, nil), CodeRateLimited) // 27 + 5 > 30
+	e := h.refusal(h.post(queries.Dashboard, nil), codeRateLimited) // 27 + 5 > 30
 	if ra, ok := e.Extensions["retryAfter"].(float64); !ok || ra < 1 {
 		t.Fatalf("refusal's retryAfter = %v, want ≥ 1 second", e.Extensions["retryAfter"])
 	}

@@ -20,7 +20,7 @@ func NewTelemetry(tp trace.TracerProvider) graphql.HandlerExtension {
 
 // estimatedCalls is the budget guard's estimate for the operation in ctx.
 func estimatedCalls(ctx context.Context) (int, bool) {
-	if b := GetBudgetStats(ctx); b != nil {
+	if b := budgetStatsFrom(ctx); b != nil {
 		return b.Estimated, true
 	}
 	return 0, false

@@ -29,7 +29,7 @@ func (r *queryResolver) Volumes(ctx context.Context, region *string, name *strin
 // Volume is the resolver for the volume field.
 func (r *queryResolver) Volume(ctx context.Context, id string) (*model.Volume, error) {
 	if id == "" {
-		return nil, ErrEmptyVolumeID
+		return nil, errEmptyVolumeID
 	}
 	v, err := loadVolume(ctx, id)
 	if err != nil {
