@@ -104,6 +104,7 @@ func startServer(ctx context.Context, bin, name, upstreamURL string, concurrency
 		// no rate budget (the load is far past 250 calls a minute), unless a scenario asks.
 		"CACHE_BYTES=0",
 		"RATE_LIMIT_PER_MINUTE=0",
+		"SHUTDOWN_DRAIN=0s", // no load balancer to tell: stop at once
 	}, extraEnv...)
 	return start(ctx, name, bin, nil, env, addr, "/healthz", logDir)
 }

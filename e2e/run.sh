@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The end-to-end suite: an Apollo Federation 2 gateway over oceangraph plus a second subgraph, and
-# the Playground in headless Chromium, all on loopback with no internet.
+# The end-to-end suite: an Apollo Federation 2 gateway over oceangraph plus a second subgraph, the
+# Playground in headless Chromium, the graphql-http GraphQL-over-HTTP audit and urql's default
+# client, all on loopback with no internet.
 #
 #   bash e2e/run.sh            (from anywhere; CI runs it with CI=true)
 #
@@ -88,7 +89,7 @@ OCEANGRAPH_URL="http://127.0.0.1:$PORT"
 # INTROSPECTION: a real API URL turns it off by default; the Playground's docs and the
 # gateway's checks want it on here.
 (cd "$ROOT" && exec env LISTEN_HOST=127.0.0.1 PORT="$PORT" DIGITALOCEAN_API_URL="$SANDBOX_URL" \
-  DIGITALOCEAN_TOKEN=e2e-account INTROSPECTION=true PLAYGROUND_ASSETS_DIR="$ROOT/web/dist" \
+  DIGITALOCEAN_TOKEN=e2e-account INTROSPECTION=true SHUTDOWN_DRAIN=0s PLAYGROUND_ASSETS_DIR="$ROOT/web/dist" \
   "$WORK/oceangraph") >"$ARTIFACTS/oceangraph.log" 2>&1 &
 PIDS+=($!)
 wait_for "$OCEANGRAPH_URL/readyz" "${PIDS[-1]}" || die "the server did not start (see $ARTIFACTS/oceangraph.log)"

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +44,7 @@ func NewDownloads(client *upstream.Client, links *FileLinks, defaultToken string
 func (d *Downloads) Refuse(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeDownloadError(w, http.StatusMethodNotAllowed, downloadError{Code: codeBadUserInput, Message: "downloads answer GET and HEAD only"})
+		writeDownloadError(w, http.StatusMethodNotAllowed, downloadError{Code: codeMethodNotAllowed, Message: "downloads answer GET and HEAD only"})
 		return
 	}
 	writeDownloadError(w, http.StatusNotFound, downloadError{Code: CodeNotFound, Message: "no such download: use /invoices/{uuid}/csv, /invoices/{uuid}/pdf or an InvoiceFile.url link"})
@@ -55,6 +56,14 @@ func (d *Downloads) InvoiceFile(w http.ResponseWriter, r *http.Request) {
 	format, ok := fileFormat(r.PathValue("format"))
 	if !ok {
 		writeDownloadError(w, http.StatusNotFound, downloadError{Code: CodeNotFound, Message: "an invoice downloads as csv or pdf"})
+		return
+	}
+	if err := checkID("uuid", uuid); err != nil {
+		writeDownloadError(w, http.StatusBadRequest, downloadError{Code: codeBadUserInput, Message: err.Error()})
+		return
+	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		writeDownloadError(w, http.StatusBadRequest, downloadError{Code: CodeBadRequest, Message: errTwoAuthorizations.Error()})
 		return
 	}
 	token, err := tokenOf(r, d.defaultToken)
@@ -152,6 +161,10 @@ func (d *Downloads) stream(w http.ResponseWriter, r *http.Request, route, uuid s
 		// connection is the only way to tell the client the file is incomplete.
 		log.WarnContext(r.Context(), "download cut off upstream", "bytes", n, "err", src.err, "duration", time.Since(start))
 		panic(http.ErrAbortHandler)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The server's own WRITE_TIMEOUT ended the response: the client was
+		// reading, too slowly for the bound, or the file is too large for it.
+		log.WarnContext(r.Context(), "download cut off by the server's write timeout (WRITE_TIMEOUT)", "bytes", n, "duration", time.Since(start))
 	default:
 		log.InfoContext(r.Context(), "download abandoned by the client", "bytes", n, "duration", time.Since(start))
 	}
@@ -222,6 +235,8 @@ func (d *Downloads) downloadFailure(ctx context.Context, err error) (int, downlo
 		return http.StatusTooManyRequests, body
 	case codeBadUserInput:
 		return http.StatusBadRequest, body
+	case codeShuttingDown:
+		return http.StatusServiceUnavailable, body
 	case codeUpstreamUnavailable:
 		var ue *upstream.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ue) && ue.Status == http.StatusGatewayTimeout) {

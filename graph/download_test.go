@@ -346,7 +346,7 @@ func TestDownloadErrorsMapLikeGraphQL(t *testing.T) {
 		{"not a bearer token", "GET", "/invoices/" + fileTestInvoice + "/pdf", "Basic dXNlcjpwYXNz", 401, codeUnauthenticated},
 		{"unknown format", "GET", "/invoices/" + fileTestInvoice + "/xlsx", "Bearer t", 404, CodeNotFound},
 		{"unknown route", "GET", "/files/", "", 404, CodeNotFound},
-		{"not a GET", "POST", "/invoices/" + fileTestInvoice + "/pdf", "Bearer t", 405, codeBadUserInput},
+		{"not a GET", "POST", "/invoices/" + fileTestInvoice + "/pdf", "Bearer t", 405, codeMethodNotAllowed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls.Store(0)

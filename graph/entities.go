@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -75,10 +76,19 @@ var _ interface {
 func (federationSDL) ExtensionName() string                   { return "FederationSDL" }
 func (federationSDL) Validate(graphql.ExecutableSchema) error { return nil }
 
+// MutateOperationContext also refuses, before it runs, an operation that
+// introspects while introspection is off: asking is the client's mistake, not
+// a fault of this server.
 func (federationSDL) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
-	// A document too large to walk counts as introspecting, and keeps the flag.
-	if opCtx.DisableIntrospection && !anyField(opCtx.Operation.SelectionSet, isIntrospection) {
-		opCtx.DisableIntrospection = false
+	if !opCtx.DisableIntrospection {
+		return nil
 	}
+	// A document too large to walk counts as introspecting.
+	if anyField(opCtx.Operation.SelectionSet, isIntrospection) {
+		err := gqlerror.Errorf("introspection is disabled on this server (__schema and __type); _service { sdl } still answers")
+		errcode.Set(err, errcode.ValidationFailed)
+		return err
+	}
+	opCtx.DisableIntrospection = false
 	return nil
 }

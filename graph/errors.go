@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"runtime/debug"
 	"strings"
 
@@ -29,11 +30,19 @@ const (
 	CodeRequestBodyTooLarge = "REQUEST_BODY_TOO_LARGE"
 	codeUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
 	codeInternal            = "INTERNAL_SERVER_ERROR"
+	// codeShuttingDown: the server stopped while the request was still running.
+	codeShuttingDown = "SHUTTING_DOWN"
 	// The guards' refusals (graph/handler.go's guards): COMPLEXITY_LIMIT_EXCEEDED
 	// is gqlgen's own; the others follow its pattern.
 	codeComplexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
 	codeDepthLimitExceeded      = "DEPTH_LIMIT_EXCEEDED"
 	CodeUpstreamBudgetExceeded  = "UPSTREAM_BUDGET_EXCEEDED"
+	// codeBase64BudgetExceeded: the operation's base64 writes do not fit the
+	// per-request or the process-wide bound on base64 output.
+	codeBase64BudgetExceeded = "BASE64_BUDGET_EXCEEDED"
+	// codeUpstreamBytesExceeded: the request's DigitalOcean bodies passed the
+	// bound on the bytes one request may hold.
+	codeUpstreamBytesExceeded = "UPSTREAM_BYTES_EXCEEDED"
 )
 
 // errUnauthenticated: the request carries no usable DigitalOcean token (none,
@@ -48,13 +57,15 @@ func (e *inputError) Error() string { return e.Message }
 
 // The argument checks, one named error each.
 var (
-	errFirstAndLast    = &inputError{"pass either `first` or `last`, not both"}
-	errNegativeSize    = &inputError{"`first` and `last` must not be negative"}
-	errPageTooLarge    = &inputError{fmt.Sprintf("a page may hold at most %d items", maxPageSize)}
-	errBadCursor       = &inputError{"the cursor was not issued by this connection"}
-	errEmptyInvoiceRef = &inputError{"`uuid` must not be empty"}
-	errEmptyVolumeID   = &inputError{"`id` must not be empty"}
+	errFirstAndLast = &inputError{"pass either `first` or `last`, not both"}
+	errNegativeSize = &inputError{"`first` and `last` must not be negative"}
+	errPageTooLarge = &inputError{fmt.Sprintf("a page may hold at most %d items", maxPageSize)}
+	errBadCursor    = &inputError{"the cursor was not issued by this connection"}
 )
+
+// ErrShuttingDown is the cause with which a server ends the contexts of the
+// requests still running at its shutdown deadline; they answer SHUTTING_DOWN.
+var ErrShuttingDown = errors.New("the server is shutting down: send the request again (another replica will answer)")
 
 // errPanic stands for a recovered panic; its details go to the log only.
 var errPanic = errors.New("panic")
@@ -71,6 +82,9 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if gqlErr.Err == nil {
 			// An error gqlgen or a resolver built on purpose (validation, argument
 			// coercion): its message is meant for the client.
+			if msg, ok := mistypedVariable(ctx, gqlErr); ok {
+				gqlErr.Message = msg
+			}
 			if _, coded := gqlErr.Extensions["code"]; !coded && !documentParsed(ctx) {
 				// gqlgen refused the request before parsing its document (a POST body
 				// that is not JSON, variables not an object, bad APQ data) and gave no code.
@@ -78,6 +92,7 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 					gqlErr.Extensions = map[string]any{}
 				}
 				gqlErr.Extensions["code"] = CodeBadRequest
+				scopeFrom(ctx).refuse(http.StatusBadRequest)
 				// gqlgen's decode error repeats the whole body (up to the body limit) after
 				// " body:"; the client sent it and needs only the reason.
 				if reason, _, echoed := strings.Cut(gqlErr.Message, " body:"); echoed {
@@ -100,12 +115,21 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			input *inputError
 		)
 		switch {
+		case ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrShuttingDown):
+			gqlErr.Message = ErrShuttingDown.Error()
+			gqlErr.Extensions["code"] = codeShuttingDown
 		case errors.Is(cause, errUnauthenticated):
 			gqlErr.Message = errUnauthenticated.Error()
 			gqlErr.Extensions["code"] = codeUnauthenticated
+		case errors.Is(cause, errBadHost):
+			gqlErr.Message = errBadHost.Error()
+			gqlErr.Extensions["code"] = CodeBadRequest
 		case errors.As(cause, &input):
 			gqlErr.Message = input.Message
 			gqlErr.Extensions["code"] = codeBadUserInput
+		case errors.Is(cause, upstream.ErrBodyBudgetExceeded):
+			gqlErr.Message = upstream.ErrBodyBudgetExceeded.Error() + ": ask for smaller pages or fewer fields"
+			gqlErr.Extensions["code"] = codeUpstreamBytesExceeded
 		case errors.As(cause, &ue):
 			presentUpstream(gqlErr, ue)
 		case errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded):

@@ -101,14 +101,14 @@ func (l *FileLinks) TTL() time.Duration { return l.ttl }
 // token may be empty (the server's default token).
 func (l *FileLinks) URL(baseURL, uuid string, format upstream.FileFormat, token string) (string, error) {
 	base, err := url.Parse(baseURL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || base.User != nil || base.RawQuery != "" || base.Fragment != "" {
 		return "", fmt.Errorf("file link base URL %q: want an absolute http(s) URL", baseURL)
 	}
 	opaque, err := l.seal(uuid, format, token)
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimRight(baseURL, "/") + "/files/" + opaque + "/" + url.PathEscape(fileNameFor(uuid, format)), nil
+	return base.JoinPath("files", opaque, fileNameFor(uuid, format)).String(), nil
 }
 
 func (l *FileLinks) seal(uuid string, format upstream.FileFormat, token string) (string, error) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/graph-gophers/dataloader/v7"
@@ -17,15 +17,18 @@ import (
 
 // The fields filename, byteSize and base64 of InvoiceFile share one download
 // per (invoice, format) per GraphQL request, through the memo below (the
-// request's loaders.files); the REST routes that stream a file whole are in download.go.
+// request's loaders.files); the REST routes that stream a file whole are in
+// download.go. A file is read within one deadline for the whole file
+// (UPSTREAM_TIMEOUT) and up to the per-file cap (MAX_BASE64_FILE_BYTES): a
+// file past the cap still answers filename, and byteSize when DigitalOcean
+// states its length; base64 (and byteSize without a length) is null with a
+// BAD_USER_INPUT error pointing at url. What base64 may write over a request
+// is charged before anything runs (base64budget.go), which bounds the files
+// a request holds too.
 
-// Bounds on what base64 holds in memory: per file, and per GraphQL request
-// over all its files. A file past either still answers filename and byteSize;
-// its base64 is null with a BAD_USER_INPUT error pointing at url.
-const (
-	maxBase64FileBytes    = 25 << 20
-	maxBase64RequestBytes = 50 << 20
-)
+// defaultFileTimeout bounds a whole file download behind the GraphQL file
+// fields when Config.FileTimeout is 0.
+const defaultFileTimeout = 30 * time.Second
 
 // maxSkimBytes: a file up to this size is read to its end even when only its
 // name and size are wanted, so that the connection to DigitalOcean is reused
@@ -34,11 +37,12 @@ const maxSkimBytes = 256 << 10
 
 // fileDownloads is one GraphQL request's memo of invoice file downloads (a
 // part of its loaders): a per-request loader keyed by (invoice, format), and
-// the request's budget of bytes held for base64. It must never be shared
-// between requests: it holds what a token downloaded.
+// the bounds of one download. It must never be shared between requests: it
+// holds what a token downloaded.
 type fileDownloads struct {
-	budget atomic.Int64
-	loader *dataloader.Loader[fileKey, downloadedFile]
+	maxBytes int64
+	timeout  time.Duration
+	loader   *dataloader.Loader[fileKey, downloadedFile]
 }
 
 type fileKey struct {
@@ -50,8 +54,10 @@ type fileKey struct {
 type downloadedFile struct {
 	name string
 	size int64
+	// tooLarge: the file went past the cap with no stated length, so byteSize cannot say.
+	tooLarge error
 	// kept says whether base64 holds the file: only when the operation selects
-	// base64 somewhere and the file fits the bounds.
+	// base64 somewhere and the file fits the cap.
 	kept   bool
 	base64 string
 	// dropped says why a file wanted for base64 was not kept.
@@ -59,12 +65,21 @@ type downloadedFile struct {
 }
 
 func newFileDownloads(client *upstream.Client, naive bool) *fileDownloads {
-	d := &fileDownloads{}
-	d.budget.Store(maxBase64RequestBytes)
+	d := &fileDownloads{maxBytes: DefaultMaxBase64FileBytes, timeout: defaultFileTimeout}
 	d.loader = newLoader(naive, func(ctx context.Context, k fileKey) (downloadedFile, error) {
 		return d.download(ctx, client, k.invoice, k.format, operationSelectsBase64(ctx))
 	})
 	return d
+}
+
+// bound sets the cap and the deadline of each download; zero keeps the default.
+func (d *fileDownloads) bound(maxBytes int64, timeout time.Duration) {
+	if maxBytes > 0 {
+		d.maxBytes = maxBytes
+	}
+	if timeout > 0 {
+		d.timeout = timeout
+	}
 }
 
 // get downloads one invoice file, or waits for the download another field of
@@ -74,10 +89,13 @@ func (d *fileDownloads) get(ctx context.Context, invoice string, format upstream
 }
 
 // download reads one file (the loader runs it under the request's
-// concurrency bound). When nothing will need the content and DigitalOcean
-// states a length past maxSkimBytes, it stops at the headers; otherwise it
-// reads the body, counting it and keeping what base64 may hold.
+// concurrency bound), within the deadline and up to the cap. When nothing
+// will need the content and DigitalOcean states a length past maxSkimBytes,
+// it stops at the headers; otherwise it reads the body, counting it and
+// keeping it when base64 wants it.
 func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, invoice string, format upstream.FileFormat, keep bool) (downloadedFile, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
 	f, err := client.GetInvoiceFile(ctx, invoice, format)
 	if err != nil {
 		return downloadedFile{}, fmt.Errorf("download the %s of invoice %s: %w", format, invoice, err)
@@ -87,13 +105,10 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 	if out.name == "" {
 		out.name = fileNameFor(invoice, format)
 	}
-	// A stated length past a bound is refused before a byte is held.
-	switch {
-	case !keep:
-	case f.ContentLength > maxBase64FileBytes:
-		keep, out.dropped = false, errBase64FileTooLarge
-	case f.ContentLength > d.budget.Load():
-		keep, out.dropped = false, errBase64RequestTooLarge
+	tooLarge := fmt.Errorf("the %s of invoice %s is larger than %d bytes, the most this server reads for filename, byteSize and base64: download it from url instead", format, invoice, d.maxBytes)
+	// A stated length past the cap is refused before a byte is held.
+	if f.ContentLength > d.maxBytes && keep {
+		keep, out.dropped = false, tooLarge
 	}
 	if !keep && f.ContentLength > maxSkimBytes {
 		return out, nil
@@ -101,83 +116,61 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 	var sink io.Writer = io.Discard
 	var held *heldFile
 	if keep {
-		held = newHeldFile(&d.budget, f.ContentLength)
+		held = newHeldFile(f.ContentLength, d.maxBytes)
 		sink = held
 	}
-	n, err := io.Copy(sink, f.Body)
+	// One byte past the cap says the file is larger; reading stops there.
+	n, err := io.Copy(sink, io.LimitReader(f.Body, d.maxBytes+1))
 	if err != nil {
-		if held != nil {
-			held.drop(nil)
-		}
 		return downloadedFile{}, fmt.Errorf("download the %s of invoice %s: %w", format, invoice,
 			&upstream.Error{Endpoint: format.Endpoint(), Kind: upstream.KindTransport, Err: fmt.Errorf("file cut off after %d bytes: %w", n, err)})
 	}
 	out.size = n
+	if n > d.maxBytes {
+		// The stated length still answers byteSize; without one, nothing does.
+		if out.size = f.ContentLength; out.size < 0 {
+			out.tooLarge = &inputError{tooLarge.Error()}
+		}
+		if keep {
+			keep, out.dropped = false, tooLarge
+		}
+	}
 	if keep {
-		out.base64, out.dropped = held.finish()
-		out.kept = out.dropped == nil
+		out.base64, out.kept = held.finish(), true
 	}
 	return out, nil
 }
 
-// Why base64 refused to hold a file.
-var (
-	errBase64FileTooLarge    = fmt.Errorf("base64 serves files of up to %d MiB", maxBase64FileBytes>>20)
-	errBase64RequestTooLarge = fmt.Errorf("base64 serves up to %d MiB of files per request", maxBase64RequestBytes>>20)
-)
-
 // heldFile base64-encodes a download as it arrives, so that memory holds the
-// encoded form only, while the file fits the per-file bound and what is left
-// of the request's budget; past either it lets go of it and only lets the
-// bytes be counted.
+// encoded form only; past the cap it stops holding.
 type heldFile struct {
-	encoded *strings.Builder
-	enc     io.WriteCloser
-	held    int64
-	budget  *atomic.Int64
-	refused error
+	encoded  strings.Builder
+	enc      io.WriteCloser
+	held     int64
+	maxBytes int64
 }
 
 // newHeldFile starts an encoding, sized at once when the length is known.
-func newHeldFile(budget *atomic.Int64, length int64) *heldFile {
-	h := &heldFile{encoded: &strings.Builder{}, budget: budget}
-	if length >= 0 && length <= maxBase64FileBytes {
+func newHeldFile(length, maxBytes int64) *heldFile {
+	h := &heldFile{maxBytes: maxBytes}
+	if length >= 0 && length <= maxBytes {
 		h.encoded.Grow(base64.StdEncoding.EncodedLen(int(length)))
 	}
-	h.enc = base64.NewEncoder(base64.StdEncoding, h.encoded)
+	h.enc = base64.NewEncoder(base64.StdEncoding, &h.encoded)
 	return h
 }
 
 func (h *heldFile) Write(p []byte) (int, error) {
-	if h.refused != nil {
-		return len(p), nil
-	}
-	switch {
-	case h.held+int64(len(p)) > maxBase64FileBytes:
-		h.drop(errBase64FileTooLarge)
-	case h.budget.Add(-int64(len(p))) < 0:
-		h.budget.Add(int64(len(p)))
-		h.drop(errBase64RequestTooLarge)
-	default:
-		h.held += int64(len(p))
+	if h.held += int64(len(p)); h.held <= h.maxBytes {
 		h.enc.Write(p) // a strings.Builder never fails
 	}
 	return len(p), nil
 }
 
-// drop gives the held bytes back to the request's budget.
-func (h *heldFile) drop(why error) {
-	h.budget.Add(h.held)
-	h.encoded, h.enc, h.held, h.refused = nil, nil, 0, why
-}
-
-// finish returns the whole file in base64, or why it was not kept.
-func (h *heldFile) finish() (string, error) {
-	if h.refused != nil {
-		return "", h.refused
-	}
+// finish returns the whole file in base64.
+func (h *heldFile) finish() string {
 	h.enc.Close()
-	return h.encoded.String(), nil
+	return h.encoded.String()
 }
 
 // downloadedFields are the InvoiceFile fields a download answers.

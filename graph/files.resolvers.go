@@ -21,6 +21,9 @@ func (r *invoiceFileResolver) URL(ctx context.Context, obj *model.InvoiceFile) (
 	if err := scopeFrom(ctx).authErr; err != nil {
 		return "", err
 	}
+	if err := scopeFrom(ctx).baseURLErr; err != nil {
+		return "", err
+	}
 	if r.Links == nil {
 		return "", errors.New("file links are not configured (graph.Config.Links)")
 	}
@@ -40,8 +43,11 @@ func (r *invoiceFileResolver) Filename(ctx context.Context, obj *model.InvoiceFi
 // ByteSize is the resolver for the byteSize field.
 func (r *invoiceFileResolver) ByteSize(ctx context.Context, obj *model.InvoiceFile) (*int, error) {
 	f, err := scopeFrom(ctx).loaders.files.get(ctx, obj.InvoiceRef, obj.Format)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case f.tooLarge != nil:
+		return nil, f.tooLarge
 	}
 	if f.size > math.MaxInt32 {
 		return nil, fmt.Errorf("the %s of invoice %s is %d bytes, more than a GraphQL Int holds", obj.Format, obj.InvoiceRef, f.size)
@@ -57,7 +63,7 @@ func (r *invoiceFileResolver) Base64(ctx context.Context, obj *model.InvoiceFile
 	case err != nil:
 		return nil, err
 	case f.dropped != nil:
-		return nil, &inputError{fmt.Sprintf("the %s of invoice %s is %d bytes and %v: download it from url instead", obj.Format, obj.InvoiceRef, f.size, f.dropped)}
+		return nil, &inputError{f.dropped.Error()}
 	case !f.kept:
 		return nil, fmt.Errorf("the %s of invoice %s was downloaded without its content", obj.Format, obj.InvoiceRef)
 	}

@@ -173,7 +173,7 @@ func TestInvoiceFileURLCostsNoDownloadAndOpensWithoutHeaders(t *testing.T) {
 }
 
 func TestInvoiceFileBase64RefusesLargeFiles(t *testing.T) {
-	const size = maxBase64FileBytes + 1<<20
+	const size = DefaultMaxBase64FileBytes + 1<<20
 	rig := newFilesRig(t, sandbox.Options{Seed: 1, PDFSize: size})
 	inv := rig.sandbox.Account(callerToken).Invoices[0]
 	rig.sandbox.Reset()
@@ -295,18 +295,16 @@ func TestNewHandlerGivesEachRequestItsFileDownloads(t *testing.T) {
 }
 
 func TestFileDownloadsBoundWhatBase64Holds(t *testing.T) {
-	const mib = 1 << 20
-	body := bytes.Repeat([]byte{'x'}, maxBase64FileBytes+1)
+	const kib = 1 << 10
+	const maxBytes = 64 * kib
+	body := bytes.Repeat([]byte{'x'}, 4*maxBytes)
 	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// /{uuid}/pdf where uuid is "<size in MiB>-<chunked|sized>-<n>".
+		// /{uuid}/pdf where uuid is "<size in KiB>-<chunked|sized>".
 		uuid := strings.Split(r.URL.Path, "/")[5]
 		var size int
 		var mode string
 		fmt.Sscanf(strings.ReplaceAll(uuid, "-", " "), "%d %s", &size, &mode)
-		n := size * mib
-		if size == 0 {
-			n = len(body)
-		}
+		n := size * kib
 		w.Header().Set("Content-Type", "application/pdf")
 		if mode == "sized" {
 			w.Header().Set("Content-Length", strconv.Itoa(n))
@@ -315,33 +313,28 @@ func TestFileDownloadsBoundWhatBase64Holds(t *testing.T) {
 	}))
 	t.Cleanup(stub.Close)
 	client, _ := upstream.New(upstream.Config{BaseURL: stub.URL, MaxRetries: -1})
-	ctx := withScope(t.Context(), newRequestScope(Config{Client: client, MaxConcurrency: 8}, "t", nil))
+	ctx := withScope(t.Context(), newRequestScope(Config{Client: client, MaxConcurrency: 8, MaxBase64FileBytes: maxBytes}, "t", nil))
 	d := scopeFrom(ctx).loaders.files
 
 	for _, tc := range []struct {
-		uuid    string
-		size    int
-		dropped error
-		budget  int64 // left afterwards
+		uuid     string
+		size     int64 // -1: unknown, reading stopped at the cap
+		tooLarge bool
 	}{
-		{"0-chunked-a", len(body), errBase64FileTooLarge, maxBase64RequestBytes},
-		{"0-sized-a", len(body), errBase64FileTooLarge, maxBase64RequestBytes},
-		{"20-sized-a", 20 * mib, nil, maxBase64RequestBytes - 20*mib},
-		{"20-chunked-a", 20 * mib, nil, maxBase64RequestBytes - 40*mib},
-		{"20-chunked-b", 20 * mib, errBase64RequestTooLarge, maxBase64RequestBytes - 40*mib},
-		{"20-sized-b", 20 * mib, errBase64RequestTooLarge, maxBase64RequestBytes - 40*mib},
-		{"1-sized-a", 1 * mib, nil, maxBase64RequestBytes - 41*mib},
+		{"256-chunked", -1, true},
+		{"256-sized", 256 * kib, true}, // the stated length answers byteSize without reading
+		{"64-sized", 64 * kib, false},
+		{"64-chunked", 64 * kib, false},
+		{"1-sized", 1 * kib, false},
 	} {
 		f, err := d.get(ctx, tc.uuid, upstream.FormatPDF)
 		switch {
 		case err != nil:
 			t.Errorf("%s: %v", tc.uuid, err)
-		case f.size != int64(tc.size) || f.dropped != tc.dropped || f.kept != (tc.dropped == nil):
-			t.Errorf("%s: size %d kept %v dropped %v; want size %d dropped %v", tc.uuid, f.size, f.kept, f.dropped, tc.size, tc.dropped)
-		case f.kept && len(f.base64) != base64.StdEncoding.EncodedLen(tc.size):
-			t.Errorf("%s: base64 of %d characters, want %d", tc.uuid, len(f.base64), base64.StdEncoding.EncodedLen(tc.size))
-		case d.budget.Load() != tc.budget:
-			t.Errorf("%s: %d bytes of budget left, want %d", tc.uuid, d.budget.Load(), tc.budget)
+		case f.size != tc.size || (f.dropped != nil) != tc.tooLarge || f.kept == tc.tooLarge:
+			t.Errorf("%s: size %d kept %v dropped %v; want size %d, too large %v", tc.uuid, f.size, f.kept, f.dropped, tc.size, tc.tooLarge)
+		case f.kept && len(f.base64) != base64.StdEncoding.EncodedLen(int(tc.size)):
+			t.Errorf("%s: base64 of %d characters, want %d", tc.uuid, len(f.base64), base64.StdEncoding.EncodedLen(int(tc.size)))
 		}
 	}
 }

@@ -3,9 +3,11 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -22,6 +24,11 @@ import (
 	"github.com/oceangraph/oceangraph/internal/shared"
 	"github.com/oceangraph/oceangraph/upstream"
 )
+
+// DefaultMaxUpstreamBytes bounds the DigitalOcean JSON one request holds when
+// Config.MaxUpstreamBytes is 0: 16 bodies at the client's per-body bound, far
+// above the dashboard's few hundred kilobytes.
+const DefaultMaxUpstreamBytes = 32 << 20
 
 // DefaultMaxConcurrency bounds a request's concurrent upstream calls when
 // Config.MaxConcurrency is 0.
@@ -43,10 +50,28 @@ type Config struct {
 	// Introspection enables __schema and __type (_service { sdl } always works).
 	Introspection bool
 	// PublicURL is this server's absolute base URL for file links; when empty it
-	// is derived from each request (X-Forwarded-Proto/Host, else Host).
+	// is derived from each request (its Host, or what a trusted proxy forwarded).
 	PublicURL string
+	// TrustedProxies are the peers whose Forwarded and X-Forwarded-Proto/Host
+	// headers say how the caller reached this server; from anyone else they
+	// are ignored. Empty: trust none.
+	TrustedProxies []netip.Prefix
 	// Links signs InvoiceFile.url links (graph/filelinks.go).
 	Links *FileLinks
+	// FileTimeout bounds the whole download behind InvoiceFile.filename,
+	// byteSize and base64 (0: defaultFileTimeout).
+	FileTimeout time.Duration
+	// MaxBase64FileBytes is the largest file base64 serves (0: the default).
+	MaxBase64FileBytes int64
+	// MaxBase64RequestBytes bounds the base64 one request writes, every write
+	// (alias) counted, reserved before anything runs (0: the default).
+	MaxBase64RequestBytes int64
+	// MaxBase64ProcessBytes bounds the base64 all requests in flight together
+	// may write, reserved the same way (0: the default).
+	MaxBase64ProcessBytes int64
+	// MaxUpstreamBytes bounds the bytes of DigitalOcean JSON bodies one
+	// request may hold (0: the default).
+	MaxUpstreamBytes int64
 	// Logger receives internal errors and panics; default slog.Default().
 	Logger *slog.Logger
 	// Guards are the limits of the guards NewHandler installs (persisted
@@ -130,13 +155,21 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Naive {
 		cfg.MaxConcurrency = 1
 	}
-	return &requestMiddleware{cfg: cfg, next: newServer(cfg)}
+	if cfg.MaxUpstreamBytes <= 0 {
+		cfg.MaxUpstreamBytes = DefaultMaxUpstreamBytes
+	}
+	limits := newBase64Limits(cfg.MaxBase64FileBytes, cfg.MaxBase64RequestBytes, cfg.MaxBase64ProcessBytes)
+	cfg.MaxBase64FileBytes = limits.fileBytes
+	if cfg.FileTimeout <= 0 {
+		cfg.FileTimeout = defaultFileTimeout
+	}
+	return &requestMiddleware{cfg: cfg, base64: limits, next: newServer(cfg, limits)}
 }
 
 // newServer is gqlgen's server for this schema: explicit transports, the
 // extensions, the error presenter and the recover func. Further extensions
 // (limits, APQ, telemetry) come in through Config.Extensions.
-func newServer(cfg Config) *handler.Server {
+func newServer(cfg Config, base64 *base64Limits) *handler.Server {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{
 		Resolvers:  &Resolver{Client: cfg.Client, Links: cfg.Links, Logger: cfg.Logger},
 		Complexity: complexityRoot(),
@@ -149,9 +182,11 @@ func newServer(cfg Config) *handler.Server {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(rateLimitExtension{})
+	srv.Use(rawVariables{})
 	for _, ext := range append(guards(cfg.Guards, cfg.Shared), cfg.Extensions...) {
 		srv.Use(ext)
 	}
+	srv.Use(&base64Guard{limits: base64})
 	srv.Use(newCostExtension()) // after the upstream budget, whose estimate it reads
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
 	srv.SetRecoverFunc(recoverFunc(cfg.Logger))
@@ -160,8 +195,9 @@ func newServer(cfg Config) *handler.Server {
 
 // requestMiddleware puts a fresh requestScope into every request's context.
 type requestMiddleware struct {
-	cfg  Config
-	next http.Handler
+	cfg    Config
+	base64 *base64Limits
+	next   http.Handler
 }
 
 func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -171,11 +207,16 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, authErr := tokenOf(r, m.cfg.DefaultToken)
 	s := newRequestScope(m.cfg, token, authErr)
 	if s.baseURL == "" {
-		s.baseURL = baseURLOf(r)
+		s.baseURL, s.baseURLErr = baseURLOf(r, m.cfg.TrustedProxies)
 	}
 	s.baseURL = strings.TrimRight(s.baseURL, "/")
-	ctx := withScope(r.Context(), s)
-	m.next.ServeHTTP(w, r.WithContext(ctx))
+	ctx := upstream.WithBodyBudget(withScope(r.Context(), s), upstream.NewBodyBudget(m.cfg.MaxUpstreamBytes))
+	// An answer may hold sealed file links: no cache may keep it (a GET could be cached).
+	w.Header().Set("Cache-Control", "no-store")
+	aw := &answerWriter{ResponseWriter: w, scope: s}
+	m.next.ServeHTTP(aw, r.WithContext(ctx))
+	aw.finish()
+	m.base64.release(s.base64Reserved.Load())
 }
 
 // codeMethodNotAllowed is the code of a request to /query with a method it does not serve.
@@ -196,6 +237,8 @@ func refuseRequest(w http.ResponseWriter, r *http.Request) bool {
 		WriteRefusal(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "/query serves "+allowedMethods+", not "+r.Method)
 	case r.Method == http.MethodOptions:
 		return false
+	case len(r.Header.Values("Authorization")) > 1:
+		WriteRefusal(w, http.StatusBadRequest, CodeBadRequest, errTwoAuthorizations.Error())
 	case r.Header.Get("Upgrade") != "":
 		WriteRefusal(w, http.StatusBadRequest, CodeBadRequest, "/query does not upgrade connections: send the operation by GET or POST")
 	case r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")):
@@ -259,34 +302,18 @@ func tokenOf(r *http.Request, defaultToken string) (string, error) {
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxTokenBytes {
 		return "", errUnauthenticated
 	}
 	return token, nil
 }
 
-// baseURLOf derives this server's base URL from the request, honouring the
-// reverse proxy's X-Forwarded-Proto and X-Forwarded-Host.
-func baseURLOf(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-		scheme = p
-	}
-	host := r.Host
-	if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" {
-		host = h
-	}
-	return scheme + "://" + host
-}
+// maxTokenBytes bounds a bearer token: DigitalOcean's are under 100 bytes, and
+// a file link cannot seal a longer one.
+const maxTokenBytes = maxLinkToken
 
-// firstValue is the first of a comma-separated header's values (the client's end of a proxy chain).
-func firstValue(v string) string {
-	first, _, _ := strings.Cut(v, ",")
-	return strings.TrimSpace(first)
-}
+// errTwoAuthorizations: which one would be meant is anyone's guess, so neither is used.
+var errTwoAuthorizations = errors.New("the request carries more than one Authorization header: send one")
 
 // rateLimitExtension adds extensions.rateLimit { limit remaining resetAt } from
 // the newest DigitalOcean response of the request to every response (null

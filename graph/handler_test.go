@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -36,13 +37,19 @@ func TestTokenOf(t *testing.T) {
 }
 
 func TestBaseURLOf(t *testing.T) {
+	// httptest's requests come from 192.0.2.1.
+	trusted := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
 	cases := []struct {
-		host, proto, fwdHost, want string
+		host, proto, fwdHost string
+		trusted              []netip.Prefix
+		want                 string
 	}{
-		{"localhost:8080", "", "", "http://localhost:8080"},
-		{"10.0.0.5:8080", "https", "api.example.com", "https://api.example.com"},
-		{"10.0.0.5:8080", "https, http", "api.example.com, proxy.internal", "https://api.example.com"},
-		{"localhost:8080", "gopher", "", "http://localhost:8080"},
+		{"localhost:8080", "", "", nil, "http://localhost:8080"},
+		{"10.0.0.5:8080", "https", "api.example.com", trusted, "https://api.example.com"},
+		{"10.0.0.5:8080", "https, http", "api.example.com, proxy.internal", trusted, "https://api.example.com"},
+		{"localhost:8080", "gopher", "", trusted, "http://localhost:8080"},
+		{"10.0.0.5:8080", "https", "api.example.com", nil, "http://10.0.0.5:8080"},
+		{"[::1]:8080", "", "", nil, "http://[::1]:8080"},
 	}
 	for _, c := range cases {
 		r := httptest.NewRequest("POST", "/query", nil)
@@ -53,8 +60,15 @@ func TestBaseURLOf(t *testing.T) {
 		if c.fwdHost != "" {
 			r.Header.Set("X-Forwarded-Host", c.fwdHost)
 		}
-		if got := baseURLOf(r); got != c.want {
-			t.Errorf("%+v: got %s, want %s", c, got, c.want)
+		if got, err := baseURLOf(r, c.trusted); got != c.want || err != nil {
+			t.Errorf("%+v: got %s, %v; want %s", c, got, err, c.want)
+		}
+	}
+	for _, host := range []string{"", "a@b", "a/b", "a?b", "a b", "<x>", "a:0", "a:99999", "a:", "[zz]:1", "-a.example"} {
+		r := httptest.NewRequest("POST", "/query", nil)
+		r.Host = host
+		if got, err := baseURLOf(r, nil); !errors.Is(err, errBadHost) {
+			t.Errorf("Host %q: got %q, %v; want errBadHost", host, got, err)
 		}
 	}
 }

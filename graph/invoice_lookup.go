@@ -32,8 +32,8 @@ var summaryFields = map[string]bool{"invoiceId": true, "period": true, "amount":
 // lookupInvoice returns the invoice with this UUID (or "preview"), proving it
 // exists with the calls its selection (fields, collected on the Invoice) needs.
 func lookupInvoice(ctx context.Context, uuid string, fields []graphql.CollectedField) (*model.Invoice, error) {
-	if uuid == "" {
-		return nil, errEmptyInvoiceRef
+	if err := checkID("uuid", uuid); err != nil {
+		return nil, err
 	}
 	inv := &model.Invoice{UUID: uuid, Ref: uuid, IsPreview: uuid == upstream.PreviewUUID}
 	var probes []func(context.Context) error

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/oceangraph/oceangraph/upstream"
 )
@@ -22,6 +23,8 @@ type requestScope struct {
 	// or an Authorization header that is not a bearer token).
 	authErr error
 	baseURL string
+	// baseURLErr says why no base URL could be derived from the request (errBadHost).
+	baseURLErr error
 	// slots bounds the upstream calls in flight for this request.
 	slots chan struct{}
 	// loaders hold the request's upstream results, file downloads included.
@@ -34,17 +37,27 @@ type requestScope struct {
 
 	// cost counts the request's upstream calls and cache hits (sharedstate.go).
 	cost *costScope
+	// refusedWith is the HTTP status of a request refused before it ran, as
+	// the error presenter found it (0: none); answerWriter sends it.
+	refusedWith atomic.Int32
+	// base64Reserved is what the operation reserved of the process-wide base64
+	// bound (base64budget.go), given back when the request ends.
+	base64Reserved atomic.Int64
+	// rawVariables are the operation's variables as sent (graph/variables.go).
+	rawVariables map[string]any
 }
 
 // newRequestScope is a request's scope under cfg (defaults applied), for the
 // caller's token or the reason it has none.
 func newRequestScope(cfg Config, token string, authErr error) *requestScope {
+	loaders := newLoaders(cfg.Client, cfg.Naive)
+	loaders.files.bound(cfg.MaxBase64FileBytes, cfg.FileTimeout)
 	return &requestScope{
 		token:   token,
 		authErr: authErr,
 		baseURL: cfg.PublicURL,
 		slots:   make(chan struct{}, max(cfg.MaxConcurrency, 1)),
-		loaders: newLoaders(cfg.Client, cfg.Naive),
+		loaders: loaders,
 		logger:  cmp.Or(cfg.Logger, slog.Default()),
 		cost:    newCostScope(cfg.Shared, cfg.Client, token),
 	}
@@ -52,6 +65,12 @@ func newRequestScope(cfg Config, token string, authErr error) *requestScope {
 
 // naive reports whether the request runs without loader caches (Config.Naive).
 func (s *requestScope) naive() bool { return s.loaders.naive }
+
+// refuse records the status of a request that will not run; the first one stays.
+func (s *requestScope) refuse(status int) { s.refusedWith.CompareAndSwap(0, int32(status)) }
+
+// refusal is the status refuse recorded, 0 when none.
+func (s *requestScope) refusal() int { return int(s.refusedWith.Load()) }
 
 type scopeKey struct{}
 

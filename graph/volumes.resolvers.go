@@ -28,8 +28,8 @@ func (r *queryResolver) Volumes(ctx context.Context, region *string, name *strin
 
 // Volume is the resolver for the volume field.
 func (r *queryResolver) Volume(ctx context.Context, id string) (*model.Volume, error) {
-	if id == "" {
-		return nil, errEmptyVolumeID
+	if err := checkID("id", id); err != nil {
+		return nil, err
 	}
 	v, err := loadVolume(ctx, id)
 	if err != nil {

@@ -234,6 +234,9 @@ func (c *Client) call(ctx context.Context, endpoint, path string, query url.Valu
 	if len(raw) > maxJSONBody {
 		return fail(KindDecode, fmt.Errorf("body larger than %d bytes", maxJSONBody))
 	}
+	if err := chargeBody(ctx, len(raw)); err != nil {
+		return fail(KindDecode, err)
+	}
 	if err := DecodeJSON(raw, out); err != nil {
 		return fail(KindDecode, err)
 	}

@@ -123,6 +123,9 @@ func (e *Error) HasBody() bool { return e.Kind == KindHTTP && (e.ID != "" || e.M
 // Transient reports whether the failure may go away on a later try (5xx, 429,
 // no answer, an undecodable body); a per-request cache must not keep it.
 func (e *Error) Transient() bool {
+	if errors.Is(e.Err, ErrBodyBudgetExceeded) {
+		return false // the request's bound, not DigitalOcean's state: asking again cannot help
+	}
 	switch e.Kind {
 	case KindTransport, KindDecode:
 		return true

@@ -194,16 +194,25 @@ var simpleContentTypes = map[string]bool{
 // send cross-site without a preflight: one with no content type or a form's
 // content type (every GET, and a POST from a plain HTML form) must carry a
 // non-empty x-apollo-operation-name or apollo-require-preflight header, which
-// no simple request can. OPTIONS is left to CORS.
+// no simple request can. A bearer token is such a header too: a page must set
+// Authorization itself, which forces a preflight, and the request runs on that
+// token, not on the server's DIGITALOCEAN_TOKEN (only Bearer: a browser
+// attaches cached Basic credentials on its own). OPTIONS is left to CORS.
 func preventCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions || !mayBeSimpleRequest(r) ||
+		if r.Method == http.MethodOptions || !mayBeSimpleRequest(r) || hasBearerToken(r) ||
 			r.Header.Get("X-Apollo-Operation-Name") != "" || r.Header.Get("Apollo-Require-Preflight") != "" {
 			next.ServeHTTP(w, r)
 			return
 		}
 		graph.WriteRefusal(w, http.StatusBadRequest, graph.CodeBadRequest, csrfRefusal)
 	})
+}
+
+// hasBearerToken reports whether r carries Authorization: Bearer <something>.
+func hasBearerToken(r *http.Request) bool {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	return strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(token) != ""
 }
 
 // mayBeSimpleRequest reports whether r's content type could come from a

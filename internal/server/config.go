@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,11 +23,13 @@ import (
 // Config is every setting of the server, read once at start from flags and
 // the environment (a flag wins over its variable). The README's table lists them.
 type Config struct {
-	ListenHost      string
-	Port            int
-	APIURL          string // DIGITALOCEAN_API_URL; empty: the built-in sandbox
-	Token           string // DIGITALOCEAN_TOKEN; used when a request brings none
-	PublicURL       string
+	ListenHost string
+	Port       int
+	APIURL     string // DIGITALOCEAN_API_URL; empty: the built-in sandbox
+	Token      string // DIGITALOCEAN_TOKEN; used when a request brings none
+	PublicURL  string
+	// TrustedProxies may say, in Forwarded or X-Forwarded-*, how a client reached this server.
+	TrustedProxies  []netip.Prefix
 	FileLinkKey     []byte
 	FileLinkTTL     time.Duration
 	UpstreamTimeout time.Duration
@@ -36,6 +39,7 @@ type Config struct {
 	Introspection   bool
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	ShutdownDrain   time.Duration
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
@@ -43,6 +47,10 @@ type Config struct {
 	// CORSOrigins may call /query and the downloads from a browser.
 	CORSOrigins  httpguard.Origins
 	MaxBodyBytes int64
+	// Base64 bounds InvoiceFile.base64: per file, per request, over all requests in flight.
+	MaxBase64FileBytes, MaxBase64RequestBytes, MaxBase64ProcessBytes int64
+	// MaxUpstreamBytes bounds the DigitalOcean JSON one request holds.
+	MaxUpstreamBytes int64
 	// Guards bound each operation's cost, depth and upstream calls.
 	Guards graph.GuardLimits
 	// OTLPEndpoint is the OTLP/HTTP collector's base URL; empty: no tracing.
@@ -61,22 +69,28 @@ var settings = []setting{
 	{"port", "PORT", "8080", "TCP port to listen on; 0 picks a free one (the log says which)"},
 	{"api-url", "DIGITALOCEAN_API_URL", "", "DigitalOcean API base URL, e.g. https://api.digitalocean.com; empty: the built-in sandbox"},
 	{"token", "DIGITALOCEAN_TOKEN", "", "DigitalOcean token used when a request carries no Authorization header"},
-	{"public-url", "PUBLIC_URL", "", "absolute URL clients reach this server at, for file links; empty: taken from each request"},
+	{"public-url", "PUBLIC_URL", "", "scheme://host[:port] clients reach this server at, for file links (set it in production); empty: taken from each request's Host"},
+	{"trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated addresses or CIDR ranges of reverse proxies whose Forwarded or X-Forwarded-Proto/Host headers say how clients reached this server; empty: none"},
 	{"file-link-key", "FILE_LINK_KEY", "", "base64 key (>= 32 bytes) that signs and seals file links; empty: a random key per start"},
-	{"file-link-ttl", "FILE_LINK_TTL", graph.DefaultFileLinkTTL.String(), "how long a file link stays valid"},
-	{"upstream-timeout", "UPSTREAM_TIMEOUT", "30s", "bound on one upstream call, retries included; for a CSV or PDF, on the wait for its headers and on each silence while it streams"},
+	{"file-link-ttl", "FILE_LINK_TTL", graph.DefaultFileLinkTTL.String(), "how long a file link stays valid, at most 24h"},
+	{"upstream-timeout", "UPSTREAM_TIMEOUT", "30s", "bound on one upstream call, retries included; for a CSV or PDF, on the wait for its headers and on each silence while it streams, and on the whole file for filename, byteSize and base64"},
 	{"upstream-retries", "UPSTREAM_RETRIES", strconv.Itoa(upstream.DefaultMaxRetries), "retries of an idempotent upstream GET on 429, 502-504 and reset connections"},
 	{"max-concurrency", "MAX_CONCURRENCY", strconv.Itoa(graph.DefaultMaxConcurrency), "upstream calls one GraphQL request may have in flight at once"},
 	{"naive-upstream", "NAIVE_UPSTREAM", "false", "benchmarks only: no loaders, no de-duplication, one upstream call at a time"},
 	{"introspection", "INTROSPECTION", "", "allow schema introspection (default: on with the sandbox, off with a real API URL)"},
 	{"log-format", "LOG_FORMAT", "", "text or json (default: text with the sandbox, json otherwise)"},
-	{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run on after SIGINT/SIGTERM"},
+	{"shutdown-drain", "SHUTDOWN_DRAIN", "5s", "after SIGINT/SIGTERM, how long /readyz answers 503 while requests are still served, so that a load balancer stops sending new ones; 0s: none"},
+	{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s", "how long in-flight requests may run on after the drain; those still running then get SHUTTING_DOWN"},
 	{"read-timeout", "READ_TIMEOUT", "30s", "bound on reading a whole request"},
 	{"write-timeout", "WRITE_TIMEOUT", "5m", "bound on writing a whole response (downloads included)"},
 	{"idle-timeout", "IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection stays open"},
 	{"assets-dir", "PLAYGROUND_ASSETS_DIR", "web/dist", "where the Playground's JavaScript and CSS were built; absent: a CDN"},
 	{"cors-allowed-origins", "CORS_ALLOWED_ORIGINS", "", "comma-separated origins whose pages may call the API (https://app.example.com, http://localhost:*, https://*.example.com, *); none: no CORS (default: any localhost port with the sandbox, none otherwise)"},
 	{"max-body-bytes", "MAX_BODY_BYTES", strconv.Itoa(httpguard.DefaultMaxBodyBytes), "largest /query request body; a larger one gets 413"},
+	{"max-base64-file-bytes", "MAX_BASE64_FILE_BYTES", strconv.Itoa(graph.DefaultMaxBase64FileBytes), "largest invoice file InvoiceFile.base64 serves; a larger one is null with BAD_USER_INPUT (use url)"},
+	{"max-base64-request-bytes", "MAX_BASE64_REQUEST_BYTES", strconv.Itoa(graph.DefaultMaxBase64RequestBytes), "base64 one request may write, each base64 field written (aliases count) charged at the largest file, encoded, before anything runs"},
+	{"max-base64-process-bytes", "MAX_BASE64_PROCESS_BYTES", strconv.Itoa(graph.DefaultMaxBase64ProcessBytes), "base64 all requests in flight may write together, charged the same way"},
+	{"max-upstream-bytes", "MAX_UPSTREAM_BYTES", strconv.Itoa(graph.DefaultMaxUpstreamBytes), "bytes of DigitalOcean JSON one request may hold; past it a field fails with UPSTREAM_BYTES_EXCEEDED"},
 	{"max-complexity", "MAX_COMPLEXITY", strconv.Itoa(graph.DefaultMaxComplexity), "largest operation cost, in which a connection's selection counts once per requested item"},
 	{"max-depth", "MAX_DEPTH", strconv.Itoa(graph.DefaultMaxDepth), "deepest field nesting of an operation (introspection excepted)"},
 	{"max-upstream-calls", "MAX_UPSTREAM_CALLS", strconv.Itoa(graph.DefaultMaxUpstreamCalls), "DigitalOcean calls one request may make, estimated before it runs; a query over it is refused"},
@@ -114,12 +128,14 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 		Port:            p.int("port", 0, 65535),
 		APIURL:          p.url("api-url"),
 		Token:           strings.TrimSpace(*raw["token"]),
-		PublicURL:       strings.TrimRight(p.url("public-url"), "/"),
-		FileLinkTTL:     p.duration("file-link-ttl"),
+		PublicURL:       p.origin("public-url"),
+		TrustedProxies:  p.prefixes("trusted-proxies"),
+		FileLinkTTL:     p.durationUpTo("file-link-ttl", maxFileLinkTTL),
 		UpstreamTimeout: p.duration("upstream-timeout"),
 		UpstreamRetries: p.int("upstream-retries", -1, 10),
 		MaxConcurrency:  p.int("max-concurrency", 1, 64),
 		ShutdownTimeout: p.duration("shutdown-timeout"),
+		ShutdownDrain:   p.durationOrZero("shutdown-drain"),
 		LogFormat:       *raw["log-format"],
 		ListenHost:      *raw["host"],
 		ReadTimeout:     p.duration("read-timeout"),
@@ -145,6 +161,10 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg.FileLinkKey = p.key("file-link-key")
 	cfg.CORSOrigins = p.origins("cors-allowed-origins", cfg.APIURL == "")
 	cfg.MaxBodyBytes = int64(p.int("max-body-bytes", 1024, 64<<20))
+	cfg.MaxBase64FileBytes = int64(p.int("max-base64-file-bytes", 1024, 1<<30))
+	cfg.MaxBase64RequestBytes = int64(p.int("max-base64-request-bytes", 1024, 1<<30))
+	cfg.MaxBase64ProcessBytes = int64(p.int("max-base64-process-bytes", 1024, 1<<30))
+	cfg.MaxUpstreamBytes = int64(p.int("max-upstream-bytes", 1<<20, 1<<30))
 	cfg.Guards = graph.GuardLimits{
 		MaxComplexity:    p.int("max-complexity", 1, 1<<30),
 		MaxDepth:         p.int("max-depth", 1, 100),
@@ -155,6 +175,10 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg.Shared = p.shared(cfg.APIURL == "", cfg.FileLinkKey)
 	return cfg, p.err
 }
+
+// maxFileLinkTTL bounds FILE_LINK_TTL: a link is a bearer credential that
+// nothing can revoke short of changing FILE_LINK_KEY.
+const maxFileLinkTTL = 24 * time.Hour
 
 // parser converts raw setting values, remembering the first failure.
 type parser struct {
@@ -188,6 +212,46 @@ func (p *parser) duration(name string) time.Duration {
 		p.fail(name, "want a positive duration such as 30s or 5m")
 	}
 	return d
+}
+
+func (p *parser) durationUpTo(name string, most time.Duration) time.Duration {
+	d := p.duration(name)
+	if d > most {
+		p.fail(name, "want at most "+most.String())
+	}
+	return d
+}
+
+// origin reads scheme://host[:port], the whole of what a file link starts
+// with; a trailing slash is dropped, a path, query, fragment or user refused.
+func (p *parser) origin(name string) string {
+	v := strings.TrimRight(p.url(name), "/")
+	if u, err := url.Parse(v); err == nil && (u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.ForceQuery) {
+		p.fail(name, "want scheme://host[:port] only, without a path, query, fragment or user")
+	}
+	return v
+}
+
+// prefixes reads comma-separated addresses (one host each) and CIDR ranges.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, entry := range strings.Split(*p.raw[name], ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		if addr, err := netip.ParseAddr(entry); err == nil {
+			out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(entry)
+		if err != nil {
+			p.fail(name, fmt.Sprintf("%q is neither an IP address nor a CIDR range", entry))
+			continue
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out
 }
 
 func (p *parser) bool(name string) bool {

@@ -38,7 +38,8 @@ type serverOptions struct {
 // startServer starts the server and returns once /healthz answers.
 func startServer(t testing.TB, o serverOptions) *testServer {
 	t.Helper()
-	env := map[string]string{}
+	// No load balancer to tell in a test: stop without a drain unless asked.
+	env := map[string]string{"SHUTDOWN_DRAIN": "0s"}
 	for k, v := range o.env {
 		env[k] = v
 	}

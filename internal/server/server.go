@@ -81,8 +81,13 @@ func run(ctx context.Context, cfg Config, o options) error {
 		return err
 	}
 	defer closeHandler()
+	// Every request's context descends from requests, so that those still
+	// running at the shutdown deadline can be ended with a coded answer.
+	requests, endRequests := context.WithCancelCause(context.Background())
+	defer endRequests(nil)
 	srv := &http.Server{
 		Handler:           handler,
+		BaseContext:       func(net.Listener) context.Context { return requests },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -105,18 +110,37 @@ func run(ctx context.Context, cfg Config, o options) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Readiness flips first, and the listener stays open for the drain, so
+	// that a load balancer sees 503 and stops sending before anything is refused.
 	shuttingDown.Store(true)
-	logger.Info("shutting down: letting in-flight requests finish", "timeout", cfg.ShutdownTimeout)
+	logger.Info("shutting down: /readyz answers 503; draining, then letting in-flight requests finish", "drain", cfg.ShutdownDrain, "timeout", cfg.ShutdownTimeout)
+	select {
+	case <-time.After(cfg.ShutdownDrain):
+	case err := <-served:
+		return err
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
+		// Requests still running: each answers SHUTTING_DOWN once its context
+		// ends; they get a moment to write that before the connections close.
+		logger.Warn("shutdown timeout reached: ending the requests still running", "timeout", cfg.ShutdownTimeout)
+		endRequests(graph.ErrShuttingDown)
+		gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer gcancel()
+		if err := srv.Shutdown(gctx); err != nil {
+			srv.Close()
+		}
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
+
+// shutdownGrace is how long requests ended at the shutdown deadline have to
+// write their SHUTTING_DOWN answer.
+const shutdownGrace = 2 * time.Second
 
 // newHandler is every route of the server behind its telemetry, over the
 // upstream at cfg.APIURL.
@@ -153,11 +177,18 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		Naive:          cfg.Naive,
 		Introspection:  cfg.Introspection,
 		PublicURL:      cfg.PublicURL,
+		TrustedProxies: cfg.TrustedProxies,
 		Links:          links,
-		Logger:         logger,
-		Guards:         cfg.Guards,
-		Extensions:     []graphql.HandlerExtension{graph.NewTelemetry(tp)},
-		Shared:         st,
+		// The whole of a file behind filename, byteSize and base64, not each silence.
+		FileTimeout:           cfg.UpstreamTimeout,
+		MaxBase64FileBytes:    cfg.MaxBase64FileBytes,
+		MaxBase64RequestBytes: cfg.MaxBase64RequestBytes,
+		MaxBase64ProcessBytes: cfg.MaxBase64ProcessBytes,
+		MaxUpstreamBytes:      cfg.MaxUpstreamBytes,
+		Logger:                logger,
+		Guards:                cfg.Guards,
+		Extensions:            []graphql.HandlerExtension{graph.NewTelemetry(tp)},
+		Shared:                st,
 	})
 	downloads := graph.NewDownloads(client, links, cfg.Token, logger)
 	cors := httpguard.CORS(cfg.CORSOrigins)
@@ -172,7 +203,9 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		{"GET /invoices/{uuid}/{format}", cors(http.HandlerFunc(downloads.InvoiceFile))},
 		{"GET /files/{link}", cors(http.HandlerFunc(downloads.Link))},
 		{"GET /files/{link}/{name}", cors(http.HandlerFunc(downloads.Link))},
-		{"GET /files/", cors(http.HandlerFunc(downloads.Refuse))},
+		// Any other method, and anything else under /files/: the downloads' JSON 405 or 404.
+		{"/invoices/{uuid}/{format}", cors(http.HandlerFunc(downloads.Refuse))},
+		{"/files/", cors(http.HandlerFunc(downloads.Refuse))},
 		{"GET /metrics", obs.MetricsHandler()},
 		{"GET /{$}", page},
 		{"GET " + playground.AssetsPath + "{path...}", page},

@@ -147,10 +147,10 @@ func TestRequestsRefusedBeforeParsing(t *testing.T) {
 		{"variables a string", `{"query":"{ balance { accountBalance } }","variables":"x"}`, http.StatusBadRequest, notDecoded},
 		{"variables an array", `{"query":"{ balance { accountBalance } }","variables":[1]}`, http.StatusBadRequest, notDecoded},
 		{"a JSON array, not an object", `[{"query":"{ balance { accountBalance } }"}]`, http.StatusBadRequest, notDecoded},
-		// gqlgen answers its APQ refusals with 200.
-		{"persistedQuery not an object", `{"extensions":{"persistedQuery":""}}`, http.StatusOK, "invalid APQ extension data"},
-		{"persistedQuery of another version", `{"extensions":{"persistedQuery":{"version":2,"sha256Hash":"00"}}}`, http.StatusOK, "unsupported APQ version"},
-		{"persistedQuery hash not the query's", `{"query":"{ balance { accountBalance } }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"00"}}}`, http.StatusOK, "provided APQ hash does not match query"},
+		// gqlgen answers its APQ refusals with 200; the README (and issue 9) says 400.
+		{"persistedQuery not an object", `{"extensions":{"persistedQuery":""}}`, http.StatusBadRequest, "invalid APQ extension data"},
+		{"persistedQuery of another version", `{"extensions":{"persistedQuery":{"version":2,"sha256Hash":"00"}}}`, http.StatusBadRequest, "unsupported APQ version"},
+		{"persistedQuery hash not the query's", `{"query":"{ balance { accountBalance } }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"00"}}}`, http.StatusBadRequest, "provided APQ hash does not match query"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rig.logs.Reset()

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -262,7 +263,7 @@ func (o *Telemetry) finish(r *http.Request, route string, status int, written in
 			o.graphqlErrors.WithLabelValues(o.codes.label(c)).Inc()
 		}
 		attrs = append(attrs,
-			slog.String("operation", name),
+			slog.String("operation", truncated(name, maxLoggedName)),
 			slog.String("operation_type", op.Type),
 			slog.String("outcome", op.Outcome()),
 		)
@@ -339,7 +340,26 @@ func redactPath(path string) string {
 	if strings.HasPrefix(path, "/files/") {
 		return "/files/[redacted]"
 	}
-	return path
+	return truncated(path, maxLoggedPath)
+}
+
+// Bounds on what a client chooses and the log repeats: a 500 KB path must not
+// write 500 KB of log.
+const (
+	maxLoggedPath = 256
+	maxLoggedName = 128
+)
+
+// truncated is s cut to at most n bytes (on a character boundary), saying how much was cut.
+func truncated(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…[" + strconv.Itoa(len(s)-cut) + " more bytes]"
 }
 
 // statusWriter remembers the status and size of a response. Unwrap lets
