@@ -58,18 +58,9 @@ func newFaultHarness(t *testing.T, baseURL string, sb *sandbox.Sandbox) *harness
 		t.Fatal(err)
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	links, err := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &bytes.Buffer{}
-	handler := NewHandler(Config{
-		Client:    client,
-		PublicURL: "https://og.example",
-		Links:     links,
-		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
-	})
-	return &harness{t: t, handler: handler, sandbox: sb, logs: logs}
+	h := newHarnessAt(t, baseURL, func(c *Config) { c.Client = client })
+	h.sandbox = sb
+	return h
 }
 
 // sandboxWith serves a sandbox with the given fault knobs on loopback.

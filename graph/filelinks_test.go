@@ -3,8 +3,14 @@ package graph
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,27 +193,101 @@ func TestNewFileLinksChecksItsConfiguration(t *testing.T) {
 	}
 }
 
-// FuzzFileLinksOpen: no input crashes Open, and nothing opens but what this
-// key sealed (here, always the same grant); everything else is invalid.
-func FuzzFileLinksOpen(f *testing.F) {
+// FuzzFileLink: no input crashes open, which grants exactly what this key
+// sealed (here, the seeds' two grants) and nothing else; anything else,
+// however it was altered, is errFileLinkInvalid (403 at the route).
+func FuzzFileLink(f *testing.F) {
 	links, err := NewFileLinks(fileTestKey, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
-	link, _ := links.URL("http://x", fileTestInvoice, upstream.FormatPDF, fileTestToken)
-	genuine := link[len("http://x/files/"):strings.LastIndexByte(link, '/')]
-	f.Add(genuine)
-	f.Add("")
-	f.Add("AQ")
-	f.Add(strings.Repeat("A", 60))
-	f.Add(genuine[:len(genuine)-1] + "B")
-	f.Fuzz(func(t *testing.T, opaque string) {
+	other, _ := NewFileLinks(bytes.Repeat([]byte{8}, minFileLinkKeySize), time.Hour)
+	seal := func(l *FileLinks, uuid string, format upstream.FileFormat, token string) string {
+		s, err := l.seal(uuid, format, token)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return s
+	}
+	good := seal(links, "22737513-0ea7-4206-8ceb-98a575af7681", upstream.FormatPDF, "dop_v1_secret")
+	genuine := seal(links, fileTestInvoice, upstream.FormatPDF, fileTestToken)
+	sealed := []linkGrant{
+		{UUID: "22737513-0ea7-4206-8ceb-98a575af7681", Format: upstream.FormatPDF, Token: "dop_v1_secret"},
+		{UUID: fileTestInvoice, Format: upstream.FormatPDF, Token: fileTestToken},
+	}
+	f.Add(genuine, "u", "", uint16(0), uint8(0))
+	f.Add(genuine[:len(genuine)-1]+"B", "u", "", uint16(0), uint8(0))
+	f.Add(strings.Repeat("A", 60), "u", "", uint16(0), uint8(0))
+	f.Add(good, "22737513-0ea7-4206-8ceb-98a575af7681", "dop_v1_secret", uint16(0), uint8(0))
+	f.Add(good, "preview", "", uint16(10), uint8(1))
+	f.Add(good[:len(good)-1], "x", "t", uint16(40), uint8(0x80))
+	f.Add(seal(other, "u", upstream.FormatCSV, ""), "u", "", uint16(0), uint8(0))
+	f.Add("", "", "", uint16(0), uint8(0))
+	f.Add("AQ", "..", strings.Repeat("t", 2049), uint16(1), uint8(1))
+	f.Add(strings.Repeat("A", 5000), "u", "t", uint16(0), uint8(0))
+	// The download route in front of an upstream that is never reached: a
+	// forged link must be refused before any call.
+	refusing, err := upstream.New(upstream.Config{BaseURL: "http://127.0.0.1:1", MaxRetries: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	route := downloadRoutes(refusing, links, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.Fuzz(func(t *testing.T, opaque, uuid, token string, flipAt uint16, flipBits uint8) {
+		// Arbitrary input: refused unless it is a link this key sealed.
 		g, err := links.open(opaque)
-		switch {
-		case err == nil && (g.UUID != fileTestInvoice || g.Format != upstream.FormatPDF || g.Token != fileTestToken):
-			t.Errorf("Open(%q) granted %+v, which this key never sealed", opaque, g)
-		case err != nil && !errors.Is(err, errFileLinkInvalid) && !errors.Is(err, errFileLinkExpired):
-			t.Errorf("Open(%q) = %v, want errFileLinkInvalid", opaque, err)
+		if err != nil {
+			if !errors.Is(err, errFileLinkInvalid) && !errors.Is(err, errFileLinkExpired) {
+				t.Fatalf("Open(%q): error %v is neither invalid nor expired", opaque, err)
+			}
+		} else if !slices.ContainsFunc(sealed, func(s linkGrant) bool {
+			return s.UUID == g.UUID && s.Format == g.Format && s.Token == g.Token
+		}) {
+			t.Fatalf("Open(%q) granted %+v, which this key never sealed", opaque, g)
+		}
+		// (An empty, "." or ".." segment is net/http's path cleaning, not a link.)
+		if err != nil && opaque != "" && opaque != "." && opaque != ".." {
+			rec := httptest.NewRecorder()
+			route.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/files/"+url.PathEscape(opaque)+"/invoice.pdf", nil))
+			if rec.Code != http.StatusForbidden && rec.Code != http.StatusNotFound {
+				t.Fatalf("GET /files/%q: HTTP %d, want 403 (or 404 for a path that is no link): %s", opaque, rec.Code, rec.Body)
+			}
+			var body struct{ Error struct{ Code string } }
+			if json.Unmarshal(rec.Body.Bytes(), &body) != nil || (body.Error.Code != codeForbidden && body.Error.Code != CodeNotFound) {
+				t.Fatalf("GET /files/%q: body without FORBIDDEN or NOT_FOUND: %s", opaque, rec.Body)
+			}
+		}
+
+		// A sealed link opens to exactly what was sealed, and never shows the token.
+		for _, format := range []upstream.FileFormat{upstream.FormatCSV, upstream.FormatPDF} {
+			sealed, err := links.seal(uuid, format, token)
+			if err != nil {
+				return // out of the documented limits (empty or long uuid, long token)
+			}
+			if token != "" && len(token) >= 4 && strings.Contains(sealed, token) {
+				t.Fatalf("the sealed link %q shows the token %q", sealed, token)
+			}
+			g, err := links.open(sealed)
+			if err != nil || g.UUID != uuid || g.Format != format || g.Token != token {
+				t.Fatalf("seal(%q, %s, %q) opened as %+v, %v", uuid, format, token, g, err)
+			}
+			// Any change to it is refused.
+			raw := []byte(sealed)
+			i := int(flipAt) % len(raw)
+			if flipBits == 0 {
+				flipBits = 1
+			}
+			raw[i] ^= flipBits
+			if _, err := links.open(string(raw)); err == nil && string(raw) != sealed {
+				if decoded, derr := base64.RawURLEncoding.DecodeString(string(raw)); derr == nil {
+					orig, _ := base64.RawURLEncoding.DecodeString(sealed)
+					if !bytes.Equal(decoded, orig) {
+						t.Fatalf("an altered link (byte %d ^ %#x) still opens", i, flipBits)
+					}
+				}
+			}
+			if _, err := other.open(sealed); !errors.Is(err, errFileLinkInvalid) {
+				t.Fatalf("a link sealed with another key: got %v, want errFileLinkInvalid", err)
+			}
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,20 +29,10 @@ type filesRig struct {
 func newFilesRig(t *testing.T, opts sandbox.Options) *filesRig {
 	t.Helper()
 	sb := sandbox.New(opts)
-	srv := httptest.NewServer(sb)
-	t.Cleanup(srv.Close)
-	client, err := upstream.New(upstream.Config{BaseURL: srv.URL, MaxRetries: -1, Observe: ObserveUpstream})
-	if err != nil {
-		t.Fatalf("upstream client: %v", err)
-	}
 	links, _ := newTestFileLinks(t, fileTestKey)
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
-	gql := NewHandler(Config{Client: client, Links: links, PublicURL: "https://og.example", Logger: logger})
-	return &filesRig{
-		harness:   &harness{t: t, handler: gql, sandbox: sb, logs: logs},
-		downloads: downloadRoutes(client, links, "", logger),
-	}
+	h := newHarness(t, sb, func(c *Config) { c.Links = links })
+	h.sandbox = sb
+	return &filesRig{harness: h, downloads: downloadRoutes(h.cfg.Client, links, "", h.cfg.Logger)}
 }
 
 // fileCalls counts the sandbox's requests for invoice files, by format, and resets the log.

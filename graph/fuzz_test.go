@@ -6,25 +6,20 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
 
-// Fuzz targets for everything a client controls: cursors, file links and
-// whole GraphQL requests. No input may crash or hang the server, and every
+// Fuzz targets for everything a client controls: cursors and whole GraphQL
+// requests here, file links in filelinks_test.go. No input may crash or hang the server, and every
 // bad one must come back as an error with a code. CI runs each for ~30s:
 //
 //	go test -run '^$' -fuzz '^FuzzCursor$' -fuzztime 30s ./graph
@@ -104,94 +99,6 @@ func FuzzCursor(f *testing.F) {
 	})
 }
 
-// FuzzFileLink: Open accepts exactly the links this key sealed. Anything
-// else, however it was altered, is errFileLinkInvalid (403 at the route).
-func FuzzFileLink(f *testing.F) {
-	links, err := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), time.Hour)
-	if err != nil {
-		f.Fatal(err)
-	}
-	other, _ := NewFileLinks(bytes.Repeat([]byte{8}, minFileLinkKeySize), time.Hour)
-	seal := func(l *FileLinks, uuid string, format upstream.FileFormat, token string) string {
-		s, err := l.seal(uuid, format, token)
-		if err != nil {
-			f.Fatal(err)
-		}
-		return s
-	}
-	good := seal(links, "22737513-0ea7-4206-8ceb-98a575af7681", upstream.FormatPDF, "dop_v1_secret")
-	f.Add(good, "22737513-0ea7-4206-8ceb-98a575af7681", "dop_v1_secret", uint16(0), uint8(0))
-	f.Add(good, "preview", "", uint16(10), uint8(1))
-	f.Add(good[:len(good)-1], "x", "t", uint16(40), uint8(0x80))
-	f.Add(seal(other, "u", upstream.FormatCSV, ""), "u", "", uint16(0), uint8(0))
-	f.Add("", "", "", uint16(0), uint8(0))
-	f.Add("AQ", "..", strings.Repeat("t", 2049), uint16(1), uint8(1))
-	f.Add(strings.Repeat("A", 5000), "u", "t", uint16(0), uint8(0))
-	// The download route in front of an upstream that is never reached: a
-	// forged link must be refused before any call.
-	refusing, err := upstream.New(upstream.Config{BaseURL: "http://127.0.0.1:1", MaxRetries: -1})
-	if err != nil {
-		f.Fatal(err)
-	}
-	route := downloadRoutes(refusing, links, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	f.Fuzz(func(t *testing.T, opaque, uuid, token string, flipAt uint16, flipBits uint8) {
-		// Arbitrary input: refused unless it is a link this key sealed.
-		g, err := links.open(opaque)
-		if err != nil {
-			if !errors.Is(err, errFileLinkInvalid) && !errors.Is(err, errFileLinkExpired) {
-				t.Fatalf("Open(%q): error %v is neither invalid nor expired", opaque, err)
-			}
-		} else if g.UUID == "" || (g.Format != upstream.FormatCSV && g.Format != upstream.FormatPDF) {
-			t.Fatalf("Open(%q) granted %+v", opaque, g)
-		}
-		// (An empty, "." or ".." segment is net/http's path cleaning, not a link.)
-		if err != nil && opaque != "" && opaque != "." && opaque != ".." {
-			rec := httptest.NewRecorder()
-			route.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/files/"+url.PathEscape(opaque)+"/invoice.pdf", nil))
-			if rec.Code != http.StatusForbidden && rec.Code != http.StatusNotFound {
-				t.Fatalf("GET /files/%q: HTTP %d, want 403 (or 404 for a path that is no link): %s", opaque, rec.Code, rec.Body)
-			}
-			var body struct{ Error struct{ Code string } }
-			if json.Unmarshal(rec.Body.Bytes(), &body) != nil || (body.Error.Code != codeForbidden && body.Error.Code != CodeNotFound) {
-				t.Fatalf("GET /files/%q: body without FORBIDDEN or NOT_FOUND: %s", opaque, rec.Body)
-			}
-		}
-
-		// A sealed link opens to exactly what was sealed, and never shows the token.
-		for _, format := range []upstream.FileFormat{upstream.FormatCSV, upstream.FormatPDF} {
-			sealed, err := links.seal(uuid, format, token)
-			if err != nil {
-				return // out of the documented limits (empty or long uuid, long token)
-			}
-			if token != "" && len(token) >= 4 && strings.Contains(sealed, token) {
-				t.Fatalf("the sealed link %q shows the token %q", sealed, token)
-			}
-			g, err := links.open(sealed)
-			if err != nil || g.UUID != uuid || g.Format != format || g.Token != token {
-				t.Fatalf("seal(%q, %s, %q) opened as %+v, %v", uuid, format, token, g, err)
-			}
-			// Any change to it is refused.
-			raw := []byte(sealed)
-			i := int(flipAt) % len(raw)
-			if flipBits == 0 {
-				flipBits = 1
-			}
-			raw[i] ^= flipBits
-			if _, err := links.open(string(raw)); err == nil && string(raw) != sealed {
-				if decoded, derr := base64.RawURLEncoding.DecodeString(string(raw)); derr == nil {
-					orig, _ := base64.RawURLEncoding.DecodeString(sealed)
-					if !bytes.Equal(decoded, orig) {
-						t.Fatalf("an altered link (byte %d ^ %#x) still opens", i, flipBits)
-					}
-				}
-			}
-			if _, err := other.open(sealed); !errors.Is(err, errFileLinkInvalid) {
-				t.Fatalf("a link sealed with another key: got %v, want errFileLinkInvalid", err)
-			}
-		}
-	})
-}
-
 // newFuzzServer is one handler in front of one sandbox for a whole fuzz run,
 // built as server.go builds it (guards and telemetry included).
 func newFuzzServer(f *testing.F) http.Handler {
@@ -202,15 +109,10 @@ func newFuzzServer(f *testing.F) http.Handler {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { client.CloseIdleConnections(); up.Close() })
-	links, _ := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
-	return NewHandler(Config{
-		Client:        client,
-		Introspection: true,
-		PublicURL:     "https://og.example",
-		Links:         links,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Extensions:    []graphql.HandlerExtension{NewTelemetry(nil)},
-	})
+	return newHarnessAt(f, up.URL, func(c *Config) {
+		c.Client = client
+		c.Logger = slog.New(slog.DiscardHandler) // a whole fuzz run's lines would pile up
+	}).handler
 }
 
 // fuzzQueries are the seeds of FuzzGraphQLRequest: the canonical queries and

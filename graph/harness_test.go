@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -24,12 +24,14 @@ import (
 const callerToken = "dop_v1_graph_tests"
 
 // harness is the real GraphQL handler in-process, its client pointed at an
-// upstream (the sandbox, or a stub) served by httptest on loopback.
+// upstream (the sandbox, or a stub) served by httptest on loopback. It is this
+// package's one test harness: options adjust the Config it starts from.
 type harness struct {
 	t       testing.TB
 	handler http.Handler
+	cfg     Config           // what NewHandler was given
 	sandbox *sandbox.Sandbox // nil with a stub upstream
-	logs    *bytes.Buffer
+	logs    *bytes.Buffer    // Config.Logger's output, unless an option replaced it
 }
 
 // newSandboxHarness starts the sandbox and the handler in front of it.
@@ -49,21 +51,28 @@ func newHarness(t testing.TB, upstreamHandler http.Handler, tweak ...func(*Confi
 	return newHarnessAt(t, srv.URL, tweak...)
 }
 
-// newHarnessAt starts the handler with its client pointed at baseURL.
+// newHarnessAt starts the handler with its client pointed at baseURL, as the
+// server wires it (its guards at their defaults, the telemetry extension, file
+// links), then with each tweak applied to the Config.
 func newHarnessAt(t testing.TB, baseURL string, tweak ...func(*Config)) *harness {
 	t.Helper()
-	client := mustClient(t, baseURL)
+	links, err := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &bytes.Buffer{}
 	cfg := Config{
-		Client:        client,
+		Client:        mustClient(t, baseURL),
 		Introspection: true,
 		PublicURL:     "https://og.example",
+		Links:         links,
 		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
+		Extensions:    []graphql.HandlerExtension{NewTelemetry(nil)},
 	}
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	return &harness{t: t, handler: NewHandler(cfg), logs: logs}
+	return &harness{t: t, handler: NewHandler(cfg), cfg: cfg, logs: logs}
 }
 
 // gqlResponse is a GraphQL response with the raw data kept for typed decoding.
@@ -181,16 +190,11 @@ func operation(t *testing.T, query string) *ast.OperationDefinition {
 	return doc.Operations[0]
 }
 
-// guardedHarness is the real handler over the sandbox with the guards installed.
+// guardedHarness is the sandbox harness with the guards' limits set.
 func guardedHarness(t *testing.T, limits GuardLimits, introspection bool) *harness {
-	links, err := NewFileLinks(bytes.Repeat([]byte{1}, 32), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return newSandboxHarness(t, func(c *Config) {
 		c.Guards = limits
 		c.Introspection = introspection
-		c.Links = links
 	})
 }
 

@@ -81,12 +81,10 @@ func newIsolationServer(t *testing.T) *isolationServer {
 	s := &isolationServer{sb: sb, logs: logs}
 	s.downloads = httptest.NewServer(downloadRoutes(client, links, "", logger))
 	t.Cleanup(s.downloads.Close)
-	s.query = NewHandler(Config{
-		Client:    client,
-		PublicURL: s.downloads.URL,
-		Links:     links,
-		Logger:    logger,
-	})
+	s.query = newHarnessAt(t, up.URL, func(c *Config) {
+		c.Client, c.Links, c.Logger = client, links, logger
+		c.PublicURL = s.downloads.URL
+	}).handler
 	return s
 }
 
@@ -317,13 +315,10 @@ func TestErrorsNeverEchoTheToken(t *testing.T) {
 		io.WriteString(w, `{"id":"unauthorized","message":"Unable to authenticate you."}`)
 	}))
 	t.Cleanup(up.Close)
-	client, err := upstream.New(upstream.Config{BaseURL: up.URL, MaxRetries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.CloseIdleConnections)
 	logs := &syncBuffer{}
-	h := NewHandler(Config{Client: client, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h := newHarnessAt(t, up.URL, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}).handler
 	for _, auth := range []string{"Bearer " + tokenAlice, "Token " + tokenAlice, tokenAlice, "Bearer " + tokenAlice + " extra"} {
 		req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(`{"query":"{ balance { accountBalance } volumes { nodes { id } } }"}`))
 		req.Header.Set("Content-Type", "application/json")
