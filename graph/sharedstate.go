@@ -64,9 +64,15 @@ type costScope struct {
 	proofOnce    sync.Once
 	proofErr     error
 
+	budgetMu    sync.Mutex // guards reservation and reservedCalls
 	reservation ratebudget.Reservation
 	reserved    bool
-	historyKey  string
+	// reservedCalls is what the reservation covers; calls past it are spent as they are made.
+	reservedCalls int64
+	historyKey    string
+
+	hitsMu   sync.Mutex
+	hitNames []string // the cache entries this request was answered from
 }
 
 func newCostScope(st *SharedState, client *upstream.Client, token string) *costScope {
@@ -84,7 +90,13 @@ func newCostScope(st *SharedState, client *upstream.Client, token string) *costS
 // observe counts an upstream exchange of the request, and remembers (once per
 // request, shared with the other replicas) that DigitalOcean accepted the token.
 func (c *costScope) observe(ctx context.Context, call upstream.Call) {
-	c.upstreamCalls.Add(1)
+	made := c.upstreamCalls.Add(1)
+	c.budgetMu.Lock()
+	if c.reserved && made > c.reservedCalls {
+		c.reservation.Spend(context.WithoutCancel(ctx), int(made-c.reservedCalls))
+		c.reservedCalls = made
+	}
+	c.budgetMu.Unlock()
 	if call.Status < 200 || call.Status > 299 {
 		return
 	}
@@ -191,6 +203,9 @@ func cached[T any](ctx context.Context, name string, ttl time.Duration, load fun
 		return zero, err
 	}
 	c.cacheHits.Add(1)
+	c.hitsMu.Lock()
+	c.hitNames = append(c.hitNames, name)
+	c.hitsMu.Unlock()
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
 		return zero, fmt.Errorf("cached %s: %w", name, err)
@@ -202,9 +217,11 @@ func cached[T any](ctx context.Context, name string, ttl time.Duration, load fun
 // response, and, with a rate budget, refuses before it runs an operation the
 // token cannot afford, settling the budget with what it really cost.
 type costExtension struct {
-	// history remembers, per token and operation, the cache hits of its last
-	// run on this replica: an operation's calls are its estimate less those.
-	history *lru.Cache[string, int]
+	// history remembers, per token and operation, the cache entries its last
+	// run on this replica was answered from: an operation's calls are its
+	// estimate less those still in this replica's memory (a miss there would
+	// cost a call, so only what is certain is subtracted).
+	history *lru.Cache[string, []string]
 }
 
 var _ interface {
@@ -214,7 +231,7 @@ var _ interface {
 } = costExtension{}
 
 func newCostExtension() costExtension {
-	h, _ := lru.New[string, int](10_000)
+	h, _ := lru.New[string, []string](10_000)
 	return costExtension{history: h}
 }
 
@@ -232,7 +249,13 @@ func (e costExtension) MutateOperationContext(ctx context.Context, opCtx *graphq
 		return nil
 	}
 	c.historyKey = c.tokenKey + ":" + operationHash(opCtx)
-	hits, _ := e.history.Get(c.historyKey)
+	names, _ := e.history.Get(c.historyKey)
+	hits := 0
+	for _, name := range names {
+		if c.cache.InMemory(name) {
+			hits++
+		}
+	}
 	need := max(stats.Estimated-hits, 1)
 	r, ok, retry := c.state.Budget.Reserve(ctx, c.tokenKey, need)
 	if !ok {
@@ -241,7 +264,9 @@ func (e costExtension) MutateOperationContext(ctx context.Context, opCtx *graphq
 			fmt.Sprintf("this operation needs about %d calls to DigitalOcean and the token's rate limit cannot afford them now; retry in %d s", need, seconds),
 			map[string]any{"retryAfter": seconds})
 	}
-	c.reservation, c.reserved = r, true
+	c.budgetMu.Lock()
+	c.reservation, c.reserved, c.reservedCalls = r, true, int64(need)
+	c.budgetMu.Unlock()
 	return nil
 }
 
@@ -257,11 +282,16 @@ func (e costExtension) InterceptResponse(ctx context.Context, next graphql.Respo
 		resp.Extensions = map[string]any{}
 	}
 	resp.Extensions["cost"] = map[string]any{"upstreamCalls": calls, "cacheHits": hits}
-	if c.reserved {
-		c.reserved = false
+	c.budgetMu.Lock()
+	reserved := c.reserved
+	c.reserved = false
+	c.budgetMu.Unlock()
+	if reserved {
 		bg := context.WithoutCancel(ctx)
 		c.reservation.Settle(bg, int(calls))
-		e.history.Add(c.historyKey, int(hits))
+		c.hitsMu.Lock()
+		e.history.Add(c.historyKey, c.hitNames)
+		c.hitsMu.Unlock()
 		if rl, ok := s.newestRateLimit(); ok {
 			c.state.Budget.Observe(bg, c.tokenKey, ratebudget.Observation{Remaining: rl.Remaining, Reset: rl.Reset})
 		}

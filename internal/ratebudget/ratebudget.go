@@ -26,7 +26,10 @@ const (
 	DefaultReserve = 5
 )
 
-const window = time.Minute
+// window is DigitalOcean's rolling minute plus a margin: a call is counted
+// here when it is reserved, there when it arrives a little later, so it must
+// leave our count no sooner than it leaves theirs.
+const window = 62 * time.Second
 
 // Options configure New.
 type Options struct {
@@ -135,6 +138,17 @@ func (b *Budget) Reserve(ctx context.Context, tokenKey string, n int) (r Reserva
 	}
 	_, _ = b.store.Count(ctx, tallyKey(tokenKey), now, -want, window)
 	return Reservation{}, false, max((wait + time.Second - 1).Truncate(time.Second), time.Second)
+}
+
+// Spend counts calls beyond the reservation as they are made (an estimate
+// that fell short), so that other operations see them at once, not at Settle.
+// It is not safe for concurrent use on one reservation.
+func (r *Reservation) Spend(ctx context.Context, n int) {
+	if r.b == nil || n <= 0 {
+		return
+	}
+	r.n += int64(n)
+	_, _ = r.b.store.Count(ctx, tallyKey(r.tokenKey), r.at, int64(n), window)
 }
 
 // Settle brings the tally to the calls the operation really made: it gives

@@ -181,6 +181,12 @@ func (t *Token) Get(ctx context.Context, name string) (data []byte, src Source, 
 	return t.lookup(ctx, t.storageKey(name))
 }
 
+// InMemory reports whether this replica's memory holds name: a hit that costs nothing, not even Redis.
+func (t *Token) InMemory(name string) bool {
+	_, ok := t.c.mem.GetIfPresent(t.storageKey(name))
+	return ok
+}
+
 // Put stores data under name in both tiers, unless memory already holds the same bytes.
 func (t *Token) Put(ctx context.Context, name string, data []byte, ttl time.Duration) {
 	key := t.storageKey(name)
