@@ -440,7 +440,7 @@ func benchmarkAllocs(ctx context.Context) (allocs, bytes int64, note string) {
 	b, err := cmd.CombinedOutput()
 	out := string(b)
 	if err != nil {
-		return 0, 0, fmt.Sprintf("go test: %v: %s", err, truncate(out, 300))
+		return 0, 0, fmt.Sprintf("go test: %v: %s", err, strings.Join(strings.Fields(truncate(out, 400)), " "))
 	}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
