@@ -1,12 +1,8 @@
 package graph
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -40,15 +36,5 @@ func (h *harness) postExtensions(query string, extensions map[string]any) gqlRes
 	if query != "" {
 		body["query"] = query
 	}
-	raw, _ := json.Marshal(body)
-	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(raw))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+callerToken)
-	rec := httptest.NewRecorder()
-	h.handler.ServeHTTP(rec, req)
-	var resp gqlResponse
-	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
-		h.t.Fatalf("response is not JSON (%v): %s", err, rec.Body)
-	}
-	return resp
+	return h.decoded(h.send("Bearer "+callerToken, body))
 }

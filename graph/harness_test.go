@@ -3,7 +3,6 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -97,15 +96,26 @@ func (h *harness) post(query string, vars map[string]any) gqlResponse {
 // postAs sends a query with the given Authorization header ("" for none).
 func (h *harness) postAs(authorization, query string, vars map[string]any) gqlResponse {
 	h.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	return h.decoded(h.send(authorization, map[string]any{"query": query, "variables": vars}))
+}
+
+// send POSTs body as JSON to /query with the given Authorization header ("" for none)
+// and returns the raw response body.
+func (h *harness) send(authorization string, body map[string]any) []byte {
+	raw, _ := json.Marshal(body)
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
 	rec := httptest.NewRecorder()
 	h.handler.ServeHTTP(rec, req)
-	raw, _ := io.ReadAll(rec.Result().Body)
+	return rec.Body.Bytes()
+}
+
+// decoded reads a GraphQL response, failing the test if it is not one.
+func (h *harness) decoded(raw []byte) gqlResponse {
+	h.t.Helper()
 	var resp gqlResponse
 	if err := json.Unmarshal(raw, &resp); err != nil {
 		h.t.Fatalf("response is not JSON (%v): %s", err, raw)

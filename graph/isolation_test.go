@@ -57,7 +57,7 @@ const everythingQuery = `query Everything($invoice: ID!, $volume: ID!) {
 // builds it) and the download route, in front of one sandbox.
 type isolationServer struct {
 	sb        *sandbox.Sandbox
-	query     http.Handler
+	query     *harness
 	downloads *httptest.Server
 	logs      *syncBuffer
 }
@@ -84,20 +84,14 @@ func newIsolationServer(t *testing.T) *isolationServer {
 	s.query = newHarnessAt(t, up.URL, func(c *Config) {
 		c.Client, c.Links, c.Logger = client, links, logger
 		c.PublicURL = s.downloads.URL
-	}).handler
+	})
 	return s
 }
 
 // post sends a GraphQL request body as token and returns the raw response.
 func (s *isolationServer) post(t *testing.T, token string, body map[string]any) []byte {
 	t.Helper()
-	raw, _ := json.Marshal(body)
-	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(raw))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	rec := httptest.NewRecorder()
-	s.query.ServeHTTP(rec, req)
-	return rec.Body.Bytes()
+	return s.query.send("Bearer "+token, body)
 }
 
 // everything runs everythingQuery for token and returns its data normalised:
