@@ -34,6 +34,8 @@ func main() {
 		err = runSoak(ctx, os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "floor":
 		err = runFloor(ctx, os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "warm":
+		err = runWarm(ctx, os.Args[2:])
 	default:
 		err = runBench(ctx, os.Args[1:])
 	}
