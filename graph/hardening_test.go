@@ -301,8 +301,10 @@ func TestIDsAreCheckedBeforeAnyUpstreamCall(t *testing.T) {
 	} {
 		h.sandbox.Reset()
 		resp := h.post(q, nil)
-		if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != codeBadUserInput {
-			t.Errorf("%.80s: errors %+v, want one BAD_USER_INPUT", q, resp.Errors)
+		// Refused by the argument check, which names the argument, not by the client's last-line guard.
+		if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != codeBadUserInput ||
+			!strings.Contains(resp.Errors[0].Message, "` must be 1 to 64") {
+			t.Errorf("%.80s: errors %.300v, want one BAD_USER_INPUT naming the argument", q, resp.Errors)
 		}
 		if calls := h.upstreamCalls(); len(calls) != 0 {
 			t.Errorf("%.80s: upstream calls %v, want none", q, calls)
