@@ -26,8 +26,14 @@ func complexityRoot() generated.ComplexityRoot {
 	c.Query.Volumes = func(child int, _, _ *string, first *int, _ *string, last *int, _ *string) int {
 		return connectionCost(child, first, last)
 	}
+	// Each base64 written (every alias) may be megabytes of answer, not a
+	// field's bytes; its byte budget is charged apart (base64budget.go).
+	c.InvoiceFile.Base64 = func(int) int { return base64Cost }
 	return c
 }
+
+// base64Cost is what one written InvoiceFile.base64 costs against MAX_COMPLEXITY.
+const base64Cost = 100
 
 // connectionCost is a connection's selection once per item of its page.
 func connectionCost(child int, first, last *int) int {

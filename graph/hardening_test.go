@@ -4,6 +4,7 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/99designs/gqlgen/complexity"
+
+	"github.com/oceangraph/oceangraph/graph/generated"
 )
 
 // rawResponse is one answer of the handler as a client sees it.
@@ -71,9 +76,14 @@ func TestBase64EveryWriteIsChargedBeforeAnyDownload(t *testing.T) {
 		}
 		return `{ invoice(uuid: "preview") { files { pdf { ` + b.String() + `} } } }`
 	}
+	// 300 aliases are over the cost limit (100 a write); 150 are within it, and over the byte budget.
 	resp := h.post(aliases(300), nil)
+	if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != codeComplexityLimitExceeded {
+		t.Fatalf("300 aliases of base64: errors %+v, want one %s", resp.Errors, codeComplexityLimitExceeded)
+	}
+	resp = h.post(aliases(150), nil)
 	if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != codeBase64BudgetExceeded {
-		t.Fatalf("300 aliases of base64: errors %+v, want one %s", resp.Errors, codeBase64BudgetExceeded)
+		t.Fatalf("150 aliases of base64: errors %+v, want one %s", resp.Errors, codeBase64BudgetExceeded)
 	}
 	if calls := stub.calls(); len(calls) != 0 {
 		t.Errorf("a refused operation made upstream calls %v, want none", calls)
@@ -414,3 +424,18 @@ func must[T any](v T, err error) T {
 }
 
 var _ = io.Discard
+
+func TestBase64WritesCostEach(t *testing.T) {
+	es := entitiesCost{generated.NewExecutableSchema(*executableSchema())}
+	cost := func(q string) int {
+		return complexity.Calculate(context.Background(), es, operation(t, q), nil)
+	}
+	one := cost(`{ invoice(uuid: "u") { files { pdf { a: base64 } } } }`)
+	three := cost(`{ invoice(uuid: "u") { files { pdf { a: base64 b: base64 c: base64 } } } }`)
+	if three-one != 2*base64Cost || base64Cost < 100 {
+		t.Errorf("cost of 1 base64 %d, of 3 aliases %d: want each write to cost %d", one, three, base64Cost)
+	}
+	if c := cost(`{ invoices(first: 20) { nodes { files { pdf { base64 } } } } }`); c < 20*base64Cost {
+		t.Errorf("base64 on 20 invoices costs %d, want at least %d", c, 20*base64Cost)
+	}
+}

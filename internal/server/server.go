@@ -61,6 +61,8 @@ func run(ctx context.Context, cfg Config, o options) error {
 			cfg.Token = sandbox.DemoToken
 		}
 		logger.Info("no DIGITALOCEAN_API_URL set: serving the built-in sandbox (demo data, not your account)", "sandbox", cfg.APIURL)
+	} else if cfg.PublicURL == "" {
+		logger.Warn("PUBLIC_URL is not set: file links are built on each request's Host header, which the caller chooses; set PUBLIC_URL=https://<this server's host>")
 	}
 	tp := o.tp
 	if tp == nil {
