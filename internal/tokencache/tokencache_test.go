@@ -361,3 +361,24 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+func TestPutIsFoundAndInMemoryTellsTheTiersApart(t *testing.T) {
+	srv := redistest.Start(t)
+	store := sharedOn(t, srv)
+	ctx := context.Background()
+	one := newCache(t, tokencache.Options{Shared: store}).For("tok")
+	one.Put(ctx, "issued/u1", []byte{1}, 0)
+	if !one.InMemory("issued/u1") {
+		t.Fatal("a Put entry is not in this replica's memory")
+	}
+	two := newCache(t, tokencache.Options{Shared: store}).For("tok")
+	if two.InMemory("issued/u1") {
+		t.Fatal("another replica's memory holds an entry it never read")
+	}
+	if got, src, ok := two.Get(ctx, "issued/u1"); !ok || src != tokencache.Shared || !bytes.Equal(got, []byte{1}) {
+		t.Fatalf("another replica's Get = %v from %v (ok %v), want the Put value from the shared tier", got, src, ok)
+	}
+	if !two.InMemory("issued/u1") {
+		t.Fatal("a shared-tier hit did not warm this replica's memory")
+	}
+}
