@@ -73,10 +73,16 @@ func runSandbox(ctx context.Context, args []string) error {
 	jitter := fs.Duration("jitter", 0, "added random latency, up to this much")
 	rateLimit := fs.Int("rate-limit", 0, "requests per token per minute before 429 (0: no limit)")
 	pdfSize := fs.Int64("pdf-size", 0, "pad every PDF to this many bytes (0: natural size)")
+	actionDelay := fs.Duration("action-delay", sandbox.DefaultActionDelay, "how long a volume action stays in-progress (0: it completes at once)")
+	actionErrors := fs.Float64("action-error-rate", 0, "fraction of volume actions that end errored")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sb := sandbox.New(sandbox.Options{Latency: *latency, Jitter: *jitter, RateLimitPerMinute: *rateLimit, PDFSize: *pdfSize})
+	if *actionDelay == 0 {
+		*actionDelay = -1 // the sandbox's "at once"
+	}
+	sb := sandbox.New(sandbox.Options{Latency: *latency, Jitter: *jitter, RateLimitPerMinute: *rateLimit, PDFSize: *pdfSize,
+		ActionDelay: *actionDelay, ActionErrorRate: *actionErrors})
 	srv := &http.Server{Addr: *addr, Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -67,6 +67,9 @@ func (w *answerWriter) settle(body []byte) []byte {
 	if neverRan {
 		body = withoutData(body)
 	}
+	if status == http.StatusMethodNotAllowed && w.Header().Get("Allow") == "" {
+		w.Header().Set("Allow", http.MethodPost) // a mutation or subscription by GET (queriesOnlyOverGet)
+	}
 	w.ResponseWriter.WriteHeader(status)
 	return body
 }

@@ -88,18 +88,28 @@ const (
 //     list's first page);
 //   - each of an Invoice's csv and pdf costs 1 (one download) when filename,
 //     byteSize or base64 is selected; url and contentType cost nothing;
-//   - invoicePreview, volume(id) and balance cost 1; _entities 1 per Volume
-//     representation and, per Invoice one, what a lookup of it costs.
+//   - invoicePreview, volume(id), volumeAction and balance cost 1; _entities
+//     1 per Volume representation and, per Invoice one, what a lookup of it costs;
+//   - a Volume's actions and snapshots are connections; an action's volume
+//     costs 1 per volume it hangs off (the loader shares it between the actions);
+//   - a mutation costs its one write plus what its payload selects; a
+//     subscription what one event costs: the poll plus the action's selection.
 //
 // Identical calls made once per request by the loaders (the same page or
 // summary asked for twice) are counted each time, hence an upper bound; the
 // canonical dashboard asks for nothing twice, and its estimate is exact.
 func estimateUpstreamCalls(op *ast.OperationDefinition, vars map[string]any) int {
-	if op == nil || op.Operation != ast.Query {
+	if op == nil {
 		return 0
 	}
 	e := estimator{vars: vars}
-	calls := e.query(op.SelectionSet)
+	var calls int
+	switch op.Operation {
+	case ast.Query:
+		calls = e.query(op.SelectionSet)
+	case ast.Mutation, ast.Subscription:
+		calls = e.writeOrWatch(op.SelectionSet)
+	}
 	if e.walk.exceeded() {
 		return math.MaxInt32
 	}
@@ -129,7 +139,11 @@ func (e *estimator) query(set ast.SelectionSet) int {
 				origin = fromPreviewLookup
 			}
 			calls = cappedAdd(calls, e.invoice(f.SelectionSet, 1, origin))
-		case "volume", "balance":
+		case "volume":
+			calls = cappedAdd(calls, cappedAdd(1, e.object("Volume", f.SelectionSet, 1)))
+		case "volumeAction":
+			calls = cappedAdd(calls, cappedAdd(1, e.standaloneAction(f.SelectionSet)))
+		case "balance":
 			calls = cappedAdd(calls, 1)
 		case "_entities":
 			calls = cappedAdd(calls, e.entities(f))
@@ -194,8 +208,66 @@ func (e *estimator) object(typeName string, set ast.SelectionSet, n int) int {
 			}
 		})
 		return calls
+	case "Volume":
+		calls := 0
+		e.walk.each(set, func(f *ast.Field, _ string) {
+			switch f.Name {
+			case "actions":
+				calls = cappedAdd(calls, e.connection(f, n, "VolumeAction"))
+			case "snapshots":
+				calls = cappedAdd(calls, e.connection(f, n, "VolumeSnapshot"))
+			}
+		})
+		return calls
+	case "VolumeAction":
+		// In a Volume's actions the volume is the parent, already loaded;
+		// standalone actions add the volume's load (standaloneAction).
+		calls := 0
+		e.walk.each(set, func(f *ast.Field, _ string) {
+			if f.Name == "volume" {
+				calls = cappedAdd(calls, e.object("Volume", f.SelectionSet, n))
+			}
+		})
+		return calls
 	}
-	return 0 // Volume, InvoiceItem: every field comes with the page
+	return 0 // InvoiceItem, VolumeSnapshot: every field comes with the page
+}
+
+// writeOrWatch estimates a mutation (each field one write, plus what its
+// payload selects) or a subscription (one event: the poll and the action).
+func (e *estimator) writeOrWatch(set ast.SelectionSet) int {
+	calls := 0
+	e.walk.each(set, func(f *ast.Field, _ string) {
+		if f.Name == "__typename" {
+			return
+		}
+		calls = cappedAdd(calls, 1)
+		if f.Name == "volumeActionProgress" {
+			calls = cappedAdd(calls, e.standaloneAction(f.SelectionSet))
+			return
+		}
+		e.walk.each(f.SelectionSet, func(p *ast.Field, _ string) {
+			switch p.Name {
+			case "volume":
+				calls = cappedAdd(calls, e.object("Volume", p.SelectionSet, 1))
+			case "action":
+				calls = cappedAdd(calls, e.standaloneAction(p.SelectionSet))
+			}
+		})
+	})
+	return calls
+}
+
+// standaloneAction estimates an action reached on its own (volumeAction, a
+// mutation's payload, an event): its volume costs a load of its own.
+func (e *estimator) standaloneAction(set ast.SelectionSet) int {
+	calls := 0
+	e.walk.each(set, func(f *ast.Field, _ string) {
+		if f.Name == "volume" {
+			calls = cappedAdd(calls, cappedAdd(1, e.object("Volume", f.SelectionSet, 1)))
+		}
+	})
+	return calls
 }
 
 // invoice estimates an Invoice selection for n invoices.
@@ -257,6 +329,13 @@ func (e *estimator) entities(f *ast.Field) int {
 			invoiceFields = append(invoiceFields, field)
 		}
 	})
+	var volumeFields ast.SelectionSet
+	e.walk.each(f.SelectionSet, func(field *ast.Field, on string) {
+		if on == "Volume" {
+			volumeFields = append(volumeFields, field)
+		}
+	})
+	volumes = cappedAdd(volumes, e.object("Volume", volumeFields, volumes))
 	if len(invoiceFields) == 0 {
 		return volumes
 	}

@@ -23,6 +23,10 @@ func complexityRoot() generated.ComplexityRoot {
 	}
 	c.Query.Invoices = c.Query.BillingHistory
 	c.Invoice.Items = c.Query.BillingHistory
+	c.Volume.Actions = func(child int, first *int, _ *string, last *int, _ *string) int {
+		return connectionCost(child, first, last)
+	}
+	c.Volume.Snapshots = c.Volume.Actions
 	c.Query.Volumes = func(child int, _, _ *string, first *int, _ *string, last *int, _ *string) int {
 		return connectionCost(child, first, last)
 	}

@@ -45,6 +45,8 @@ const (
 	kindInvoices       connectionKind = "invoices"
 	kindInvoiceItems   connectionKind = "items"
 	kindVolumes        connectionKind = "volumes"
+	kindVolumeActions  connectionKind = "actions"
+	kindSnapshots      connectionKind = "snapshots"
 )
 
 // encodeCursor is the one cursor codec: base64url of "v1:<kind>:<offset>".

@@ -14,8 +14,12 @@ import (
 	"github.com/oceangraph/oceangraph/graph/generated"
 )
 
-// contractPath is the public contract, in ../shared beside the repository.
-var contractPath = filepath.Join("..", "..", "shared", "CONTRACT.graphql")
+// contractPaths are the public contract, in ../shared beside the repository:
+// the read side and the write side, which extends it (the two are read together).
+var contractPaths = []string{
+	filepath.Join("..", "..", "shared", "CONTRACT.graphql"),
+	filepath.Join("..", "..", "shared", "CONTRACT-writes.graphql"),
+}
 
 func ourSchema() *ast.Schema {
 	return generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{}}).Schema()
@@ -53,21 +57,32 @@ func TestEveryTypeAndFieldIsDescribed(t *testing.T) {
 // it names: every type, field, argument and enum value of the contract is here
 // with the same type.
 func TestSchemaKeepsTheContract(t *testing.T) {
-	src, err := os.ReadFile(contractPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing in CI, where ../shared is always beside the repository", contractPath)
+	var sources []*ast.Source
+	for _, path := range contractPaths {
+		src, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is missing in CI, where ../shared is always beside the repository", path)
+			}
+			t.Skipf("%s not present (../shared sits beside the repository only in CI and on developers' machines)", path)
 		}
-		t.Skipf("%s not present (../shared sits beside the repository only in CI and on developers' machines)", contractPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, &ast.Source{Name: filepath.Base(path), Input: string(src)})
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	contract, perr := parser.ParseSchema(&ast.Source{Name: "CONTRACT.graphql", Input: string(src)})
+	// One document: CONTRACT-writes.graphql extends types of CONTRACT.graphql.
+	contract, perr := parser.ParseSchemas(sources...)
 	if perr != nil {
 		t.Fatalf("parse the contract: %v", perr)
 	}
 	schema := ourSchema()
+	// The contract's Mutation and Subscription are the schema's root types, not merely types of those names.
+	for name, root := range map[string]*ast.Definition{"Query": schema.Query, "Mutation": schema.Mutation, "Subscription": schema.Subscription} {
+		if contract.Definitions.ForName(name) != nil && (root == nil || root.Name != name) {
+			t.Errorf("%s of the contract is not the schema's %s root type", name, strings.ToLower(name))
+		}
+	}
 	for _, want := range append(contract.Definitions, contract.Extensions...) {
 		got := schema.Types[want.Name]
 		if got == nil {

@@ -43,6 +43,8 @@ const (
 	// codeUpstreamBytesExceeded: the request's DigitalOcean bodies passed the
 	// bound on the bytes one request may hold.
 	codeUpstreamBytesExceeded = "UPSTREAM_BYTES_EXCEEDED"
+	// codeIdempotencyKeyInUse: a mutation with the same idempotency key still runs.
+	codeIdempotencyKeyInUse = "IDEMPOTENCY_KEY_IN_USE"
 )
 
 // errUnauthenticated: the request carries no usable DigitalOcean token (none,
@@ -61,7 +63,13 @@ var (
 	errNegativeSize = &inputError{"`first` and `last` must not be negative"}
 	errPageTooLarge = &inputError{fmt.Sprintf("a page may hold at most %d items", maxPageSize)}
 	errBadCursor    = &inputError{"the cursor was not issued by this connection"}
+	errBadActionID  = &inputError{"`actionId` is DigitalOcean's action number, e.g. 72531856"}
+	// errIdempotencyMismatch: the same key (and token) within 24 hours with another input.
+	errIdempotencyMismatch = &inputError{"this idempotencyKey was used with a different input in the last 24 hours; use a new key for a new mutation"}
 )
+
+// errIdempotencyKeyInUse: a mutation with the same key ran for longer than a repeat waits for it.
+var errIdempotencyKeyInUse = errors.New("a mutation with this idempotencyKey is still running; repeat it in a moment to get its answer")
 
 // ErrShuttingDown is the cause with which a server ends the contexts of the
 // requests still running at its shutdown deadline; they answer SHUTTING_DOWN.
@@ -127,6 +135,9 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(cause, &input):
 			gqlErr.Message = input.Message
 			gqlErr.Extensions["code"] = codeBadUserInput
+		case errors.Is(cause, errIdempotencyKeyInUse):
+			gqlErr.Message = errIdempotencyKeyInUse.Error()
+			gqlErr.Extensions["code"] = codeIdempotencyKeyInUse
 		case errors.Is(cause, upstream.ErrBodyBudgetExceeded):
 			gqlErr.Message = upstream.ErrBodyBudgetExceeded.Error() + ": ask for smaller pages or fewer fields"
 			gqlErr.Extensions["code"] = codeUpstreamBytesExceeded
@@ -180,6 +191,13 @@ func presentUpstream(gqlErr *gqlerror.Error, ue *upstream.Error) {
 		ext["code"] = codeUpstreamUnavailable
 	default:
 		ext["code"] = codeUpstreamUnavailable
+	}
+	switch ue.Outcome {
+	case upstream.OutcomeUnknown:
+		// A write may have been carried out: the README says how to find out.
+		ext["outcome"] = "UNKNOWN"
+	case upstream.OutcomeApplied:
+		ext["outcome"] = "APPLIED"
 	}
 	if ue.Kind == upstream.KindHTTP {
 		gqlErr.Message = fmt.Sprintf("DigitalOcean answered with status %d", ue.Status)

@@ -72,6 +72,18 @@ type Config struct {
 	// MaxUpstreamBytes bounds the bytes of DigitalOcean JSON bodies one
 	// request may hold (0: the default).
 	MaxUpstreamBytes int64
+	// Idempotency keeps mutations' first answers by idempotency key; default
+	// shared.Idempotency on Shared.Store (so replicas sharing Redis share the
+	// keys), else an in-memory store of this process.
+	Idempotency IdempotencyStore
+	// ActionPollInterval is the first wait between two polls of an action
+	// watched by volumeActionProgress (it grows while nothing changes, up to
+	// ten times as long); default 1 s.
+	ActionPollInterval time.Duration
+	// AllowOrigin is CORS's allow-list: a WebSocket opened by a page of an
+	// origin it refuses (other than this server's own) is refused with 403.
+	// nil allows only this server's own origin (and clients that send none).
+	AllowOrigin func(origin string) bool
 	// Logger receives internal errors and panics; default slog.Default().
 	Logger *slog.Logger
 	// Guards are the limits of the guards NewHandler installs (persisted
@@ -163,6 +175,13 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.FileTimeout <= 0 {
 		cfg.FileTimeout = defaultFileTimeout
 	}
+	if cfg.Idempotency == nil {
+		if cfg.Shared != nil && cfg.Shared.Store != nil {
+			cfg.Idempotency = shared.Idempotency{Store: cfg.Shared.Store}
+		} else {
+			cfg.Idempotency = newMemoryIdempotency(defaultIdempotencyEntries)
+		}
+	}
 	return &requestMiddleware{cfg: cfg, base64: limits, next: newServer(cfg, limits)}
 }
 
@@ -170,18 +189,29 @@ func NewHandler(cfg Config) http.Handler {
 // extensions, the error presenter and the recover func. Further extensions
 // (limits, APQ, telemetry) come in through Config.Extensions.
 func newServer(cfg Config, base64 *base64Limits) *handler.Server {
+	resolver := &Resolver{Client: cfg.Client, Links: cfg.Links, Logger: cfg.Logger, Idempotency: cfg.Idempotency}
+	resolver.progress = newProgressHub(resolver.pollAction)
+	if cfg.ActionPollInterval > 0 {
+		resolver.progress.pollMin, resolver.progress.pollMax = cfg.ActionPollInterval, 10*cfg.ActionPollInterval
+	}
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{
-		Resolvers:  &Resolver{Client: cfg.Client, Links: cfg.Links, Logger: cfg.Logger},
+		Resolvers:  resolver,
 		Complexity: complexityRoot(),
 	}))
 	srv.AddTransport(transport.Options{})
+	for _, t := range streamTransports() {
+		srv.AddTransport(t)
+	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	srv.Use(operationScopes{})
+	srv.Use(queriesOnlyOverGet{})
 	srv.Use(rateLimitExtension{})
+	srv.Use(streamFailures{})
 	srv.Use(rawVariables{})
 	for _, ext := range append(guards(cfg.Guards, cfg.Shared), cfg.Extensions...) {
 		srv.Use(ext)
@@ -204,15 +234,40 @@ func (m *requestMiddleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refuseRequest(w, r) {
 		return
 	}
+	if isWebSocket(r) && !m.originAllowed(r) {
+		WriteRefusal(w, http.StatusForbidden, codeForbiddenOrigin, "a page of this origin may not open a WebSocket to this API (CORS_ALLOWED_ORIGINS)")
+		return
+	}
 	token, authErr := tokenOf(r, m.cfg.DefaultToken)
 	s := newRequestScope(m.cfg, token, authErr)
 	if s.baseURL == "" {
 		s.baseURL, s.baseURLErr = baseURLOf(r, m.cfg.TrustedProxies)
 	}
 	s.baseURL = strings.TrimRight(s.baseURL, "/")
+	switch {
+	case isWebSocket(r):
+		holdOpen(w)
+		conn := s
+		// The token may change in connection_init (wsInit), before any operation.
+		s.operationContext = func(ctx context.Context) context.Context {
+			op := newRequestScope(m.cfg, conn.token, conn.authErr)
+			op.baseURL, op.baseURLErr = conn.baseURL, conn.baseURLErr
+			return upstream.WithBodyBudget(withScope(ctx, op), upstream.NewBodyBudget(m.cfg.MaxUpstreamBytes))
+		}
+	case isEventStream(r):
+		holdOpen(w)
+	default:
+		s.method = r.Method
+	}
 	ctx := upstream.WithBodyBudget(withScope(r.Context(), s), upstream.NewBodyBudget(m.cfg.MaxUpstreamBytes))
 	// An answer may hold sealed file links: no cache may keep it (a GET could be cached).
 	w.Header().Set("Cache-Control", "no-store")
+	if s.method == "" {
+		// A stream (WebSocket, SSE) writes, flushes and hijacks as it goes.
+		m.next.ServeHTTP(w, r.WithContext(ctx))
+		m.base64.release(s.base64Reserved.Load())
+		return
+	}
 	aw := &answerWriter{ResponseWriter: w, scope: s}
 	m.next.ServeHTTP(aw, r.WithContext(ctx))
 	aw.finish()
@@ -239,8 +294,8 @@ func refuseRequest(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	case len(r.Header.Values("Authorization")) > 1:
 		WriteRefusal(w, http.StatusBadRequest, CodeBadRequest, errTwoAuthorizations.Error())
-	case r.Header.Get("Upgrade") != "":
-		WriteRefusal(w, http.StatusBadRequest, CodeBadRequest, "/query does not upgrade connections: send the operation by GET or POST")
+	case r.Header.Get("Upgrade") != "" && !isWebSocket(r):
+		WriteRefusal(w, http.StatusBadRequest, CodeBadRequest, "/query upgrades to WebSocket only (graphql-transport-ws); otherwise send the operation by GET or POST")
 	case r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")):
 		WriteRefusal(w, http.StatusUnsupportedMediaType, CodeBadRequest, "a POST to /query must have Content-Type: application/json")
 	case r.Method == http.MethodGet:
@@ -300,7 +355,12 @@ func tokenOf(r *http.Request, defaultToken string) (string, error) {
 		}
 		return defaultToken, nil
 	}
-	scheme, token, ok := strings.Cut(h, " ")
+	return bearerToken(h)
+}
+
+// bearerToken reads "Bearer X" (a header, or a WebSocket's connection_init).
+func bearerToken(h string) (string, error) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxTokenBytes {
 		return "", errUnauthenticated

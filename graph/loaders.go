@@ -53,6 +53,12 @@ type loaders struct {
 	volumes *dataloader.Loader[string, *upstream.Volume]
 	// balance: GET /v2/customers/my/balance (one key).
 	balance *dataloader.Loader[struct{}, *upstream.Balance]
+	// volumeActionPages: GET /v2/volumes/{id}/actions?page&per_page (filter = volume id).
+	volumeActionPages *dataloader.Loader[listKey, *upstream.VolumeActionPage]
+	// volumeActions: GET /v2/volumes/{id}/actions/{action_id}.
+	volumeActions *dataloader.Loader[actionKey, *upstream.VolumeAction]
+	// volumeSnapshotPages: GET /v2/volumes/{id}/snapshots?page&per_page (filter = volume id).
+	volumeSnapshotPages *dataloader.Loader[listKey, *upstream.SnapshotPage]
 	// files: GET /v2/customers/my/invoices/{uuid}/{csv|pdf}, for InvoiceFile's fields (files.go).
 	files *fileDownloads
 	// naive: no cache, no de-duplication (Config.Naive).
@@ -120,7 +126,34 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 	l.balance = newLoader(naive, func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
 		return c.GetBalance(ctx)
 	})
+	l.volumeActionPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.VolumeActionPage, error) {
+		return c.ListVolumeActions(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+	})
+	l.volumeActions = newLoader(naive, func(ctx context.Context, k actionKey) (*upstream.VolumeAction, error) {
+		return c.GetVolumeAction(ctx, k.volumeID, k.actionID)
+	})
+	l.volumeSnapshotPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.SnapshotPage, error) {
+		return c.ListVolumeSnapshots(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+	})
 	return l
+}
+
+// actionKey identifies one action of a volume.
+type actionKey struct {
+	volumeID string
+	actionID int
+}
+
+// forgetVolumes drops what a write to block storage may have made stale, so
+// that a later field of the request asks DigitalOcean again: the volume
+// lists, volumes by id, and the volumes' actions and snapshots. A write is
+// rare and these entries cheap, so all of them go rather than a guess at which.
+func (l *loaders) forgetVolumes() {
+	l.volumePages.ClearAll()
+	l.volumes.ClearAll()
+	l.volumeActionPages.ClearAll()
+	l.volumeActions.ClearAll()
+	l.volumeSnapshotPages.ClearAll()
 }
 
 // newLoader wraps a one-key upstream call in a per-request loader: the call
@@ -187,6 +220,33 @@ func invoiceItemPages(ref string) pageFetcher[upstream.InvoiceItem] {
 		}
 		return listPage[upstream.InvoiceItem]{items: p.InvoiceItems, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: p.Links.LastPage()}, nil
 	}
+}
+
+// volumeActionPages returns the fetcher of a volume's actions.
+func volumeActionPages(volumeID string) pageFetcher[upstream.VolumeAction] {
+	return func(ctx context.Context, page, perPage int) (listPage[upstream.VolumeAction], error) {
+		p, err := load(ctx, scopeFrom(ctx).loaders.volumeActionPages, listKey{filter: volumeID, page: page, perPage: perPage})
+		if err != nil {
+			return listPage[upstream.VolumeAction]{}, err
+		}
+		return listPage[upstream.VolumeAction]{items: p.Actions, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: p.Links.LastPage()}, nil
+	}
+}
+
+// volumeSnapshotPages returns the fetcher of a volume's snapshots.
+func volumeSnapshotPages(volumeID string) pageFetcher[upstream.Snapshot] {
+	return func(ctx context.Context, page, perPage int) (listPage[upstream.Snapshot], error) {
+		p, err := load(ctx, scopeFrom(ctx).loaders.volumeSnapshotPages, listKey{filter: volumeID, page: page, perPage: perPage})
+		if err != nil {
+			return listPage[upstream.Snapshot]{}, err
+		}
+		return listPage[upstream.Snapshot]{items: p.Snapshots, total: p.Meta.Total, hasNext: p.Links.HasNext(), lastPage: p.Links.LastPage()}, nil
+	}
+}
+
+// loadVolumeAction reads one action of a volume.
+func loadVolumeAction(ctx context.Context, volumeID string, actionID int) (*upstream.VolumeAction, error) {
+	return load(ctx, scopeFrom(ctx).loaders.volumeActions, actionKey{volumeID, actionID})
 }
 
 // volumePages returns the fetcher of the volume list filtered by region and name.

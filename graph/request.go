@@ -45,6 +45,13 @@ type requestScope struct {
 	base64Reserved atomic.Int64
 	// rawVariables are the operation's variables as sent (graph/variables.go).
 	rawVariables map[string]any
+
+	// method is the HTTP method of a plain GET or POST ("" on a WebSocket,
+	// whose operations arrive as messages); see queriesOnlyOverGet.
+	method string
+	// operationContext, set on a WebSocket's scope, gives each operation a
+	// scope (and an upstream body budget) of its own.
+	operationContext func(ctx context.Context) context.Context
 }
 
 // newRequestScope is a request's scope under cfg (defaults applied), for the
@@ -117,11 +124,16 @@ func ObserveUpstream(ctx context.Context, c upstream.Call) {
 	if s.cost != nil {
 		s.cost.observe(ctx, c)
 	}
-	if c.RateLimit.IsZero() {
+	s.recordRateLimit(c.RateLimit)
+}
+
+// recordRateLimit keeps the newest rate-limit headers for extensions.rateLimit.
+func (s *requestScope) recordRateLimit(rl upstream.RateLimit) {
+	if rl.IsZero() {
 		return
 	}
 	s.mu.Lock()
-	s.rateLimit, s.seen = c.RateLimit, true
+	s.rateLimit, s.seen = rl, true
 	s.mu.Unlock()
 }
 

@@ -29,4 +29,8 @@ type Resolver struct {
 	Links *FileLinks
 	// Logger receives internal errors and panics (never a token).
 	Logger *slog.Logger
+	// Idempotency keeps mutations' first answers (graph/mutations.go); nil: keys are ignored.
+	Idempotency IdempotencyStore
+	// progress runs the pollers of volumeActionProgress (graph/progress.go).
+	progress *progressHub
 }

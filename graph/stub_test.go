@@ -2,6 +2,7 @@ package graph
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,8 +18,10 @@ import (
 // requests, and counts the most requests it had in flight at once.
 type stubUpstream struct {
 	mu       sync.Mutex
-	routes   map[string][]stubReply // by path; the last reply repeats
+	routes   map[string][]stubReply // by "METHOD /path" or by path; the last reply repeats
 	requests []string
+	// bodies are the requests that carried a body, as "METHOD /path <body>".
+	bodies []string
 	// hold, when set, keeps each request open until it is closed (concurrency tests).
 	hold      chan struct{}
 	inFlight  atomic.Int32
@@ -35,7 +38,7 @@ type stubReply struct {
 
 func newStub() *stubUpstream { return &stubUpstream{routes: map[string][]stubReply{}} }
 
-// on adds an answer for a path: answers are given in the order added, the
+// on adds an answer for a path (or "METHOD /path"): answers are given in the order added, the
 // last one for every later request.
 func (s *stubUpstream) on(path string, status int, body string, headers ...string) *stubUpstream {
 	h := map[string]string{}
@@ -67,14 +70,23 @@ func (s *stubUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
 	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
-	replies, ok := s.routes[r.URL.Path]
+	if len(body) > 0 {
+		s.bodies = append(s.bodies, r.Method+" "+r.URL.RequestURI()+" "+string(body))
+	}
+	route := r.Method + " " + r.URL.Path
+	replies, ok := s.routes[route]
+	if !ok {
+		route = r.URL.Path
+		replies, ok = s.routes[route]
+	}
 	var reply stubReply
 	if ok {
 		reply = replies[0]
 		if len(replies) > 1 {
-			s.routes[r.URL.Path] = replies[1:]
+			s.routes[route] = replies[1:]
 		}
 	}
 	hold, arrived := s.hold, s.arrived
@@ -96,7 +108,9 @@ func (s *stubUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(k, v)
 	}
 	w.WriteHeader(reply.status)
-	_, _ = w.Write([]byte(reply.body))
+	if reply.status != http.StatusNoContent {
+		_, _ = w.Write([]byte(reply.body))
+	}
 }
 
 // calls returns the requests received so far, sorted, and forgets them.

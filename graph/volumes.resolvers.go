@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/graph/model"
 )
 
@@ -37,3 +38,8 @@ func (r *queryResolver) Volume(ctx context.Context, id string) (*model.Volume, e
 	}
 	return model.VolumeFrom(*v), nil
 }
+
+// Volume returns generated.VolumeResolver implementation.
+func (r *Resolver) Volume() generated.VolumeResolver { return &volumeResolver{r} }
+
+type volumeResolver struct{ *Resolver }

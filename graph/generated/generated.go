@@ -32,7 +32,11 @@ type ResolverRoot interface {
 	Entity() EntityResolver
 	Invoice() InvoiceResolver
 	InvoiceFile() InvoiceFileResolver
+	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
+	Volume() VolumeResolver
+	VolumeAction() VolumeActionResolver
 }
 
 type DirectiveRoot struct {
@@ -82,6 +86,26 @@ type ComplexityRoot struct {
 	Charge struct {
 		Amount func(childComplexity int) int
 		Name   func(childComplexity int) int
+	}
+
+	CreateVolumePayload struct {
+		UserErrors func(childComplexity int) int
+		Volume     func(childComplexity int) int
+	}
+
+	CreateVolumeSnapshotPayload struct {
+		Snapshot   func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	DeleteVolumePayload struct {
+		DeletedVolumeID func(childComplexity int) int
+		UserErrors      func(childComplexity int) int
+	}
+
+	DeleteVolumeSnapshotPayload struct {
+		DeletedSnapshotID func(childComplexity int) int
+		UserErrors        func(childComplexity int) int
 	}
 
 	Entity struct {
@@ -169,6 +193,16 @@ type ComplexityRoot struct {
 		UserName              func(childComplexity int) int
 	}
 
+	Mutation struct {
+		AttachVolume         func(childComplexity int, input model.AttachVolumeInput) int
+		CreateVolume         func(childComplexity int, input model.CreateVolumeInput) int
+		CreateVolumeSnapshot func(childComplexity int, input model.CreateVolumeSnapshotInput) int
+		DeleteVolume         func(childComplexity int, input model.DeleteVolumeInput) int
+		DeleteVolumeSnapshot func(childComplexity int, input model.DeleteVolumeSnapshotInput) int
+		DetachVolume         func(childComplexity int, input model.DetachVolumeInput) int
+		ResizeVolume         func(childComplexity int, input model.ResizeVolumeInput) int
+	}
+
 	PageInfo struct {
 		EndCursor       func(childComplexity int) int
 		HasNextPage     func(childComplexity int) int
@@ -195,6 +229,7 @@ type ComplexityRoot struct {
 		InvoicePreview     func(childComplexity int) int
 		Invoices           func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Volume             func(childComplexity int, id string) int
+		VolumeAction       func(childComplexity int, volumeID string, actionID string) int
 		Volumes            func(childComplexity int, region *string, name *string, first *int, after *string, last *int, before *string) int
 		__resolve__service func(childComplexity int) int
 		__resolve_entities func(childComplexity int, representations []map[string]any) int
@@ -208,7 +243,18 @@ type ComplexityRoot struct {
 		Slug      func(childComplexity int) int
 	}
 
+	Subscription struct {
+		VolumeActionProgress func(childComplexity int, volumeID string, actionID string) int
+	}
+
+	UserError struct {
+		Code    func(childComplexity int) int
+		Field   func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
 	Volume struct {
+		Actions         func(childComplexity int, first *int, after *string, last *int, before *string) int
 		CreatedAt       func(childComplexity int) int
 		Description     func(childComplexity int) int
 		DropletIds      func(childComplexity int) int
@@ -218,7 +264,35 @@ type ComplexityRoot struct {
 		Name            func(childComplexity int) int
 		Region          func(childComplexity int) int
 		SizeGigabytes   func(childComplexity int) int
+		Snapshots       func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Tags            func(childComplexity int) int
+	}
+
+	VolumeAction struct {
+		CompletedAt func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Region      func(childComplexity int) int
+		StartedAt   func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Type        func(childComplexity int) int
+		Volume      func(childComplexity int) int
+	}
+
+	VolumeActionConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	VolumeActionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	VolumeActionPayload struct {
+		Action     func(childComplexity int) int
+		UserErrors func(childComplexity int) int
 	}
 
 	VolumeConnection struct {
@@ -229,6 +303,29 @@ type ComplexityRoot struct {
 	}
 
 	VolumeEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	VolumeSnapshot struct {
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		MinDiskSize   func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Regions       func(childComplexity int) int
+		SizeGigabytes func(childComplexity int) int
+		Tags          func(childComplexity int) int
+		VolumeID      func(childComplexity int) int
+	}
+
+	VolumeSnapshotConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	VolumeSnapshotEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -262,14 +359,34 @@ type InvoiceFileResolver interface {
 	ByteSize(ctx context.Context, obj *model.InvoiceFile) (*int, error)
 	Base64(ctx context.Context, obj *model.InvoiceFile) (*string, error)
 }
+type MutationResolver interface {
+	CreateVolume(ctx context.Context, input model.CreateVolumeInput) (*model.CreateVolumePayload, error)
+	DeleteVolume(ctx context.Context, input model.DeleteVolumeInput) (*model.DeleteVolumePayload, error)
+	AttachVolume(ctx context.Context, input model.AttachVolumeInput) (*model.VolumeActionPayload, error)
+	DetachVolume(ctx context.Context, input model.DetachVolumeInput) (*model.VolumeActionPayload, error)
+	ResizeVolume(ctx context.Context, input model.ResizeVolumeInput) (*model.VolumeActionPayload, error)
+	CreateVolumeSnapshot(ctx context.Context, input model.CreateVolumeSnapshotInput) (*model.CreateVolumeSnapshotPayload, error)
+	DeleteVolumeSnapshot(ctx context.Context, input model.DeleteVolumeSnapshotInput) (*model.DeleteVolumeSnapshotPayload, error)
+}
 type QueryResolver interface {
 	BillingHistory(ctx context.Context, first *int, after *string, last *int, before *string) (*model.BillingHistoryConnection, error)
 	Balance(ctx context.Context) (*model.Balance, error)
 	Invoices(ctx context.Context, first *int, after *string, last *int, before *string) (*model.InvoiceConnection, error)
 	InvoicePreview(ctx context.Context) (*model.Invoice, error)
 	Invoice(ctx context.Context, uuid string) (*model.Invoice, error)
+	VolumeAction(ctx context.Context, volumeID string, actionID string) (*model.VolumeAction, error)
 	Volumes(ctx context.Context, region *string, name *string, first *int, after *string, last *int, before *string) (*model.VolumeConnection, error)
 	Volume(ctx context.Context, id string) (*model.Volume, error)
+}
+type SubscriptionResolver interface {
+	VolumeActionProgress(ctx context.Context, volumeID string, actionID string) (<-chan *model.VolumeAction, error)
+}
+type VolumeResolver interface {
+	Actions(ctx context.Context, obj *model.Volume, first *int, after *string, last *int, before *string) (*model.VolumeActionConnection, error)
+	Snapshots(ctx context.Context, obj *model.Volume, first *int, after *string, last *int, before *string) (*model.VolumeSnapshotConnection, error)
+}
+type VolumeActionResolver interface {
+	Volume(ctx context.Context, obj *model.VolumeAction) (*model.Volume, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -457,6 +574,58 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Charge.Name(childComplexity), true
+
+	case "CreateVolumePayload.userErrors":
+		if e.ComplexityRoot.CreateVolumePayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateVolumePayload.UserErrors(childComplexity), true
+	case "CreateVolumePayload.volume":
+		if e.ComplexityRoot.CreateVolumePayload.Volume == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateVolumePayload.Volume(childComplexity), true
+
+	case "CreateVolumeSnapshotPayload.snapshot":
+		if e.ComplexityRoot.CreateVolumeSnapshotPayload.Snapshot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateVolumeSnapshotPayload.Snapshot(childComplexity), true
+	case "CreateVolumeSnapshotPayload.userErrors":
+		if e.ComplexityRoot.CreateVolumeSnapshotPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateVolumeSnapshotPayload.UserErrors(childComplexity), true
+
+	case "DeleteVolumePayload.deletedVolumeId":
+		if e.ComplexityRoot.DeleteVolumePayload.DeletedVolumeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteVolumePayload.DeletedVolumeID(childComplexity), true
+	case "DeleteVolumePayload.userErrors":
+		if e.ComplexityRoot.DeleteVolumePayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteVolumePayload.UserErrors(childComplexity), true
+
+	case "DeleteVolumeSnapshotPayload.deletedSnapshotId":
+		if e.ComplexityRoot.DeleteVolumeSnapshotPayload.DeletedSnapshotID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteVolumeSnapshotPayload.DeletedSnapshotID(childComplexity), true
+	case "DeleteVolumeSnapshotPayload.userErrors":
+		if e.ComplexityRoot.DeleteVolumeSnapshotPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteVolumeSnapshotPayload.UserErrors(childComplexity), true
 
 	case "Entity.findManyInvoiceByUUIDs":
 		if e.ComplexityRoot.Entity.FindManyInvoiceByUUIDs == nil {
@@ -813,6 +982,84 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvoiceSummary.UserName(childComplexity), true
 
+	case "Mutation.attachVolume":
+		if e.ComplexityRoot.Mutation.AttachVolume == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_attachVolume_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AttachVolume(childComplexity, args["input"].(model.AttachVolumeInput)), true
+	case "Mutation.createVolume":
+		if e.ComplexityRoot.Mutation.CreateVolume == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createVolume_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateVolume(childComplexity, args["input"].(model.CreateVolumeInput)), true
+	case "Mutation.createVolumeSnapshot":
+		if e.ComplexityRoot.Mutation.CreateVolumeSnapshot == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createVolumeSnapshot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateVolumeSnapshot(childComplexity, args["input"].(model.CreateVolumeSnapshotInput)), true
+	case "Mutation.deleteVolume":
+		if e.ComplexityRoot.Mutation.DeleteVolume == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteVolume_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteVolume(childComplexity, args["input"].(model.DeleteVolumeInput)), true
+	case "Mutation.deleteVolumeSnapshot":
+		if e.ComplexityRoot.Mutation.DeleteVolumeSnapshot == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteVolumeSnapshot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteVolumeSnapshot(childComplexity, args["input"].(model.DeleteVolumeSnapshotInput)), true
+	case "Mutation.detachVolume":
+		if e.ComplexityRoot.Mutation.DetachVolume == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_detachVolume_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DetachVolume(childComplexity, args["input"].(model.DetachVolumeInput)), true
+	case "Mutation.resizeVolume":
+		if e.ComplexityRoot.Mutation.ResizeVolume == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resizeVolume_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResizeVolume(childComplexity, args["input"].(model.ResizeVolumeInput)), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -933,6 +1180,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Volume(childComplexity, args["id"].(string)), true
+	case "Query.volumeAction":
+		if e.ComplexityRoot.Query.VolumeAction == nil {
+			break
+		}
+
+		args, err := ec.field_Query_volumeAction_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.VolumeAction(childComplexity, args["volumeId"].(string), args["actionId"].(string)), true
 	case "Query.volumes":
 		if e.ComplexityRoot.Query.Volumes == nil {
 			break
@@ -993,6 +1251,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Region.Slug(childComplexity), true
 
+	case "Subscription.volumeActionProgress":
+		if e.ComplexityRoot.Subscription.VolumeActionProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_volumeActionProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.VolumeActionProgress(childComplexity, args["volumeId"].(string), args["actionId"].(string)), true
+
+	case "UserError.code":
+		if e.ComplexityRoot.UserError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserError.Code(childComplexity), true
+	case "UserError.field":
+		if e.ComplexityRoot.UserError.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserError.Field(childComplexity), true
+	case "UserError.message":
+		if e.ComplexityRoot.UserError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserError.Message(childComplexity), true
+
+	case "Volume.actions":
+		if e.ComplexityRoot.Volume.Actions == nil {
+			break
+		}
+
+		args, err := ec.field_Volume_actions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Volume.Actions(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Volume.createdAt":
 		if e.ComplexityRoot.Volume.CreatedAt == nil {
 			break
@@ -1047,12 +1347,117 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Volume.SizeGigabytes(childComplexity), true
+	case "Volume.snapshots":
+		if e.ComplexityRoot.Volume.Snapshots == nil {
+			break
+		}
+
+		args, err := ec.field_Volume_snapshots_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Volume.Snapshots(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Volume.tags":
 		if e.ComplexityRoot.Volume.Tags == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Volume.Tags(childComplexity), true
+
+	case "VolumeAction.completedAt":
+		if e.ComplexityRoot.VolumeAction.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeAction.CompletedAt(childComplexity), true
+	case "VolumeAction.id":
+		if e.ComplexityRoot.VolumeAction.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeAction.ID(childComplexity), true
+	case "VolumeAction.region":
+		if e.ComplexityRoot.VolumeAction.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeAction.Region(childComplexity), true
+	case "VolumeAction.startedAt":
+		if e.ComplexityRoot.VolumeAction.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeAction.StartedAt(childComplexity), true
+	case "VolumeAction.status":
+		if e.ComplexityRoot.VolumeAction.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeAction.Status(childComplexity), true
+	case "VolumeAction.type":
+		if e.ComplexityRoot.VolumeAction.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeAction.Type(childComplexity), true
+	case "VolumeAction.volume":
+		if e.ComplexityRoot.VolumeAction.Volume == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeAction.Volume(childComplexity), true
+
+	case "VolumeActionConnection.edges":
+		if e.ComplexityRoot.VolumeActionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionConnection.Edges(childComplexity), true
+	case "VolumeActionConnection.nodes":
+		if e.ComplexityRoot.VolumeActionConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionConnection.Nodes(childComplexity), true
+	case "VolumeActionConnection.pageInfo":
+		if e.ComplexityRoot.VolumeActionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionConnection.PageInfo(childComplexity), true
+	case "VolumeActionConnection.totalCount":
+		if e.ComplexityRoot.VolumeActionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionConnection.TotalCount(childComplexity), true
+
+	case "VolumeActionEdge.cursor":
+		if e.ComplexityRoot.VolumeActionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionEdge.Cursor(childComplexity), true
+	case "VolumeActionEdge.node":
+		if e.ComplexityRoot.VolumeActionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionEdge.Node(childComplexity), true
+
+	case "VolumeActionPayload.action":
+		if e.ComplexityRoot.VolumeActionPayload.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionPayload.Action(childComplexity), true
+	case "VolumeActionPayload.userErrors":
+		if e.ComplexityRoot.VolumeActionPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeActionPayload.UserErrors(childComplexity), true
 
 	case "VolumeConnection.edges":
 		if e.ComplexityRoot.VolumeConnection.Edges == nil {
@@ -1092,6 +1497,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.VolumeEdge.Node(childComplexity), true
 
+	case "VolumeSnapshot.createdAt":
+		if e.ComplexityRoot.VolumeSnapshot.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.CreatedAt(childComplexity), true
+	case "VolumeSnapshot.id":
+		if e.ComplexityRoot.VolumeSnapshot.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.ID(childComplexity), true
+	case "VolumeSnapshot.minDiskSize":
+		if e.ComplexityRoot.VolumeSnapshot.MinDiskSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.MinDiskSize(childComplexity), true
+	case "VolumeSnapshot.name":
+		if e.ComplexityRoot.VolumeSnapshot.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.Name(childComplexity), true
+	case "VolumeSnapshot.regions":
+		if e.ComplexityRoot.VolumeSnapshot.Regions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.Regions(childComplexity), true
+	case "VolumeSnapshot.sizeGigabytes":
+		if e.ComplexityRoot.VolumeSnapshot.SizeGigabytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.SizeGigabytes(childComplexity), true
+	case "VolumeSnapshot.tags":
+		if e.ComplexityRoot.VolumeSnapshot.Tags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.Tags(childComplexity), true
+	case "VolumeSnapshot.volumeId":
+		if e.ComplexityRoot.VolumeSnapshot.VolumeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshot.VolumeID(childComplexity), true
+
+	case "VolumeSnapshotConnection.edges":
+		if e.ComplexityRoot.VolumeSnapshotConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshotConnection.Edges(childComplexity), true
+	case "VolumeSnapshotConnection.nodes":
+		if e.ComplexityRoot.VolumeSnapshotConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshotConnection.Nodes(childComplexity), true
+	case "VolumeSnapshotConnection.pageInfo":
+		if e.ComplexityRoot.VolumeSnapshotConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshotConnection.PageInfo(childComplexity), true
+	case "VolumeSnapshotConnection.totalCount":
+		if e.ComplexityRoot.VolumeSnapshotConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshotConnection.TotalCount(childComplexity), true
+
+	case "VolumeSnapshotEdge.cursor":
+		if e.ComplexityRoot.VolumeSnapshotEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshotEdge.Cursor(childComplexity), true
+	case "VolumeSnapshotEdge.node":
+		if e.ComplexityRoot.VolumeSnapshotEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VolumeSnapshotEdge.Node(childComplexity), true
+
 	case "_Service.sdl":
 		if e.ComplexityRoot._Service.SDL == nil {
 			break
@@ -1108,7 +1600,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AttachVolumeInput", ec.unmarshalInputAttachVolumeInput),
+			graphql.NewInputUnmarshaler("CreateVolumeInput", ec.unmarshalInputCreateVolumeInput),
+			graphql.NewInputUnmarshaler("CreateVolumeSnapshotInput", ec.unmarshalInputCreateVolumeSnapshotInput),
+			graphql.NewInputUnmarshaler("DeleteVolumeInput", ec.unmarshalInputDeleteVolumeInput),
+			graphql.NewInputUnmarshaler("DeleteVolumeSnapshotInput", ec.unmarshalInputDeleteVolumeSnapshotInput),
+			graphql.NewInputUnmarshaler("DetachVolumeInput", ec.unmarshalInputDetachVolumeInput),
 			graphql.NewInputUnmarshaler("InvoiceByUUIDsInput", ec.unmarshalInputInvoiceByUUIDsInput),
+			graphql.NewInputUnmarshaler("ResizeVolumeInput", ec.unmarshalInputResizeVolumeInput),
 			graphql.NewInputUnmarshaler("VolumeByIDsInput", ec.unmarshalInputVolumeByIDsInput),
 		)
 	}
@@ -1144,6 +1643,38 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -1517,6 +2048,302 @@ scalar DateTime
 "An exact decimal amount in US dollars, serialised as a string exactly as DigitalOcean reports it, e.g. \"12.34\" or \"-0.50\". Never a float."
 scalar Money
 `, BuiltIn: false},
+	{Name: "../../schema/volume_writes.graphqls", Input: `# The write side of block storage (../shared/CONTRACT-writes.graphql plus descriptions): the mutations,
+# the volumes' actions and snapshots, and the action-progress subscription.
+#
+# A refusal of a mutation's input (by DigitalOcean: a taken name, a size below the current one, a
+# Droplet in another region; or by this server before any call) is a UserError in the payload, with a
+# null result. Every other failure is a coded error in ` + "`" + `errors` + "`" + `, exactly as for queries. A mutation is
+# never sent to DigitalOcean twice by this server.
+
+"The writes of the API: block storage volumes, their actions and their snapshots."
+type Mutation {
+  "Creates a block storage volume (POST /v2/volumes)."
+  createVolume("What to create." input: CreateVolumeInput!): CreateVolumePayload
+  "Deletes a volume that is attached to no Droplet (DELETE /v2/volumes/{id})."
+  deleteVolume("Which volume to delete." input: DeleteVolumeInput!): DeleteVolumePayload
+  "Attaches a volume to a Droplet; ` + "`" + `action` + "`" + ` tracks the progress."
+  attachVolume("The volume and the Droplet." input: AttachVolumeInput!): VolumeActionPayload
+  "Detaches a volume from a Droplet; ` + "`" + `action` + "`" + ` tracks the progress."
+  detachVolume("The volume and the Droplet." input: DetachVolumeInput!): VolumeActionPayload
+  "Grows a volume (volumes only grow); ` + "`" + `action` + "`" + ` tracks the progress."
+  resizeVolume("The volume and its new size." input: ResizeVolumeInput!): VolumeActionPayload
+  "Takes a snapshot of a volume (POST /v2/volumes/{id}/snapshots)."
+  createVolumeSnapshot("The volume and the snapshot's name." input: CreateVolumeSnapshotInput!): CreateVolumeSnapshotPayload
+  "Deletes a volume snapshot (DELETE /v2/volumes/snapshots/{id})."
+  deleteVolumeSnapshot("Which snapshot to delete." input: DeleteVolumeSnapshotInput!): DeleteVolumeSnapshotPayload
+}
+
+"""
+Every input carries an optional ` + "`" + `idempotencyKey` + "`" + `: a client that repeats a mutation with the same key and
+the same token (after a timeout, a reload, a retry on another replica) within 24 hours gets the first
+answer again, and DigitalOcean sees one request. The same key with a different input is a BAD_USER_INPUT.
+"""
+input CreateVolumeInput {
+  "Lowercase letters, digits and ` + "`" + `-` + "`" + `, starting with a letter, at most 64 characters; unique per region."
+  name: String!
+  "The region's slug, e.g. nyc1."
+  region: String!
+  "Size in GiB, 1 to 16384; required unless ` + "`" + `snapshotId` + "`" + ` is set. Ignored by DigitalOcean when ` + "`" + `snapshotId` + "`" + ` is set."
+  sizeGigabytes: Int
+  "A free-form description."
+  description: String
+  "ext4 or xfs; null leaves the volume unformatted."
+  filesystemType: String
+  "The filesystem's label (ext4: at most 16 characters, xfs: at most 12)."
+  filesystemLabel: String
+  "Create the volume from this volume snapshot."
+  snapshotId: ID
+  "Tags to apply to the volume."
+  tags: [String!]
+  "Repeating the mutation with this key within 24 hours returns the first answer (see CreateVolumeInput)."
+  idempotencyKey: String
+}
+
+"Which volume to delete."
+input DeleteVolumeInput {
+  "The volume's id."
+  id: ID!
+  "Repeating the mutation with this key within 24 hours returns the first answer."
+  idempotencyKey: String
+}
+
+"Attach a volume to a Droplet in its region."
+input AttachVolumeInput {
+  "The volume's id."
+  volumeId: ID!
+  "The Droplet to attach the volume to."
+  dropletId: Int!
+  "Defaults to the volume's region."
+  region: String
+  "Repeating the mutation with this key within 24 hours returns the first answer."
+  idempotencyKey: String
+}
+
+"Detach a volume from a Droplet."
+input DetachVolumeInput {
+  "The volume's id."
+  volumeId: ID!
+  "The Droplet the volume is attached to."
+  dropletId: Int!
+  "Defaults to the volume's region."
+  region: String
+  "Repeating the mutation with this key within 24 hours returns the first answer."
+  idempotencyKey: String
+}
+
+"Grow a volume."
+input ResizeVolumeInput {
+  "The volume's id."
+  volumeId: ID!
+  "The new size in GiB: larger than the current one, at most 16384."
+  sizeGigabytes: Int!
+  "Defaults to the volume's region."
+  region: String
+  "Repeating the mutation with this key within 24 hours returns the first answer."
+  idempotencyKey: String
+}
+
+"Snapshot a volume."
+input CreateVolumeSnapshotInput {
+  "The volume's id."
+  volumeId: ID!
+  "The snapshot's name."
+  name: String!
+  "Tags to apply to the snapshot."
+  tags: [String!]
+  "Repeating the mutation with this key within 24 hours returns the first answer."
+  idempotencyKey: String
+}
+
+"Which snapshot to delete."
+input DeleteVolumeSnapshotInput {
+  "The snapshot's id."
+  id: ID!
+  "Repeating the mutation with this key within 24 hours returns the first answer."
+  idempotencyKey: String
+}
+
+"A refusal of the input by DigitalOcean or by this server, aimed at the input field it concerns."
+type UserError {
+  "Path to the input field, e.g. [\"input\", \"name\"]; empty when it concerns the whole input."
+  field: [String!]!
+  "What is wrong, for a person (DigitalOcean's own words when it refused)."
+  message: String!
+  "A stable machine-readable reason, e.g. INVALID, TAKEN, TOO_SMALL, WRONG_REGION, ATTACHED, UNKNOWN."
+  code: String!
+}
+
+"The answer to createVolume."
+type CreateVolumePayload {
+  "The new volume; null when the input was refused."
+  volume: Volume
+  "Why the input was refused; empty on success."
+  userErrors: [UserError!]!
+}
+
+"The answer to deleteVolume."
+type DeleteVolumePayload {
+  "The id of the deleted volume; null when the input was refused."
+  deletedVolumeId: ID
+  "Why the input was refused; empty on success."
+  userErrors: [UserError!]!
+}
+
+"The answer to attachVolume, detachVolume and resizeVolume."
+type VolumeActionPayload {
+  "The action DigitalOcean started (usually IN_PROGRESS); null when the input was refused."
+  action: VolumeAction
+  "Why the input was refused; empty on success."
+  userErrors: [UserError!]!
+}
+
+"The answer to createVolumeSnapshot."
+type CreateVolumeSnapshotPayload {
+  "The new snapshot; null when the input was refused."
+  snapshot: VolumeSnapshot
+  "Why the input was refused; empty on success."
+  userErrors: [UserError!]!
+}
+
+"The answer to deleteVolumeSnapshot."
+type DeleteVolumeSnapshotPayload {
+  "The id of the deleted snapshot; null when the input was refused."
+  deletedSnapshotId: ID
+  "Why the input was refused; empty on success."
+  userErrors: [UserError!]!
+}
+
+"An asynchronous operation on a volume (attach, detach, resize), as DigitalOcean reports it."
+type VolumeAction {
+  "The action's id (DigitalOcean's number)."
+  id: ID!
+  "DigitalOcean's type, e.g. attach_volume, detach_volume, resize_volume."
+  type: String!
+  "Where the action stands."
+  status: ActionStatus!
+  "When the action started."
+  startedAt: DateTime
+  "When the action ended; null while in progress."
+  completedAt: DateTime
+  "The region the action runs in."
+  region: Region
+  "The volume acted on (resolved lazily through the same loaders as volume(id:))."
+  volume: Volume
+}
+
+"UNKNOWN stands for a status that DigitalOcean adds later."
+enum ActionStatus {
+  "Started and not finished (DigitalOcean's in-progress)."
+  IN_PROGRESS
+  "Finished successfully."
+  COMPLETED
+  "Finished with an error; the volume is as it was."
+  ERRORED
+  "A status this server does not know yet."
+  UNKNOWN
+}
+
+"A snapshot of a volume's data."
+type VolumeSnapshot {
+  "The snapshot's id."
+  id: ID!
+  "The snapshot's name."
+  name: String!
+  "When the snapshot was taken."
+  createdAt: DateTime
+  "The regions the snapshot is available in, by slug."
+  regions: [String!]!
+  "The smallest volume, in GiB, that the snapshot can be restored to."
+  minDiskSize: Int
+  "Size of the snapshot's data in GiB (DigitalOcean sends a float, e.g. 2.34)."
+  sizeGigabytes: Float
+  "The snapshot's tags."
+  tags: [String!]!
+  "The volume the snapshot was taken from."
+  volumeId: ID
+}
+
+"A page of a volume's actions."
+type VolumeActionConnection {
+  "The actions of this page, each with its cursor."
+  edges: [VolumeActionEdge!]!
+  "The actions of this page."
+  nodes: [VolumeAction!]!
+  "Where this page sits in the whole list."
+  pageInfo: PageInfo!
+  "How many actions the volume has in all."
+  totalCount: Int!
+}
+
+"A volume action with its cursor."
+type VolumeActionEdge {
+  "Opaque position of this action, for ` + "`" + `after` + "`" + `/` + "`" + `before` + "`" + `."
+  cursor: String!
+  "The action."
+  node: VolumeAction!
+}
+
+"A page of a volume's snapshots."
+type VolumeSnapshotConnection {
+  "The snapshots of this page, each with its cursor."
+  edges: [VolumeSnapshotEdge!]!
+  "The snapshots of this page."
+  nodes: [VolumeSnapshot!]!
+  "Where this page sits in the whole list."
+  pageInfo: PageInfo!
+  "How many snapshots the volume has in all."
+  totalCount: Int!
+}
+
+"A volume snapshot with its cursor."
+type VolumeSnapshotEdge {
+  "Opaque position of this snapshot, for ` + "`" + `after` + "`" + `/` + "`" + `before` + "`" + `."
+  cursor: String!
+  "The snapshot."
+  node: VolumeSnapshot!
+}
+
+extend type Volume {
+  "The volume's actions, newest first (GET /v2/volumes/{id}/actions)."
+  actions(
+    "Page forward: at most this many actions after ` + "`" + `after` + "`" + ` (default 20, at most 200)."
+    first: Int
+    "A cursor from this connection: start after that action."
+    after: String
+    "Page backward: at most this many actions before ` + "`" + `before` + "`" + ` (or the end of the list)."
+    last: Int
+    "A cursor from this connection: end before that action."
+    before: String
+  ): VolumeActionConnection
+  "The volume's snapshots (GET /v2/volumes/{id}/snapshots)."
+  snapshots(
+    "Page forward: at most this many snapshots after ` + "`" + `after` + "`" + ` (default 20, at most 200)."
+    first: Int
+    "A cursor from this connection: start after that snapshot."
+    after: String
+    "Page backward: at most this many snapshots before ` + "`" + `before` + "`" + ` (or the end of the list)."
+    last: Int
+    "A cursor from this connection: end before that snapshot."
+    before: String
+  ): VolumeSnapshotConnection
+}
+
+extend type Query {
+  "One action of a volume; null with a NOT_FOUND error when it does not exist."
+  volumeAction("The volume's id." volumeId: ID!, "The action's id." actionId: ID!): VolumeAction
+}
+
+"Live updates (graphql-ws over WebSocket, or graphql-sse over Server-Sent Events, both at /query)."
+type Subscription {
+  """
+  The action's state now, then again each time its status changes, ending after COMPLETED or ERRORED.
+  Served over graphql-ws (WebSocket) and graphql-sse (Server-Sent Events). However many clients watch the
+  same action with the same token, one poller per server asks DigitalOcean.
+  """
+  volumeActionProgress("The volume's id." volumeId: ID!, "The action's id." actionId: ID!): VolumeAction!
+}
+`, BuiltIn: false},
 	{Name: "../../schema/volumes.graphqls", Input: `extend type Query {
   "Block storage volumes, optionally filtered by region slug and/or exact name."
   volumes(
@@ -1772,6 +2599,46 @@ func (ec *executionContext) childFields_Charge(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Charge", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateVolumePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "volume":
+		return ec.fieldContext_CreateVolumePayload_volume(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CreateVolumePayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateVolumePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateVolumeSnapshotPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "snapshot":
+		return ec.fieldContext_CreateVolumeSnapshotPayload_snapshot(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CreateVolumeSnapshotPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateVolumeSnapshotPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteVolumePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedVolumeId":
+		return ec.fieldContext_DeleteVolumePayload_deletedVolumeId(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DeleteVolumePayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteVolumePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteVolumeSnapshotPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedSnapshotId":
+		return ec.fieldContext_DeleteVolumeSnapshotPayload_deletedSnapshotId(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DeleteVolumeSnapshotPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteVolumeSnapshotPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Invoice(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "uuid":
@@ -1986,6 +2853,18 @@ func (ec *executionContext) childFields_Region(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Region", field.Name)
 }
 
+func (ec *executionContext) childFields_UserError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_UserError_field(ctx, field)
+	case "message":
+		return ec.fieldContext_UserError_message(ctx, field)
+	case "code":
+		return ec.fieldContext_UserError_code(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserError", field.Name)
+}
+
 func (ec *executionContext) childFields_Volume(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2008,8 +2887,66 @@ func (ec *executionContext) childFields_Volume(ctx context.Context, field graphq
 		return ec.fieldContext_Volume_filesystemType(ctx, field)
 	case "filesystemLabel":
 		return ec.fieldContext_Volume_filesystemLabel(ctx, field)
+	case "actions":
+		return ec.fieldContext_Volume_actions(ctx, field)
+	case "snapshots":
+		return ec.fieldContext_Volume_snapshots(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Volume", field.Name)
+}
+
+func (ec *executionContext) childFields_VolumeAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_VolumeAction_id(ctx, field)
+	case "type":
+		return ec.fieldContext_VolumeAction_type(ctx, field)
+	case "status":
+		return ec.fieldContext_VolumeAction_status(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_VolumeAction_startedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_VolumeAction_completedAt(ctx, field)
+	case "region":
+		return ec.fieldContext_VolumeAction_region(ctx, field)
+	case "volume":
+		return ec.fieldContext_VolumeAction_volume(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VolumeAction", field.Name)
+}
+
+func (ec *executionContext) childFields_VolumeActionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_VolumeActionConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_VolumeActionConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_VolumeActionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_VolumeActionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VolumeActionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_VolumeActionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_VolumeActionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_VolumeActionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VolumeActionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_VolumeActionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "action":
+		return ec.fieldContext_VolumeActionPayload_action(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_VolumeActionPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VolumeActionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_VolumeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2034,6 +2971,52 @@ func (ec *executionContext) childFields_VolumeEdge(ctx context.Context, field gr
 		return ec.fieldContext_VolumeEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type VolumeEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_VolumeSnapshot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_VolumeSnapshot_id(ctx, field)
+	case "name":
+		return ec.fieldContext_VolumeSnapshot_name(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_VolumeSnapshot_createdAt(ctx, field)
+	case "regions":
+		return ec.fieldContext_VolumeSnapshot_regions(ctx, field)
+	case "minDiskSize":
+		return ec.fieldContext_VolumeSnapshot_minDiskSize(ctx, field)
+	case "sizeGigabytes":
+		return ec.fieldContext_VolumeSnapshot_sizeGigabytes(ctx, field)
+	case "tags":
+		return ec.fieldContext_VolumeSnapshot_tags(ctx, field)
+	case "volumeId":
+		return ec.fieldContext_VolumeSnapshot_volumeId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VolumeSnapshot", field.Name)
+}
+
+func (ec *executionContext) childFields_VolumeSnapshotConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_VolumeSnapshotConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_VolumeSnapshotConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_VolumeSnapshotConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_VolumeSnapshotConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VolumeSnapshotConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_VolumeSnapshotEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_VolumeSnapshotEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_VolumeSnapshotEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VolumeSnapshotEdge", field.Name)
 }
 
 func (ec *executionContext) childFields__Service(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2226,6 +3209,104 @@ func (ec *executionContext) field_Invoice_items_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_attachVolume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AttachVolumeInput, error) {
+			return ec.unmarshalNAttachVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐAttachVolumeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createVolumeSnapshot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateVolumeSnapshotInput, error) {
+			return ec.unmarshalNCreateVolumeSnapshotInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumeSnapshotInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createVolume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateVolumeInput, error) {
+			return ec.unmarshalNCreateVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteVolumeSnapshot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteVolumeSnapshotInput, error) {
+			return ec.unmarshalNDeleteVolumeSnapshotInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumeSnapshotInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteVolume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteVolumeInput, error) {
+			return ec.unmarshalNDeleteVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_detachVolume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DetachVolumeInput, error) {
+			return ec.unmarshalNDetachVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDetachVolumeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resizeVolume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResizeVolumeInput, error) {
+			return ec.unmarshalNResizeVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐResizeVolumeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2344,6 +3425,28 @@ func (ec *executionContext) field_Query_invoices_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_volumeAction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "volumeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["volumeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "actionId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["actionId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_volume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2409,6 +3512,104 @@ func (ec *executionContext) field_Query_volumes_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["before"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_volumeActionProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "volumeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["volumeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "actionId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["actionId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Volume_actions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Volume_snapshots_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -3150,6 +4351,244 @@ func (ec *executionContext) _Charge_amount(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Charge_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Charge", field, true, false, "Money")
+}
+
+func (ec *executionContext) _CreateVolumePayload_volume(ctx context.Context, field graphql.CollectedField, obj *model.CreateVolumePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateVolumePayload_volume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Volume, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Volume) graphql.Marshaler {
+			return ec.marshalOVolume2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolume(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateVolumePayload_volume(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateVolumePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Volume(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateVolumePayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.CreateVolumePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateVolumePayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateVolumePayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateVolumePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateVolumeSnapshotPayload_snapshot(ctx context.Context, field graphql.CollectedField, obj *model.CreateVolumeSnapshotPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateVolumeSnapshotPayload_snapshot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Snapshot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeSnapshot) graphql.Marshaler {
+			return ec.marshalOVolumeSnapshot2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshot(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateVolumeSnapshotPayload_snapshot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateVolumeSnapshotPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeSnapshot(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateVolumeSnapshotPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.CreateVolumeSnapshotPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateVolumeSnapshotPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateVolumeSnapshotPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateVolumeSnapshotPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeleteVolumePayload_deletedVolumeId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteVolumePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteVolumePayload_deletedVolumeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedVolumeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteVolumePayload_deletedVolumeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteVolumePayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteVolumePayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteVolumePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteVolumePayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteVolumePayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteVolumePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeleteVolumeSnapshotPayload_deletedSnapshotId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteVolumeSnapshotPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteVolumeSnapshotPayload_deletedSnapshotId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedSnapshotID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteVolumeSnapshotPayload_deletedSnapshotId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteVolumeSnapshotPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteVolumeSnapshotPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteVolumeSnapshotPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteVolumeSnapshotPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteVolumeSnapshotPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteVolumeSnapshotPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Entity_findManyInvoiceByUUIDs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -4642,6 +6081,314 @@ func (ec *executionContext) fieldContext_InvoiceSummary_creditsAndAdjustments(_ 
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createVolume(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createVolume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateVolume(ctx, fc.Args["input"].(model.CreateVolumeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateVolumePayload) graphql.Marshaler {
+			return ec.marshalOCreateVolumePayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumePayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createVolume(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateVolumePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteVolume(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteVolume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteVolume(ctx, fc.Args["input"].(model.DeleteVolumeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteVolumePayload) graphql.Marshaler {
+			return ec.marshalODeleteVolumePayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumePayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteVolume(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteVolumePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_attachVolume(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_attachVolume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AttachVolume(ctx, fc.Args["input"].(model.AttachVolumeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeActionPayload) graphql.Marshaler {
+			return ec.marshalOVolumeActionPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_attachVolume(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeActionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_attachVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_detachVolume(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_detachVolume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DetachVolume(ctx, fc.Args["input"].(model.DetachVolumeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeActionPayload) graphql.Marshaler {
+			return ec.marshalOVolumeActionPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_detachVolume(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeActionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_detachVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resizeVolume(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resizeVolume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResizeVolume(ctx, fc.Args["input"].(model.ResizeVolumeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeActionPayload) graphql.Marshaler {
+			return ec.marshalOVolumeActionPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resizeVolume(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeActionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resizeVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createVolumeSnapshot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createVolumeSnapshot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateVolumeSnapshot(ctx, fc.Args["input"].(model.CreateVolumeSnapshotInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateVolumeSnapshotPayload) graphql.Marshaler {
+			return ec.marshalOCreateVolumeSnapshotPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumeSnapshotPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createVolumeSnapshot(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateVolumeSnapshotPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createVolumeSnapshot_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteVolumeSnapshot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteVolumeSnapshot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteVolumeSnapshot(ctx, fc.Args["input"].(model.DeleteVolumeSnapshotInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteVolumeSnapshotPayload) graphql.Marshaler {
+			return ec.marshalODeleteVolumeSnapshotPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumeSnapshotPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteVolumeSnapshot(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteVolumeSnapshotPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteVolumeSnapshot_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5077,6 +6824,50 @@ func (ec *executionContext) fieldContext_Query_invoice(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_volumeAction(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_volumeAction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().VolumeAction(ctx, fc.Args["volumeId"].(string), fc.Args["actionId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeAction) graphql.Marshaler {
+			return ec.marshalOVolumeAction2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeAction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_volumeAction(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeAction(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_volumeAction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_volumes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5432,6 +7223,119 @@ func (ec *executionContext) fieldContext_Region_sizes(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Region", field, true, false, "String")
 }
 
+func (ec *executionContext) _Subscription_volumeActionProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_volumeActionProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().VolumeActionProgress(ctx, fc.Args["volumeId"].(string), fc.Args["actionId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeAction) graphql.Marshaler {
+			return ec.marshalNVolumeAction2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_volumeActionProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeAction(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_volumeActionProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserError_field(ctx context.Context, field graphql.CollectedField, obj *model.UserError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserError_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserError_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserError", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserError_message(ctx context.Context, field graphql.CollectedField, obj *model.UserError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserError", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserError_code(ctx context.Context, field graphql.CollectedField, obj *model.UserError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserError", field, false, false, "String")
+}
+
 func (ec *executionContext) _Volume_id(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5671,6 +7575,511 @@ func (ec *executionContext) fieldContext_Volume_filesystemLabel(_ context.Contex
 	return graphql.NewScalarFieldContext("Volume", field, true, false, "String")
 }
 
+func (ec *executionContext) _Volume_actions(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Volume_actions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Volume().Actions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeActionConnection) graphql.Marshaler {
+			return ec.marshalOVolumeActionConnection2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Volume_actions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Volume",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeActionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Volume_actions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Volume_snapshots(ctx context.Context, field graphql.CollectedField, obj *model.Volume) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Volume_snapshots(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Volume().Snapshots(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeSnapshotConnection) graphql.Marshaler {
+			return ec.marshalOVolumeSnapshotConnection2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Volume_snapshots(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Volume",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeSnapshotConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Volume_snapshots_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeAction_id(ctx context.Context, field graphql.CollectedField, obj *model.VolumeAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeAction_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeAction_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeAction", field, false, false, "ID")
+}
+
+func (ec *executionContext) _VolumeAction_type(ctx context.Context, field graphql.CollectedField, obj *model.VolumeAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeAction_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeAction_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _VolumeAction_status(ctx context.Context, field graphql.CollectedField, obj *model.VolumeAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeAction_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ActionStatus) graphql.Marshaler {
+			return ec.marshalNActionStatus2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐActionStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeAction_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeAction", field, false, false, "ActionStatus")
+}
+
+func (ec *executionContext) _VolumeAction_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.VolumeAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeAction_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDateTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeAction_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeAction", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _VolumeAction_completedAt(ctx context.Context, field graphql.CollectedField, obj *model.VolumeAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeAction_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDateTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeAction_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeAction", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _VolumeAction_region(ctx context.Context, field graphql.CollectedField, obj *model.VolumeAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeAction_region(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Region, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Region) graphql.Marshaler {
+			return ec.marshalORegion2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐRegion(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeAction_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeAction",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Region(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeAction_volume(ctx context.Context, field graphql.CollectedField, obj *model.VolumeAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeAction_volume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.VolumeAction().Volume(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Volume) graphql.Marshaler {
+			return ec.marshalOVolume2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolume(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeAction_volume(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeAction",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Volume(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeActionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.VolumeActionEdge) graphql.Marshaler {
+			return ec.marshalNVolumeActionEdge2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeActionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeActionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeActionConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.VolumeAction) graphql.Marshaler {
+			return ec.marshalNVolumeAction2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeActionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeActionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeActionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeActionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeActionConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VolumeActionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeActionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _VolumeActionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeAction) graphql.Marshaler {
+			return ec.marshalNVolumeAction2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeActionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeActionPayload_action(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionPayload_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeAction) graphql.Marshaler {
+			return ec.marshalOVolumeAction2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeAction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionPayload_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeActionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeActionPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.VolumeActionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeActionPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeActionPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeActionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _VolumeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.VolumeConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5840,6 +8249,364 @@ func (ec *executionContext) fieldContext_VolumeEdge_node(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Volume(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeSnapshot_id(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "ID")
+}
+
+func (ec *executionContext) _VolumeSnapshot_name(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "String")
+}
+
+func (ec *executionContext) _VolumeSnapshot_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDateTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _VolumeSnapshot_regions(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_regions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Regions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_regions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "String")
+}
+
+func (ec *executionContext) _VolumeSnapshot_minDiskSize(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_minDiskSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinDiskSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_minDiskSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VolumeSnapshot_sizeGigabytes(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_sizeGigabytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SizeGigabytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_sizeGigabytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "Float")
+}
+
+func (ec *executionContext) _VolumeSnapshot_tags(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_tags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tags, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "String")
+}
+
+func (ec *executionContext) _VolumeSnapshot_volumeId(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshot_volumeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VolumeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshot_volumeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshot", field, false, false, "ID")
+}
+
+func (ec *executionContext) _VolumeSnapshotConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshotConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshotConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.VolumeSnapshotEdge) graphql.Marshaler {
+			return ec.marshalNVolumeSnapshotEdge2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshotConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeSnapshotConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeSnapshotEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeSnapshotConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshotConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshotConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.VolumeSnapshot) graphql.Marshaler {
+			return ec.marshalNVolumeSnapshot2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshotConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeSnapshotConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeSnapshot(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeSnapshotConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshotConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshotConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshotConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeSnapshotConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VolumeSnapshotConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshotConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshotConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshotConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshotConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VolumeSnapshotEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshotEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshotEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshotEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VolumeSnapshotEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _VolumeSnapshotEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.VolumeSnapshotEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VolumeSnapshotEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VolumeSnapshot) graphql.Marshaler {
+			return ec.marshalNVolumeSnapshot2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VolumeSnapshotEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VolumeSnapshotEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VolumeSnapshot(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6941,6 +9708,391 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAttachVolumeInput(ctx context.Context, obj any) (model.AttachVolumeInput, error) {
+	var it model.AttachVolumeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"volumeId", "dropletId", "region", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "volumeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("volumeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VolumeID = data
+		case "dropletId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dropletId"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DropletID = data
+		case "region":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("region"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Region = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAttachVolumeInput unmarshals raw into the AttachVolumeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAttachVolumeInput(ctx context.Context, raw any) (model.AttachVolumeInput, error) {
+	var out model.AttachVolumeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AttachVolumeInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateVolumeInput(ctx context.Context, obj any) (model.CreateVolumeInput, error) {
+	var it model.CreateVolumeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "region", "sizeGigabytes", "description", "filesystemType", "filesystemLabel", "snapshotId", "tags", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "region":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("region"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Region = data
+		case "sizeGigabytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizeGigabytes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizeGigabytes = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "filesystemType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filesystemType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FilesystemType = data
+		case "filesystemLabel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filesystemLabel"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FilesystemLabel = data
+		case "snapshotId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("snapshotId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SnapshotID = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateVolumeInput unmarshals raw into the CreateVolumeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateVolumeInput(ctx context.Context, raw any) (model.CreateVolumeInput, error) {
+	var out model.CreateVolumeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateVolumeInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateVolumeSnapshotInput(ctx context.Context, obj any) (model.CreateVolumeSnapshotInput, error) {
+	var it model.CreateVolumeSnapshotInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"volumeId", "name", "tags", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "volumeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("volumeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VolumeID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateVolumeSnapshotInput unmarshals raw into the CreateVolumeSnapshotInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateVolumeSnapshotInput(ctx context.Context, raw any) (model.CreateVolumeSnapshotInput, error) {
+	var out model.CreateVolumeSnapshotInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateVolumeSnapshotInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeleteVolumeInput(ctx context.Context, obj any) (model.DeleteVolumeInput, error) {
+	var it model.DeleteVolumeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteVolumeInput unmarshals raw into the DeleteVolumeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteVolumeInput(ctx context.Context, raw any) (model.DeleteVolumeInput, error) {
+	var out model.DeleteVolumeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteVolumeInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeleteVolumeSnapshotInput(ctx context.Context, obj any) (model.DeleteVolumeSnapshotInput, error) {
+	var it model.DeleteVolumeSnapshotInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteVolumeSnapshotInput unmarshals raw into the DeleteVolumeSnapshotInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteVolumeSnapshotInput(ctx context.Context, raw any) (model.DeleteVolumeSnapshotInput, error) {
+	var out model.DeleteVolumeSnapshotInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteVolumeSnapshotInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDetachVolumeInput(ctx context.Context, obj any) (model.DetachVolumeInput, error) {
+	var it model.DetachVolumeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"volumeId", "dropletId", "region", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "volumeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("volumeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VolumeID = data
+		case "dropletId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dropletId"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DropletID = data
+		case "region":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("region"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Region = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDetachVolumeInput unmarshals raw into the DetachVolumeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDetachVolumeInput(ctx context.Context, raw any) (model.DetachVolumeInput, error) {
+	var out model.DetachVolumeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DetachVolumeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputInvoiceByUUIDsInput(ctx context.Context, obj any) (model.InvoiceByUUIDsInput, error) {
 	var it model.InvoiceByUUIDsInput
 	if obj == nil {
@@ -6980,6 +10132,69 @@ func (ec *executionContext) unmarshalInputInvoiceByUUIDsInput(ctx context.Contex
 func UnmarshalInvoiceByUUIDsInput(ctx context.Context, raw any) (model.InvoiceByUUIDsInput, error) {
 	var out model.InvoiceByUUIDsInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "InvoiceByUUIDsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputResizeVolumeInput(ctx context.Context, obj any) (model.ResizeVolumeInput, error) {
+	var it model.ResizeVolumeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"volumeId", "sizeGigabytes", "region", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "volumeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("volumeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VolumeID = data
+		case "sizeGigabytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizeGigabytes"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizeGigabytes = data
+		case "region":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("region"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Region = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResizeVolumeInput unmarshals raw into the ResizeVolumeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResizeVolumeInput(ctx context.Context, raw any) (model.ResizeVolumeInput, error) {
+	var out model.ResizeVolumeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResizeVolumeInput", raw, &out)
 	return out, err
 }
 
@@ -7344,6 +10559,158 @@ func (ec *executionContext) _Charge(ctx context.Context, sel ast.SelectionSet, o
 		case "amount":
 			out.Values[i] = ec._Charge_amount(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var createVolumePayloadImplementors = []string{"CreateVolumePayload"}
+
+func (ec *executionContext) _CreateVolumePayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateVolumePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createVolumePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateVolumePayload")
+		case "volume":
+			out.Values[i] = ec._CreateVolumePayload_volume(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CreateVolumePayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var createVolumeSnapshotPayloadImplementors = []string{"CreateVolumeSnapshotPayload"}
+
+func (ec *executionContext) _CreateVolumeSnapshotPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateVolumeSnapshotPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createVolumeSnapshotPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateVolumeSnapshotPayload")
+		case "snapshot":
+			out.Values[i] = ec._CreateVolumeSnapshotPayload_snapshot(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CreateVolumeSnapshotPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteVolumePayloadImplementors = []string{"DeleteVolumePayload"}
+
+func (ec *executionContext) _DeleteVolumePayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteVolumePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteVolumePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteVolumePayload")
+		case "deletedVolumeId":
+			out.Values[i] = ec._DeleteVolumePayload_deletedVolumeId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DeleteVolumePayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteVolumeSnapshotPayloadImplementors = []string{"DeleteVolumeSnapshotPayload"}
+
+func (ec *executionContext) _DeleteVolumeSnapshotPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteVolumeSnapshotPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteVolumeSnapshotPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteVolumeSnapshotPayload")
+		case "deletedSnapshotId":
+			out.Values[i] = ec._DeleteVolumeSnapshotPayload_deletedSnapshotId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DeleteVolumeSnapshotPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -7938,6 +11305,91 @@ func (ec *executionContext) _InvoiceSummary(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "createVolume":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createVolume(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleteVolume":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteVolume(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "attachVolume":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_attachVolume(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "detachVolume":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_detachVolume(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "resizeVolume":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resizeVolume(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createVolumeSnapshot":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createVolumeSnapshot(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deleteVolumeSnapshot":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteVolumeSnapshot(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
@@ -8121,6 +11573,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_invoice(ctx, field)
 				})
+		case "volumeAction":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_volumeAction(ctx, field)
+				})
 		case "volumes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -8229,6 +11687,69 @@ func (ec *executionContext) _Region(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "volumeActionProgress":
+		return ec._Subscription_volumeActionProgress(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var userErrorImplementors = []string{"UserError"}
+
+func (ec *executionContext) _UserError(ctx context.Context, sel ast.SelectionSet, obj *model.UserError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserError")
+		case "field":
+			out.Values[i] = ec._UserError_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._UserError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._UserError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var volumeImplementors = []string{"Volume", "_Entity"}
 
 func (ec *executionContext) _Volume(ctx context.Context, sel ast.SelectionSet, obj *model.Volume) graphql.Marshaler {
@@ -8243,51 +11764,251 @@ func (ec *executionContext) _Volume(ctx context.Context, sel ast.SelectionSet, o
 		case "id":
 			out.Values[i] = ec._Volume_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Volume_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
 			out.Values[i] = ec._Volume_description(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "sizeGigabytes":
 			out.Values[i] = ec._Volume_sizeGigabytes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Volume_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "region":
 			out.Values[i] = ec._Volume_region(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "dropletIds":
 			out.Values[i] = ec._Volume_dropletIds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tags":
 			out.Values[i] = ec._Volume_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "filesystemType":
 			out.Values[i] = ec._Volume_filesystemType(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "filesystemLabel":
 			out.Values[i] = ec._Volume_filesystemLabel(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Volume_actions(ctx, field, obj)
+				})
+		case "snapshots":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Volume_snapshots(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var volumeActionImplementors = []string{"VolumeAction"}
+
+func (ec *executionContext) _VolumeAction(ctx context.Context, sel ast.SelectionSet, obj *model.VolumeAction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, volumeActionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VolumeAction")
+		case "id":
+			out.Values[i] = ec._VolumeAction_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._VolumeAction_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._VolumeAction_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._VolumeAction_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "completedAt":
+			out.Values[i] = ec._VolumeAction_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "region":
+			out.Values[i] = ec._VolumeAction_region(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "volume":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._VolumeAction_volume(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var volumeActionConnectionImplementors = []string{"VolumeActionConnection"}
+
+func (ec *executionContext) _VolumeActionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.VolumeActionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, volumeActionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VolumeActionConnection")
+		case "edges":
+			out.Values[i] = ec._VolumeActionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._VolumeActionConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._VolumeActionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._VolumeActionConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var volumeActionEdgeImplementors = []string{"VolumeActionEdge"}
+
+func (ec *executionContext) _VolumeActionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.VolumeActionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, volumeActionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VolumeActionEdge")
+		case "cursor":
+			out.Values[i] = ec._VolumeActionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._VolumeActionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var volumeActionPayloadImplementors = []string{"VolumeActionPayload"}
+
+func (ec *executionContext) _VolumeActionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.VolumeActionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, volumeActionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VolumeActionPayload")
+		case "action":
+			out.Values[i] = ec._VolumeActionPayload_action(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._VolumeActionPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -8373,6 +12094,160 @@ func (ec *executionContext) _VolumeEdge(ctx context.Context, sel ast.SelectionSe
 			}
 		case "node":
 			out.Values[i] = ec._VolumeEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var volumeSnapshotImplementors = []string{"VolumeSnapshot"}
+
+func (ec *executionContext) _VolumeSnapshot(ctx context.Context, sel ast.SelectionSet, obj *model.VolumeSnapshot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, volumeSnapshotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VolumeSnapshot")
+		case "id":
+			out.Values[i] = ec._VolumeSnapshot_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._VolumeSnapshot_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._VolumeSnapshot_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "regions":
+			out.Values[i] = ec._VolumeSnapshot_regions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minDiskSize":
+			out.Values[i] = ec._VolumeSnapshot_minDiskSize(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sizeGigabytes":
+			out.Values[i] = ec._VolumeSnapshot_sizeGigabytes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "tags":
+			out.Values[i] = ec._VolumeSnapshot_tags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "volumeId":
+			out.Values[i] = ec._VolumeSnapshot_volumeId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var volumeSnapshotConnectionImplementors = []string{"VolumeSnapshotConnection"}
+
+func (ec *executionContext) _VolumeSnapshotConnection(ctx context.Context, sel ast.SelectionSet, obj *model.VolumeSnapshotConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, volumeSnapshotConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VolumeSnapshotConnection")
+		case "edges":
+			out.Values[i] = ec._VolumeSnapshotConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._VolumeSnapshotConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._VolumeSnapshotConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._VolumeSnapshotConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var volumeSnapshotEdgeImplementors = []string{"VolumeSnapshotEdge"}
+
+func (ec *executionContext) _VolumeSnapshotEdge(ctx context.Context, sel ast.SelectionSet, obj *model.VolumeSnapshotEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, volumeSnapshotEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VolumeSnapshotEdge")
+		case "cursor":
+			out.Values[i] = ec._VolumeSnapshotEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._VolumeSnapshotEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -8788,6 +12663,21 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNActionStatus2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐActionStatus(ctx context.Context, v any) (model.ActionStatus, error) {
+	var res model.ActionStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNActionStatus2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐActionStatus(ctx context.Context, sel ast.SelectionSet, v model.ActionStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNAttachVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐAttachVolumeInput(ctx context.Context, v any) (model.AttachVolumeInput, error) {
+	res, err := ec.unmarshalInputAttachVolumeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNBillingHistoryEdge2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐBillingHistoryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.BillingHistoryEdge) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -8858,6 +12748,31 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNCreateVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumeInput(ctx context.Context, v any) (model.CreateVolumeInput, error) {
+	res, err := ec.unmarshalInputCreateVolumeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateVolumeSnapshotInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumeSnapshotInput(ctx context.Context, v any) (model.CreateVolumeSnapshotInput, error) {
+	res, err := ec.unmarshalInputCreateVolumeSnapshotInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeleteVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumeInput(ctx context.Context, v any) (model.DeleteVolumeInput, error) {
+	res, err := ec.unmarshalInputDeleteVolumeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeleteVolumeSnapshotInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumeSnapshotInput(ctx context.Context, v any) (model.DeleteVolumeSnapshotInput, error) {
+	res, err := ec.unmarshalInputDeleteVolumeSnapshotInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDetachVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDetachVolumeInput(ctx context.Context, v any) (model.DetachVolumeInput, error) {
+	res, err := ec.unmarshalInputDetachVolumeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNFieldSet2string(ctx context.Context, v any) (string, error) {
@@ -9089,6 +13004,11 @@ func (ec *executionContext) marshalNProductCharge2ᚖgithubᚗcomᚋoceangraph�
 	return ec._ProductCharge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNResizeVolumeInput2githubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐResizeVolumeInput(ctx context.Context, v any) (model.ResizeVolumeInput, error) {
+	res, err := ec.unmarshalInputResizeVolumeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9132,6 +13052,30 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
+func (ec *executionContext) marshalNUserError2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUserError2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUserError2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐUserError(ctx context.Context, sel ast.SelectionSet, v *model.UserError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserError!")
+		return graphql.Null
+	}
+	return ec._UserError(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNVolume2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Volume) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -9154,6 +13098,54 @@ func (ec *executionContext) marshalNVolume2ᚖgithubᚗcomᚋoceangraphᚋoceang
 		return graphql.Null
 	}
 	return ec._Volume(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVolumeAction2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.VolumeAction) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVolumeAction2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeAction(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVolumeAction2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeAction(ctx context.Context, sel ast.SelectionSet, v *model.VolumeAction) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VolumeAction!")
+		return graphql.Null
+	}
+	return ec._VolumeAction(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVolumeActionEdge2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.VolumeActionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVolumeActionEdge2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVolumeActionEdge2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionEdge(ctx context.Context, sel ast.SelectionSet, v *model.VolumeActionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VolumeActionEdge!")
+		return graphql.Null
+	}
+	return ec._VolumeActionEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNVolumeByIDsInput2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeByIDsInput(ctx context.Context, v any) ([]*model.VolumeByIDsInput, error) {
@@ -9192,6 +13184,54 @@ func (ec *executionContext) marshalNVolumeEdge2ᚖgithubᚗcomᚋoceangraphᚋoc
 		return graphql.Null
 	}
 	return ec._VolumeEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVolumeSnapshot2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.VolumeSnapshot) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVolumeSnapshot2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshot(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVolumeSnapshot2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshot(ctx context.Context, sel ast.SelectionSet, v *model.VolumeSnapshot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VolumeSnapshot!")
+		return graphql.Null
+	}
+	return ec._VolumeSnapshot(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVolumeSnapshotEdge2ᚕᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.VolumeSnapshotEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVolumeSnapshotEdge2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVolumeSnapshotEdge2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotEdge(ctx context.Context, sel ast.SelectionSet, v *model.VolumeSnapshotEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VolumeSnapshotEdge!")
+		return graphql.Null
+	}
+	return ec._VolumeSnapshotEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalN_Any2map(ctx context.Context, v any) (map[string]any, error) {
@@ -9599,6 +13639,20 @@ func (ec *executionContext) marshalOCharge2ᚖgithubᚗcomᚋoceangraphᚋoceang
 	return ec._Charge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOCreateVolumePayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumePayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateVolumePayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CreateVolumePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOCreateVolumeSnapshotPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐCreateVolumeSnapshotPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateVolumeSnapshotPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CreateVolumeSnapshotPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalODateTime2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDateTime(ctx context.Context, v any) (*model.DateTime, error) {
 	if v == nil {
 		return nil, nil
@@ -9613,6 +13667,20 @@ func (ec *executionContext) marshalODateTime2ᚖgithubᚗcomᚋoceangraphᚋocea
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalODeleteVolumePayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumePayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteVolumePayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DeleteVolumePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODeleteVolumeSnapshotPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐDeleteVolumeSnapshotPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteVolumeSnapshotPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DeleteVolumeSnapshotPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
@@ -9832,6 +13900,27 @@ func (ec *executionContext) marshalOVolume2ᚖgithubᚗcomᚋoceangraphᚋoceang
 	return ec._Volume(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOVolumeAction2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeAction(ctx context.Context, sel ast.SelectionSet, v *model.VolumeAction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._VolumeAction(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOVolumeActionConnection2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionConnection(ctx context.Context, sel ast.SelectionSet, v *model.VolumeActionConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._VolumeActionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOVolumeActionPayload2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeActionPayload(ctx context.Context, sel ast.SelectionSet, v *model.VolumeActionPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._VolumeActionPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOVolumeByIDsInput2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeByIDsInput(ctx context.Context, v any) (*model.VolumeByIDsInput, error) {
 	if v == nil {
 		return nil, nil
@@ -9845,6 +13934,20 @@ func (ec *executionContext) marshalOVolumeConnection2ᚖgithubᚗcomᚋoceangrap
 		return graphql.Null
 	}
 	return ec._VolumeConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOVolumeSnapshot2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshot(ctx context.Context, sel ast.SelectionSet, v *model.VolumeSnapshot) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._VolumeSnapshot(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOVolumeSnapshotConnection2ᚖgithubᚗcomᚋoceangraphᚋoceangraphᚋgraphᚋmodelᚐVolumeSnapshotConnection(ctx context.Context, sel ast.SelectionSet, v *model.VolumeSnapshotConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._VolumeSnapshotConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalO_Entity2githubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity(ctx context.Context, sel ast.SelectionSet, v fedruntime.Entity) graphql.Marshaler {

@@ -9,6 +9,18 @@ import (
 	"strconv"
 )
 
+// Attach a volume to a Droplet in its region.
+type AttachVolumeInput struct {
+	// The volume's id.
+	VolumeID string `json:"volumeId"`
+	// The Droplet to attach the volume to.
+	DropletID int `json:"dropletId"`
+	// Defaults to the volume's region.
+	Region *string `json:"region,omitempty"`
+	// Repeating the mutation with this key within 24 hours returns the first answer.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
 // The account's balance, from GET /v2/customers/my/balance.
 type Balance struct {
 	// account_balance plus month_to_date_usage, as of generatedAt.
@@ -59,6 +71,102 @@ type BillingHistoryEntry struct {
 	Invoice *Invoice `json:"invoice,omitempty"`
 }
 
+// Every input carries an optional `idempotencyKey`: a client that repeats a mutation with the same key and
+// the same token (after a timeout, a reload, a retry on another replica) within 24 hours gets the first
+// answer again, and DigitalOcean sees one request. The same key with a different input is a BAD_USER_INPUT.
+type CreateVolumeInput struct {
+	// Lowercase letters, digits and `-`, starting with a letter, at most 64 characters; unique per region.
+	Name string `json:"name"`
+	// The region's slug, e.g. nyc1.
+	Region string `json:"region"`
+	// Size in GiB, 1 to 16384; required unless `snapshotId` is set. Ignored by DigitalOcean when `snapshotId` is set.
+	SizeGigabytes *int `json:"sizeGigabytes,omitempty"`
+	// A free-form description.
+	Description *string `json:"description,omitempty"`
+	// ext4 or xfs; null leaves the volume unformatted.
+	FilesystemType *string `json:"filesystemType,omitempty"`
+	// The filesystem's label (ext4: at most 16 characters, xfs: at most 12).
+	FilesystemLabel *string `json:"filesystemLabel,omitempty"`
+	// Create the volume from this volume snapshot.
+	SnapshotID *string `json:"snapshotId,omitempty"`
+	// Tags to apply to the volume.
+	Tags []string `json:"tags,omitempty"`
+	// Repeating the mutation with this key within 24 hours returns the first answer (see CreateVolumeInput).
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+// The answer to createVolume.
+type CreateVolumePayload struct {
+	// The new volume; null when the input was refused.
+	Volume *Volume `json:"volume,omitempty"`
+	// Why the input was refused; empty on success.
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+// Snapshot a volume.
+type CreateVolumeSnapshotInput struct {
+	// The volume's id.
+	VolumeID string `json:"volumeId"`
+	// The snapshot's name.
+	Name string `json:"name"`
+	// Tags to apply to the snapshot.
+	Tags []string `json:"tags,omitempty"`
+	// Repeating the mutation with this key within 24 hours returns the first answer.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+// The answer to createVolumeSnapshot.
+type CreateVolumeSnapshotPayload struct {
+	// The new snapshot; null when the input was refused.
+	Snapshot *VolumeSnapshot `json:"snapshot,omitempty"`
+	// Why the input was refused; empty on success.
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+// Which volume to delete.
+type DeleteVolumeInput struct {
+	// The volume's id.
+	ID string `json:"id"`
+	// Repeating the mutation with this key within 24 hours returns the first answer.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+// The answer to deleteVolume.
+type DeleteVolumePayload struct {
+	// The id of the deleted volume; null when the input was refused.
+	DeletedVolumeID *string `json:"deletedVolumeId,omitempty"`
+	// Why the input was refused; empty on success.
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+// Which snapshot to delete.
+type DeleteVolumeSnapshotInput struct {
+	// The snapshot's id.
+	ID string `json:"id"`
+	// Repeating the mutation with this key within 24 hours returns the first answer.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+// The answer to deleteVolumeSnapshot.
+type DeleteVolumeSnapshotPayload struct {
+	// The id of the deleted snapshot; null when the input was refused.
+	DeletedSnapshotID *string `json:"deletedSnapshotId,omitempty"`
+	// Why the input was refused; empty on success.
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+// Detach a volume from a Droplet.
+type DetachVolumeInput struct {
+	// The volume's id.
+	VolumeID string `json:"volumeId"`
+	// The Droplet the volume is attached to.
+	DropletID int `json:"dropletId"`
+	// Defaults to the volume's region.
+	Region *string `json:"region,omitempty"`
+	// Repeating the mutation with this key within 24 hours returns the first answer.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
 type InvoiceByUUIDsInput struct {
 	UUID string `json:"UUID"`
 }
@@ -105,6 +213,10 @@ type InvoiceItemEdge struct {
 	Node *InvoiceItem `json:"node"`
 }
 
+// The writes of the API: block storage volumes, their actions and their snapshots.
+type Mutation struct {
+}
+
 // Where a page of a connection sits in the whole list.
 type PageInfo struct {
 	// Whether items follow the last one of this page.
@@ -119,6 +231,60 @@ type PageInfo struct {
 
 // The entry points of the API: billing (here), invoices and volumes (in their own files).
 type Query struct {
+}
+
+// Grow a volume.
+type ResizeVolumeInput struct {
+	// The volume's id.
+	VolumeID string `json:"volumeId"`
+	// The new size in GiB: larger than the current one, at most 16384.
+	SizeGigabytes int `json:"sizeGigabytes"`
+	// Defaults to the volume's region.
+	Region *string `json:"region,omitempty"`
+	// Repeating the mutation with this key within 24 hours returns the first answer.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+// Live updates (graphql-ws over WebSocket, or graphql-sse over Server-Sent Events, both at /query).
+type Subscription struct {
+}
+
+// A refusal of the input by DigitalOcean or by this server, aimed at the input field it concerns.
+type UserError struct {
+	// Path to the input field, e.g. ["input", "name"]; empty when it concerns the whole input.
+	Field []string `json:"field"`
+	// What is wrong, for a person (DigitalOcean's own words when it refused).
+	Message string `json:"message"`
+	// A stable machine-readable reason, e.g. INVALID, TAKEN, TOO_SMALL, WRONG_REGION, ATTACHED, UNKNOWN.
+	Code string `json:"code"`
+}
+
+// A page of a volume's actions.
+type VolumeActionConnection struct {
+	// The actions of this page, each with its cursor.
+	Edges []*VolumeActionEdge `json:"edges"`
+	// The actions of this page.
+	Nodes []*VolumeAction `json:"nodes"`
+	// Where this page sits in the whole list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many actions the volume has in all.
+	TotalCount int `json:"totalCount"`
+}
+
+// A volume action with its cursor.
+type VolumeActionEdge struct {
+	// Opaque position of this action, for `after`/`before`.
+	Cursor string `json:"cursor"`
+	// The action.
+	Node *VolumeAction `json:"node"`
+}
+
+// The answer to attachVolume, detachVolume and resizeVolume.
+type VolumeActionPayload struct {
+	// The action DigitalOcean started (usually IN_PROGRESS); null when the input was refused.
+	Action *VolumeAction `json:"action,omitempty"`
+	// Why the input was refused; empty on success.
+	UserErrors []*UserError `json:"userErrors"`
 }
 
 type VolumeByIDsInput struct {
@@ -143,6 +309,110 @@ type VolumeEdge struct {
 	Cursor string `json:"cursor"`
 	// The volume.
 	Node *Volume `json:"node"`
+}
+
+// A snapshot of a volume's data.
+type VolumeSnapshot struct {
+	// The snapshot's id.
+	ID string `json:"id"`
+	// The snapshot's name.
+	Name string `json:"name"`
+	// When the snapshot was taken.
+	CreatedAt *DateTime `json:"createdAt,omitempty"`
+	// The regions the snapshot is available in, by slug.
+	Regions []string `json:"regions"`
+	// The smallest volume, in GiB, that the snapshot can be restored to.
+	MinDiskSize *int `json:"minDiskSize,omitempty"`
+	// Size of the snapshot's data in GiB (DigitalOcean sends a float, e.g. 2.34).
+	SizeGigabytes *float64 `json:"sizeGigabytes,omitempty"`
+	// The snapshot's tags.
+	Tags []string `json:"tags"`
+	// The volume the snapshot was taken from.
+	VolumeID *string `json:"volumeId,omitempty"`
+}
+
+// A page of a volume's snapshots.
+type VolumeSnapshotConnection struct {
+	// The snapshots of this page, each with its cursor.
+	Edges []*VolumeSnapshotEdge `json:"edges"`
+	// The snapshots of this page.
+	Nodes []*VolumeSnapshot `json:"nodes"`
+	// Where this page sits in the whole list.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many snapshots the volume has in all.
+	TotalCount int `json:"totalCount"`
+}
+
+// A volume snapshot with its cursor.
+type VolumeSnapshotEdge struct {
+	// Opaque position of this snapshot, for `after`/`before`.
+	Cursor string `json:"cursor"`
+	// The snapshot.
+	Node *VolumeSnapshot `json:"node"`
+}
+
+// UNKNOWN stands for a status that DigitalOcean adds later.
+type ActionStatus string
+
+const (
+	// Started and not finished (DigitalOcean's in-progress).
+	ActionStatusInProgress ActionStatus = "IN_PROGRESS"
+	// Finished successfully.
+	ActionStatusCompleted ActionStatus = "COMPLETED"
+	// Finished with an error; the volume is as it was.
+	ActionStatusErrored ActionStatus = "ERRORED"
+	// A status this server does not know yet.
+	ActionStatusUnknown ActionStatus = "UNKNOWN"
+)
+
+var AllActionStatus = []ActionStatus{
+	ActionStatusInProgress,
+	ActionStatusCompleted,
+	ActionStatusErrored,
+	ActionStatusUnknown,
+}
+
+func (e ActionStatus) IsValid() bool {
+	switch e {
+	case ActionStatusInProgress, ActionStatusCompleted, ActionStatusErrored, ActionStatusUnknown:
+		return true
+	}
+	return false
+}
+
+func (e ActionStatus) String() string {
+	return string(e)
+}
+
+func (e *ActionStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ActionStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ActionStatus", str)
+	}
+	return nil
+}
+
+func (e ActionStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ActionStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ActionStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // UNKNOWN stands for a type that DigitalOcean adds later; it never makes a query fail.

@@ -197,16 +197,23 @@ var simpleContentTypes = map[string]bool{
 // no simple request can. A bearer token is such a header too: a page must set
 // Authorization itself, which forces a preflight, and the request runs on that
 // token, not on the server's DIGITALOCEAN_TOKEN (only Bearer: a browser
-// attaches cached Basic credentials on its own). OPTIONS is left to CORS.
+// attaches cached Basic credentials on its own). OPTIONS is left to CORS. A
+// WebSocket handshake is let through: no page can set its headers either, and
+// the GraphQL handler checks its Origin against the same allow-list as CORS.
 func preventCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions || !mayBeSimpleRequest(r) || hasBearerToken(r) ||
+		if r.Method == http.MethodOptions || !mayBeSimpleRequest(r) || hasBearerToken(r) || isWebSocketHandshake(r) ||
 			r.Header.Get("X-Apollo-Operation-Name") != "" || r.Header.Get("Apollo-Require-Preflight") != "" {
 			next.ServeHTTP(w, r)
 			return
 		}
 		graph.WriteRefusal(w, http.StatusBadRequest, graph.CodeBadRequest, csrfRefusal)
 	})
+}
+
+// isWebSocketHandshake reports whether r opens a WebSocket.
+func isWebSocketHandshake(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.Header.Get("Sec-WebSocket-Key") != ""
 }
 
 // hasBearerToken reports whether r carries Authorization: Bearer <something>.

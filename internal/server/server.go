@@ -187,6 +187,7 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		MaxBase64RequestBytes: cfg.MaxBase64RequestBytes,
 		MaxBase64ProcessBytes: cfg.MaxBase64ProcessBytes,
 		MaxUpstreamBytes:      cfg.MaxUpstreamBytes,
+		AllowOrigin:           cfg.CORSOrigins.Allows,
 		Logger:                logger,
 		Guards:                cfg.Guards,
 		Extensions:            []graphql.HandlerExtension{graph.NewTelemetry(tp)},
