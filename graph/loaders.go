@@ -107,7 +107,7 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 	})
 	l.volumes = newLoader(naive, c.GetVolume)
 	l.volumePages = newLoader(naive, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
-		p, err := cachedList(ctx, fmt.Sprintf("volumes?region=%q&name=%q&page=%d&per_page=%d", k.region, k.name, k.page, k.perPage), func(ctx context.Context) (*upstream.VolumePage, error) {
+		p, err := cachedList(ctx, fmt.Sprintf("volumes@%s?region=%q&name=%q&page=%d&per_page=%d", volumeListGeneration(ctx), k.region, k.name, k.page, k.perPage), func(ctx context.Context) (*upstream.VolumePage, error) {
 			return c.ListVolumes(ctx, upstream.VolumeListOptions{
 				ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
 				Region:      k.region, Name: k.name,

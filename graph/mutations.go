@@ -137,8 +137,10 @@ func (r *Resolver) sendWrite(ctx context.Context, w writeRequest) (*writeAnswer,
 	})
 	var ue *upstream.Error
 	if err == nil || (errors.As(err, &ue) && ue.Outcome != upstream.OutcomeNotApplied) {
-		// The write happened, or may have: what this request read before is stale.
+		// The write happened, or may have: what this request read before is stale,
+		// and so are the token's volume lists in the cache (CACHE_LIST_TTL).
 		scopeFrom(ctx).loaders.forgetVolumes()
+		forgetCachedVolumeLists(ctx)
 	}
 	if refusal, ok := upstream.AsRefusal(err); ok {
 		return &writeAnswer{UserErrors: []*model.UserError{refusalError(refusal)}}, nil
@@ -268,6 +270,32 @@ func checkCreateVolume(in model.CreateVolumeInput) []*model.UserError {
 func withoutKey[T any](in T, clear func(*T)) T {
 	clear(&in)
 	return in
+}
+
+// volumeListGenerationName holds the generation of a token's cached volume
+// lists: the lists are cached under names carrying it (loaders.go), so a write
+// moving it on retires every list cached before, whatever its filters and page.
+const volumeListGenerationName = "list/volumes-generation"
+
+// volumeListGeneration is the token's current generation ("0" before any write).
+func volumeListGeneration(ctx context.Context) string {
+	c := scopeFrom(ctx).cost
+	if c == nil || c.cache == nil || c.state.ListTTL <= 0 {
+		return "0"
+	}
+	if gen, _, ok := c.cache.Get(ctx, volumeListGenerationName); ok {
+		return string(gen)
+	}
+	return "0"
+}
+
+// forgetCachedVolumeLists moves the token's volume-list generation on.
+func forgetCachedVolumeLists(ctx context.Context) {
+	c := scopeFrom(ctx).cost
+	if c == nil || c.cache == nil || c.state.ListTTL <= 0 {
+		return
+	}
+	c.cache.Put(ctx, volumeListGenerationName, []byte(strconv.FormatInt(time.Now().UnixNano(), 36)), 2*c.state.ListTTL)
 }
 
 // volumeAction is the path of attachVolume, detachVolume and resizeVolume.

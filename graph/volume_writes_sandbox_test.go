@@ -3,7 +3,9 @@ package graph
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/oceangraph/oceangraph/internal/shared"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
 
@@ -177,4 +179,34 @@ func TestMutationsAgainstTheSandbox(t *testing.T) {
 		map[string]any{"r": otherRegion}, []string{"POST /v2/volumes"}, &created)
 	expectRefusal("attach across regions", `mutation($v: ID!, $d: Int!) { p: attachVolume(input: {volumeId: $v, dropletId: $d}) { action { id } userErrors { field code } } }`,
 		map[string]any{"v": created.CreateVolume.Volume.ID, "d": dropletID}, "input.dropletId", "WRONG_REGION")
+}
+
+// With CACHE_LIST_TTL the token's volume lists are cached across requests;
+// a write retires them, so the next request sees the new volume.
+func TestWriteRetiresCachedVolumeLists(t *testing.T) {
+	st := newSharedState(t, shared.NewLocal(0), nil)
+	st.ListTTL = time.Minute
+	sb := sandbox.New(sandbox.Options{Seed: 1, ActionDelay: -1})
+	h := newHarness(t, sb, func(c *Config) { c.Shared = st })
+	h.sandbox = sb
+	count := func() int {
+		var out struct{ Volumes struct{ TotalCount int } }
+		h.mustData(`{ volumes(first: 1) { totalCount nodes { id } } }`, nil, &out)
+		return out.Volumes.TotalCount
+	}
+	before := count()
+	h.sandbox.Reset()
+	if again := count(); again != before || len(h.upstreamCalls()) != 0 {
+		t.Fatalf("the list is not served from the cache (CACHE_LIST_TTL): %d then %d", before, again)
+	}
+	var region struct {
+		Volumes struct{ Nodes []struct{ Region struct{ Slug string } } }
+	}
+	h.mustData(`{ volumes(first: 1) { nodes { region { slug } } } }`, nil, &region)
+	var created struct{ CreateVolume struct{ UserErrors []any } }
+	h.mustData(`mutation($r: String!) { createVolume(input: {name: "cached-list", region: $r, sizeGigabytes: 1}) { userErrors { code } } }`,
+		map[string]any{"r": region.Volumes.Nodes[0].Region.Slug}, &created)
+	if after := count(); after != before+1 {
+		t.Errorf("after createVolume the cached list still says %d volumes, want %d", after, before+1)
+	}
 }
