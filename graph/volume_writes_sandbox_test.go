@@ -200,7 +200,9 @@ func TestWriteRetiresCachedVolumeLists(t *testing.T) {
 		t.Fatalf("the list is not served from the cache (CACHE_LIST_TTL): %d then %d", before, again)
 	}
 	var region struct {
-		Volumes struct{ Nodes []struct{ Region struct{ Slug string } } }
+		Volumes struct {
+			Nodes []struct{ Region struct{ Slug string } }
+		}
 	}
 	h.mustData(`{ volumes(first: 1) { nodes { region { slug } } } }`, nil, &region)
 	var created struct{ CreateVolume struct{ UserErrors []any } }
