@@ -173,20 +173,28 @@ func TestThreeReplicasShareOneRedis(t *testing.T) {
 				time.Sleep(100 * time.Millisecond) // polling the replica's own retry
 			}
 		}
-		// A Redis call may still outlast its 50 ms on this busy machine (the
-		// request then goes on without sharing, as designed): three fresh tokens
-		// get three chances to show the shared tier at work.
+		// A Redis call may still outlast its 50 ms on a busy machine (the request
+		// then goes on without sharing, as designed, and the error counter says
+		// so). An attempt during which no replica counted a Redis error must
+		// show the shared tier at work; attempts disturbed by Redis errors are
+		// retried with a fresh token, up to ten.
 		var costs []int
-		for i := range 3 {
+		for i := range 10 {
 			tok := fmt.Sprintf("dop_v1_after_restart_%d", i)
+			errsBefore := c.redisErrors()
 			c.post(c.replicas[2], tok, queries.Dashboard, nil)
 			c.sandbox.Reset()
 			c.post(c.replicas[0], tok, queries.Dashboard, nil)
-			if costs = append(costs, len(c.sandbox.Requests())); costs[i] <= 3 {
+			cost := len(c.sandbox.Requests())
+			costs = append(costs, cost)
+			if cost <= 3 {
 				return
 			}
+			if c.redisErrors() == errsBefore {
+				t.Fatalf("after Redis restarted, a dashboard warm at replica 3 cost %d calls at replica 1 with no Redis error counted, want ≤ 3 (costs so far %v)", cost, costs)
+			}
 		}
-		t.Fatalf("after Redis restarted, dashboards warm at replica 3 cost %v calls at replica 1, want ≤ 3", costs)
+		t.Fatalf("after Redis restarted, every attempt was disturbed by Redis errors; dashboards warm at replica 3 cost %v calls at replica 1, want ≤ 3", costs)
 	})
 }
 
