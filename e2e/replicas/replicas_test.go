@@ -77,6 +77,37 @@ func TestThreeReplicasShareOneRedis(t *testing.T) {
 		}
 	})
 
+	t.Run("an idempotency key used at replica 1 is honoured at replica 2 and checked at replica 3", func(t *testing.T) {
+		c.t = t
+		const mutation = `mutation($in: CreateVolumeInput!) { createVolume(input: $in) { volume { id name sizeGigabytes } userErrors { field code message } } }`
+		tok := "dop_v1_replicas_idempotency"
+		in := map[string]any{"name": "replicas-idem", "region": "nyc1", "sizeGigabytes": 10, "idempotencyKey": "replicas-key-1"}
+		c.sandbox.Reset()
+		first := c.post(c.replicas[0], tok, mutation, map[string]any{"in": in})
+		if len(first.Errors) > 0 || !bytes.Contains(first.Data, []byte(`"name":"replicas-idem"`)) {
+			t.Fatalf("createVolume at replica 1: data %s, errors %v", first.Data, first.Errors)
+		}
+		if n := len(c.sandbox.Requests()); n != 1 {
+			t.Fatalf("createVolume at replica 1 made %d upstream calls (%v), want the one POST", n, c.sandbox.Requests())
+		}
+		c.sandbox.Reset()
+		again := c.post(c.replicas[1], tok, mutation, map[string]any{"in": in})
+		if len(again.Errors) > 0 || !bytes.Equal(first.Data, again.Data) {
+			t.Fatalf("the same key at replica 2 answered %s (errors %v), want the first answer %s", again.Data, again.Errors, first.Data)
+		}
+		if reqs := c.sandbox.Requests(); len(reqs) != 0 {
+			t.Fatalf("the same key at replica 2 reached DigitalOcean: %v", reqs)
+		}
+		other := map[string]any{"name": "replicas-idem", "region": "nyc1", "sizeGigabytes": 20, "idempotencyKey": "replicas-key-1"}
+		changed := c.post(c.replicas[2], tok, mutation, map[string]any{"in": other})
+		if len(changed.Errors) != 1 || changed.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+			t.Fatalf("the same key with another input at replica 3: errors %v, want one BAD_USER_INPUT", changed.Errors)
+		}
+		if reqs := c.sandbox.Requests(); len(reqs) != 0 {
+			t.Fatalf("the reused key with another input reached DigitalOcean: %v", reqs)
+		}
+	})
+
 	t.Run("at 250 calls a minute, refusals are whole and no 429 reaches a client", func(t *testing.T) {
 		c.t = t
 		if err := c.sandbox.SetFaults(sandbox.Faults{RateLimitPerMinute: 250}); err != nil {
