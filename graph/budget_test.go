@@ -1,9 +1,10 @@
 package graph
 
 import (
-	"github.com/oceangraph/oceangraph/internal/queries"
 	"strings"
 	"testing"
+
+	"github.com/oceangraph/oceangraph/internal/queries"
 )
 
 // estimateCases are queries with their estimated upstream calls. UUID,

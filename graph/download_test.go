@@ -10,10 +10,11 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oceangraph/oceangraph/internal/logbuffer"
 
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
@@ -25,25 +26,7 @@ type downloadRig struct {
 	server *httptest.Server
 	links  *FileLinks
 	now    *time.Time
-	log    *syncBuffer
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log    *logbuffer.Buffer
 }
 
 // downloadRoutes serves NewDownloads' handlers under the routes internal/server
@@ -67,7 +50,7 @@ func newDownloadRig(t *testing.T, upstreamURL, defaultToken string) *downloadRig
 		t.Fatalf("upstream.New: %v", err)
 	}
 	links, now := newTestFileLinks(t, fileTestKey)
-	log := &syncBuffer{}
+	log := &logbuffer.Buffer{}
 	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(downloadRoutes(client, links, defaultToken, logger))
 	t.Cleanup(srv.Close)

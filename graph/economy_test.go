@@ -2,8 +2,9 @@ package graph
 
 import (
 	"fmt"
-	"github.com/oceangraph/oceangraph/internal/queries"
 	"testing"
+
+	"github.com/oceangraph/oceangraph/internal/queries"
 )
 
 // The dashboard costs exactly one upstream call per distinct resource it

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oceangraph/oceangraph/internal/logbuffer"
+
 	"go.uber.org/goleak"
 
 	"github.com/oceangraph/oceangraph/internal/queries"
@@ -434,7 +436,7 @@ func TestDownloadFaultsYieldTheirStatus(t *testing.T) {
 			}
 			t.Cleanup(client.CloseIdleConnections)
 			links, _ := NewFileLinks(bytes.Repeat([]byte{7}, minFileLinkKeySize), 0)
-			logs := &syncBuffer{}
+			logs := &logbuffer.Buffer{}
 			srv := httptest.NewServer(downloadRoutes(client, links, "", slog.New(slog.NewTextHandler(logs, nil))))
 			t.Cleanup(srv.Close)
 

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oceangraph/oceangraph/internal/logbuffer"
+
 	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
@@ -59,7 +61,7 @@ type isolationServer struct {
 	sb        *sandbox.Sandbox
 	query     *harness
 	downloads *httptest.Server
-	logs      *syncBuffer
+	logs      *logbuffer.Buffer
 }
 
 func newIsolationServer(t *testing.T) *isolationServer {
@@ -76,7 +78,7 @@ func newIsolationServer(t *testing.T) *isolationServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logbuffer.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := &isolationServer{sb: sb, logs: logs}
 	s.downloads = httptest.NewServer(downloadRoutes(client, links, "", logger))
@@ -309,7 +311,7 @@ func TestErrorsNeverEchoTheToken(t *testing.T) {
 		io.WriteString(w, `{"id":"unauthorized","message":"Unable to authenticate you."}`)
 	}))
 	t.Cleanup(up.Close)
-	logs := &syncBuffer{}
+	logs := &logbuffer.Buffer{}
 	h := newHarnessAt(t, up.URL, func(c *Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}).handler

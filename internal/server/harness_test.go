@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oceangraph/oceangraph/internal/logbuffer"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -22,7 +23,7 @@ import (
 // testServer is run(), the production wiring, serving on a loopback port.
 type testServer struct {
 	url   string
-	logs  *syncBuffer             // the JSON log at debug level, unless options.logs took it
+	logs  *logbuffer.Buffer       // the JSON log at debug level, unless options.logs took it
 	spans *tracetest.SpanRecorder // every span the server ended
 	stop  func() error            // stops the server and returns run's error (also done when the test ends)
 }
@@ -53,7 +54,7 @@ func startServer(t testing.TB, o serverOptions) *testServer {
 		t.Fatalf("config: %v", err)
 	}
 	cfg.ListenHost, cfg.Port = "127.0.0.1", 0
-	s := &testServer{logs: &syncBuffer{}, spans: tracetest.NewSpanRecorder()}
+	s := &testServer{logs: &logbuffer.Buffer{}, spans: tracetest.NewSpanRecorder()}
 	var logs io.Writer = s.logs
 	if o.logs != nil {
 		logs = o.logs
@@ -107,22 +108,4 @@ func (s *testServer) waitHealthy(t testing.TB) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("/healthz never answered 200")
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package shared_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oceangraph/oceangraph/internal/logbuffer"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -118,17 +119,17 @@ func TestStoreCountSlidesOverTheWindow(t *testing.T) {
 }
 
 // openShared opens a Shared on url with its own metrics registry and log buffer.
-func openShared(t *testing.T, url string) (*shared.Shared, *prometheus.Registry, *syncBuffer) {
+func openShared(t *testing.T, url string) (*shared.Shared, *prometheus.Registry, *logbuffer.Buffer) {
 	t.Helper()
 	return openSharedWait(t, url, 0)
 }
 
 // openSharedWait is openShared with a Redis wait of its own: tests of what is
 // shared use a generous one, so a slow race-detector run is not an outage.
-func openSharedWait(t *testing.T, url string, wait time.Duration) (*shared.Shared, *prometheus.Registry, *syncBuffer) {
+func openSharedWait(t *testing.T, url string, wait time.Duration) (*shared.Shared, *prometheus.Registry, *logbuffer.Buffer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	logs := &syncBuffer{}
+	logs := &logbuffer.Buffer{}
 	s, err := shared.Open(context.Background(), shared.Options{
 		RedisURL: url, Wait: wait, RetryEvery: 20 * time.Millisecond, Registerer: reg,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
@@ -406,21 +407,4 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
