@@ -75,6 +75,7 @@ func runSandbox(ctx context.Context, args []string) error {
 	pdfSize := fs.Int64("pdf-size", 0, "pad every PDF to this many bytes (0: natural size)")
 	actionDelay := fs.Duration("action-delay", sandbox.DefaultActionDelay, "how long a volume action stays in-progress (0: it completes at once)")
 	actionErrors := fs.Float64("action-error-rate", 0, "fraction of volume actions that end errored")
+	accountToken := fs.String("account-token", "", "serve every token as this one (one account for all: a benchmark's fresh token per request keeps a server's cache cold)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func runSandbox(ctx context.Context, args []string) error {
 		*actionDelay = -1 // the sandbox's "at once"
 	}
 	sb := sandbox.New(sandbox.Options{Latency: *latency, Jitter: *jitter, RateLimitPerMinute: *rateLimit, PDFSize: *pdfSize,
-		ActionDelay: *actionDelay, ActionErrorRate: *actionErrors})
+		ActionDelay: *actionDelay, ActionErrorRate: *actionErrors, AccountToken: *accountToken})
 	srv := &http.Server{Addr: *addr, Handler: sb, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -85,6 +85,11 @@ type Options struct {
 	// MaxWrittenAccounts bounds how many tokens' accounts keep their writes
 	// (least recently used forgotten first); default DefaultMaxWrittenAccounts.
 	MaxWrittenAccounts int
+	// AccountToken, when set, serves every request that carries a token as
+	// if it carried this one (one account, rate-limit window and write state):
+	// a benchmark can send a new token per request, so that a server's
+	// per-token cache stays cold, without the sandbox generating an account each.
+	AccountToken string
 }
 
 // Sandbox is the DigitalOcean stand-in. It is safe for concurrent use.
@@ -98,6 +103,8 @@ type Sandbox struct {
 	stats    *stats
 	// generating de-duplicates concurrent generations of one account.
 	generating singleflight.Group
+
+	accountToken string
 
 	routes       map[string]map[string]http.HandlerFunc // path template → method → handler
 	states       *states
@@ -128,14 +135,15 @@ func New(opts Options) *Sandbox {
 	}
 	accounts, _ := lru.New[accountKey, *Account](opts.MaxAccounts) // errors only on size <= 0
 	s := &Sandbox{
-		now:      opts.Now,
-		seed:     opts.Seed,
-		accounts: accounts,
-		faults:   newFaultState(opts),
-		limiter:  newLimiter(),
-		stats:    newStats(opts.RequestLog),
-		states:   newStates(opts.MaxWrittenAccounts),
-		limits:   stateLimits{volumes: DefaultMaxVolumes, actions: DefaultMaxActions, snapshots: DefaultMaxSnapshots},
+		now:          opts.Now,
+		seed:         opts.Seed,
+		accounts:     accounts,
+		accountToken: opts.AccountToken,
+		faults:       newFaultState(opts),
+		limiter:      newLimiter(),
+		stats:        newStats(opts.RequestLog),
+		states:       newStates(opts.MaxWrittenAccounts),
+		limits:       stateLimits{volumes: DefaultMaxVolumes, actions: DefaultMaxActions, snapshots: DefaultMaxSnapshots},
 		actionDice: &actionDice{
 			knobs: ActionKnobs{Delay: opts.ActionDelay, ErrorRate: opts.ActionErrorRate},
 			rng:   rand.New(rand.NewPCG(uint64(opts.Seed), 0xac7)),
@@ -245,6 +253,10 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.record(r.Method, route, r.RequestURI, r.URL)
 
 	token := bearerToken(r)
+	if token != "" && s.accountToken != "" {
+		token = s.accountToken
+		r.Header.Set("Authorization", "Bearer "+token) // what the handlers read
+	}
 	limited := s.setRateLimitHeaders(w, token)
 	w.Header().Set("X-Request-Id", s.newRequestID())
 
