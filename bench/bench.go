@@ -39,6 +39,8 @@ type row struct {
 	LoadGenCPU     float64       // this process's (vegeta's) CPU in cores over the run
 	CPUPerRequest  time.Duration // server CPU time per request
 	PeakRSS        int64         // server VmHWM over the run, bytes
+	// Cache is the server's cache metrics after the load (warm-up included).
+	Cache cacheUse
 	// Answer is the body of one response, read before the load.
 	Answer  []byte
 	Problem string
@@ -51,7 +53,9 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	began := time.Now()
 	loadBefore := loadAverage()
-	rg, err := newRig(ctx, "bench")
+	// Every token is served as cfg.Token's account, so that each request can carry
+	// a fresh token and find the server's cache cold (freshTokens).
+	rg, err := newRig(ctx, "bench", "-account-token", cfg.Token)
 	if err != nil {
 		return err
 	}
@@ -99,9 +103,9 @@ func runBench(ctx context.Context, args []string) error {
 func runCanonical(ctx context.Context, cfg benchConfig, rg *rig) ([]row, error) {
 	bin, sb, ctl, tmp := rg.bin, rg.sandbox, rg.ctl, rg.dir
 	var rows []row
-	modes := []mode{{Name: "optimised", Env: cfg.ServerEnv}}
+	modes := []mode{{Name: "optimised", Env: cfg.serverEnv()}}
 	if len(cfg.NaiveEnv) > 0 {
-		modes = append(modes, mode{Name: "naive", Env: append(append([]string(nil), cfg.ServerEnv...), cfg.NaiveEnv...)})
+		modes = append(modes, mode{Name: "naive", Env: append(cfg.serverEnv(), cfg.NaiveEnv...)})
 	}
 	for _, lat := range cfg.Latencies {
 		if err := ctl.setFaults(ctx, sandbox.Faults{Latency: lat}); err != nil {
@@ -150,20 +154,26 @@ func measure(ctx context.Context, cfg benchConfig, srv, sb *process, ctl sandbox
 
 // measureTarget warms a process (the server or a floor) up with the target,
 // counts the upstream calls of one request and keeps its answer, then runs
-// the load and reads the sandbox and /proc around it.
+// the load and reads the sandbox and /proc around it. With cfg.Cold every
+// request carries a token of its own (freshTokens): the server's cache is on but cold.
 func measureTarget(ctx context.Context, cfg benchConfig, p, sb *process, ctl sandboxControl, target vegeta.Target, clients int, name string) row {
 	r := row{Clients: clients}
 	client := newLoadClient(clients)
 	defer client.CloseIdleConnections()
-	targets := []vegeta.Target{target}
-	runLoad(ctx, client, targets, clients, cfg.Warmup, "warm-up")
+	tr := vegeta.NewStaticTargeter(target)
+	if cfg.Cold {
+		tr = freshTokens(target)
+	}
+	runTargeter(ctx, client, tr, clients, cfg.Warmup, "warm-up")
 
 	if err := ctl.reset(ctx); err != nil {
 		r.Problem = err.Error()
 		return r
 	}
+	var one vegeta.Target
+	tr(&one)
 	var err error
-	if r.Answer, err = oneRequest(ctx, client, target); err != nil {
+	if r.Answer, err = oneRequest(ctx, client, one); err != nil {
 		r.Problem = "one request: " + err.Error()
 	}
 	st, err := ctl.stats(ctx)
@@ -181,7 +191,7 @@ func measureTarget(ctx context.Context, cfg benchConfig, p, sb *process, ctl san
 	before, _ := readProc(p.pid())
 	sbBefore, _ := readProc(sb.pid())
 	selfBefore, _ := readProc(os.Getpid())
-	r.Load = runLoad(ctx, client, targets, clients, cfg.Duration, name)
+	r.Load = runTargeter(ctx, client, tr, clients, cfg.Duration, name)
 	after, _ := readProc(p.pid())
 	sbAfter, _ := readProc(sb.pid())
 	selfAfter, _ := readProc(os.Getpid())
@@ -196,6 +206,7 @@ func measureTarget(ctx context.Context, cfg benchConfig, p, sb *process, ctl san
 		r.CPUPerRequest = cpu / time.Duration(r.Load.Requests)
 	}
 	r.PeakRSS = after.HWM
+	r.Cache, _ = scrapeCache(ctx, p.URL) // a floor has no /metrics: not scraped
 	if !r.Load.Clean() && r.Problem == "" {
 		r.Problem = fmt.Sprintf("statuses %s, %d response(s) with errors %s; e.g. %v",
 			r.Load.statusSummary(), r.Load.WithErrors, countsSummary(r.Load.Codes), r.Load.Examples)
@@ -262,7 +273,7 @@ func measurePDF(ctx context.Context, cfg benchConfig, bin, upstreamURL string, c
 		res.Problem = err.Error()
 		return res
 	}
-	srv, err := startServer(ctx, bin, "server-pdf", upstreamURL, cfg.Concurrency, cfg.ServerEnv, logDir)
+	srv, err := startServer(ctx, bin, "server-pdf", upstreamURL, cfg.Concurrency, cfg.serverEnv(), logDir)
 	if err != nil {
 		res.Problem = err.Error()
 		return res

@@ -128,7 +128,7 @@ func runFloorSuite(ctx context.Context, cfg benchConfig, rg *rig) (floorSuite, e
 	}
 	startSystem := func(system, name string) (*process, error) {
 		if system == systemServer {
-			return startServer(ctx, rg.bin, name, rg.sandbox.URL, cfg.Concurrency, cfg.ServerEnv, rg.dir)
+			return startServer(ctx, rg.bin, name, rg.sandbox.URL, cfg.Concurrency, cfg.serverEnv(), rg.dir)
 		}
 		return startFloor(ctx, self, name, rg.sandbox.URL, floorCodecOf[system], cfg.Concurrency, rg.dir)
 	}
@@ -177,7 +177,7 @@ func runFloorSuite(ctx context.Context, cfg benchConfig, rg *rig) (floorSuite, e
 			}
 		}
 		// The canonical 27-call dashboard has no floor handler: its floor is the waves of calls.
-		srv, err := startServer(ctx, rg.bin, fmt.Sprintf("server-%d-dashboard27", round), rg.sandbox.URL, cfg.Concurrency, cfg.ServerEnv, rg.dir)
+		srv, err := startServer(ctx, rg.bin, fmt.Sprintf("server-%d-dashboard27", round), rg.sandbox.URL, cfg.Concurrency, cfg.serverEnv(), rg.dir)
 		if err != nil {
 			return suite, err
 		}
@@ -401,12 +401,12 @@ func (s floorSuite) problems() int {
 	return n
 }
 
-var floorHeader = []string{"round", "system", "query", "latency", "clients", "upstream calls/query", "p50", "p99", "req/s", "CPU (cores)", "CPU/query", "peak RSS", "sandbox + load generator CPU", "errors"}
+var floorHeader = []string{"round", "system", "query", "latency", "clients", "upstream calls/query", "p50", "p99", "req/s", "CPU (cores)", "CPU/query", "peak RSS", "sandbox + load generator CPU", "errors", "cache after the load"}
 
 func (r floorRow) cells() []string {
 	c := r.row.cells()
-	// row.cells: latency, mode, query, clients, calls, p50, p95, p99, req/s, CPU, CPU/req, RSS, others, errors
-	return []string{fmt.Sprint(r.Round), r.System, r.Query, c[0], c[3], c[4], c[5], c[7], c[8], c[9], c[10], c[11], c[12], c[13]}
+	// row.cells: latency, mode, query, clients, calls, p50, p95, p99, req/s, CPU, CPU/req, RSS, others, errors, cache
+	return []string{fmt.Sprint(r.Round), r.System, r.Query, c[0], c[3], c[4], c[5], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14]}
 }
 
 // benchmarkAllocs runs BenchmarkServerVolumesPage in the package that holds

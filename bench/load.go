@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -67,9 +69,32 @@ func graphqlTarget(serverURL, token string, body []byte) vegeta.Target {
 	return vegeta.Target{Method: http.MethodPost, URL: serverURL + "/query", Body: body, Header: h}
 }
 
+// freshTokenRuns numbers the runs of freshTokens, so that no two share a token.
+var freshTokenRuns atomic.Int64
+
+// freshTokens sends t each time with a bearer token never sent before. The
+// sandbox (-account-token) serves every token as one account, so the requests
+// and answers stay the same while the server's per-token cache never sees a
+// token twice: it is on but cold, every query costing its full upstream calls.
+func freshTokens(t vegeta.Target) vegeta.Targeter {
+	prefix := fmt.Sprintf("cold-%d-%d", os.Getpid(), freshTokenRuns.Add(1))
+	var n atomic.Int64
+	return func(tgt *vegeta.Target) error {
+		*tgt = t
+		tgt.Header = t.Header.Clone()
+		tgt.Header.Set("Authorization", fmt.Sprintf("Bearer %s-%d", prefix, n.Add(1)))
+		return nil
+	}
+}
+
 // runLoad drives targets (round robin) with `clients` closed-loop workers
 // (each sends its next request when the previous answered) for dur.
 func runLoad(ctx context.Context, client *http.Client, targets []vegeta.Target, clients int, dur time.Duration, name string) loadResult {
+	return runTargeter(ctx, client, vegeta.NewStaticTargeter(targets...), clients, dur, name)
+}
+
+// runTargeter is runLoad with the requests made by tr.
+func runTargeter(ctx context.Context, client *http.Client, tr vegeta.Targeter, clients int, dur time.Duration, name string) loadResult {
 	attacker := vegeta.NewAttacker(
 		vegeta.Client(client),
 		vegeta.Workers(uint64(clients)),
@@ -82,7 +107,7 @@ func runLoad(ctx context.Context, client *http.Client, targets []vegeta.Target, 
 	pacer := vegeta.ConstantPacer{Freq: 0, Per: time.Second}
 	res := loadResult{Status: map[int]int{}, Codes: map[string]int{}}
 	var first, last time.Time
-	for r := range attacker.Attack(vegeta.NewStaticTargeter(targets...), pacer, dur, name) {
+	for r := range attacker.Attack(tr, pacer, dur, name) {
 		res.Requests++
 		res.Latencies = append(res.Latencies, r.Latency)
 		if first.IsZero() || r.Timestamp.Before(first) {

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -67,6 +68,18 @@ type benchConfig struct {
 	Rounds int
 	// Allocs runs BenchmarkServerVolumesPage for its allocations per request.
 	Allocs bool
+	// Cold runs the server with its defaults (cache and rate budget on) and
+	// sends every request with a fresh token, so the cache is on but cold;
+	// false: one token, CACHE_BYTES=0 and no budget (the set-up before issue 11).
+	Cold bool
+}
+
+// serverEnv is the server's environment in the scenarios that Cold governs.
+func (c benchConfig) serverEnv() []string {
+	if c.Cold {
+		return slices.Clone(c.ServerEnv)
+	}
+	return append(slices.Clone(withoutSharedState), c.ServerEnv...)
 }
 
 func parseBenchFlags(args []string) (benchConfig, error) {
@@ -85,6 +98,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	fs.IntVar(&c.FloorClients, "floor-clients", 20, "concurrent clients for the CPU-per-query rows beside the floor")
 	fs.IntVar(&c.Rounds, "rounds", 2, "rounds of the floor suite (medians are quoted)")
 	fs.BoolVar(&c.Allocs, "allocs", true, "run BenchmarkServerVolumesPage for its allocations per request")
+	fs.BoolVar(&c.Cold, "cold", true, "every feature on, the cache cold: server defaults (cache, rate budget) and a fresh token per request; false: one token, no cache, no budget")
 	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results, relative to the module root (empty: nowhere; with -only floor the default is bench/floor-results.md)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

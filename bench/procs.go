@@ -27,8 +27,9 @@ type rig struct {
 	ctl      sandboxControl
 }
 
-// newRig builds the server and starts the sandbox; close stops and removes them.
-func newRig(ctx context.Context, name string) (*rig, error) {
+// newRig builds the server and starts the sandbox with sandboxArgs (e.g.
+// -account-token); close stops and removes them.
+func newRig(ctx context.Context, name string, sandboxArgs ...string) (*rig, error) {
 	dir, err := os.MkdirTemp("", "oceangraph-"+name+"-")
 	if err != nil {
 		return nil, err
@@ -36,7 +37,7 @@ func newRig(ctx context.Context, name string) (*rig, error) {
 	r := &rig{dir: dir}
 	fmt.Println("building the server binary...")
 	if r.bin, err = buildServer(ctx, dir); err == nil {
-		r.sandbox, r.ctl, err = startSandbox(ctx, r.bin, dir)
+		r.sandbox, r.ctl, err = startSandbox(ctx, r.bin, dir, sandboxArgs...)
 	}
 	if err != nil {
 		os.RemoveAll(dir)

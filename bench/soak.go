@@ -75,7 +75,7 @@ func runSoak(ctx context.Context, args []string) error {
 	defer rg.close()
 	tmp, bin, sb, ctl := rg.dir, rg.bin, rg.sandbox, rg.ctl
 	sandboxAddr := strings.TrimPrefix(sb.URL, "http://")
-	srv, err := startServer(ctx, bin, "server-soak", sb.URL, 8, nil, tmp)
+	srv, err := startServer(ctx, bin, "server-soak", sb.URL, 8, withoutSharedState, tmp)
 	if err != nil {
 		return err
 	}

@@ -66,19 +66,19 @@ func (c sandboxControl) stats(ctx context.Context) (sandbox.Stats, error) {
 	return s, err
 }
 
-// startSandbox runs `oceangraph sandbox` on its own loopback port.
-func startSandbox(ctx context.Context, bin, logDir string) (*process, sandboxControl, error) {
+// startSandbox runs `oceangraph sandbox` on its own loopback port, with extra flags.
+func startSandbox(ctx context.Context, bin, logDir string, args ...string) (*process, sandboxControl, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, sandboxControl{}, err
 	}
-	return startSandboxAt(ctx, bin, addr, logDir)
+	return startSandboxAt(ctx, bin, addr, logDir, args...)
 }
 
 // startSandboxAt runs `oceangraph sandbox` on addr (to restart it where the
 // server expects it).
-func startSandboxAt(ctx context.Context, bin, addr, logDir string) (*process, sandboxControl, error) {
-	p, err := start(ctx, "sandbox", bin, []string{"sandbox", "-addr", addr}, nil, addr, sandbox.ControlPrefix+"stats", logDir)
+func startSandboxAt(ctx context.Context, bin, addr, logDir string, args ...string) (*process, sandboxControl, error) {
+	p, err := start(ctx, "sandbox", bin, append([]string{"sandbox", "-addr", addr}, args...), nil, addr, sandbox.ControlPrefix+"stats", logDir)
 	if err != nil {
 		return nil, sandboxControl{}, err
 	}
@@ -100,14 +100,16 @@ func startServer(ctx context.Context, bin, name, upstreamURL string, concurrency
 		"DIGITALOCEAN_TOKEN=",
 		fmt.Sprintf("MAX_CONCURRENCY=%d", concurrency),
 		"LOG_FORMAT=json",
-		// The scenarios measure one request's economy: no cache across requests and
-		// no rate budget (the load is far past 250 calls a minute), unless a scenario asks.
-		"CACHE_BYTES=0",
-		"RATE_LIMIT_PER_MINUTE=0",
 		"SHUTDOWN_DRAIN=0s", // no load balancer to tell: stop at once
 	}, extraEnv...)
 	return start(ctx, name, bin, nil, env, addr, "/healthz", logDir)
 }
+
+// withoutSharedState is the environment of the scenarios that send one token
+// from many clients and measure one request's economy: no cache across
+// requests and no rate budget (their load is far past 250 calls a minute).
+// The other scenarios run the server's defaults: cache (64 MiB) and budget on.
+var withoutSharedState = []string{"CACHE_BYTES=0", "RATE_LIMIT_PER_MINUTE=0"}
 
 func splitHostPort(addr string) (string, string) {
 	for i := len(addr) - 1; i >= 0; i-- {
