@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -175,8 +176,18 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.FileTimeout <= 0 {
 		cfg.FileTimeout = defaultFileTimeout
 	}
+	// Tokens are named by a keyed hash (shared.TokenKey) wherever they are kept, idempotency records included.
+	st := SharedState{}
+	if cfg.Shared != nil {
+		st = *cfg.Shared
+	}
+	if len(st.Secret) == 0 && st.Cache == nil {
+		st.Secret = make([]byte, 32)
+		rand.Read(st.Secret) // crypto/rand does not fail on supported platforms
+	}
+	cfg.Shared = &st
 	if cfg.Idempotency == nil {
-		if cfg.Shared != nil && cfg.Shared.Store != nil {
+		if cfg.Shared.Store != nil {
 			cfg.Idempotency = shared.Idempotency{Store: cfg.Shared.Store}
 		} else {
 			cfg.Idempotency = newMemoryIdempotency(defaultIdempotencyEntries)

@@ -86,7 +86,7 @@ func (r *Resolver) runWrite(ctx context.Context, w writeRequest) (*writeAnswer, 
 	if w.key == nil || r.Idempotency == nil {
 		return r.sendWrite(ctx, w)
 	}
-	tokenKey, fingerprint := tokenKeyOf(s.token), fingerprintOf(w.name, w.input)
+	tokenKey, fingerprint := s.cost.tokenKey, fingerprintOf(w.name, w.input)
 	giveUp := time.Now().Add(maxIdempotencyWait)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		o, err := r.Idempotency.Begin(ctx, tokenKey, *w.key, fingerprint)
@@ -164,12 +164,6 @@ type IdempotencyStore interface {
 	Finish(ctx context.Context, tokenKey, key, fingerprint string, answer []byte) error
 	// Abandon drops a claim, so that the key may be used again.
 	Abandon(ctx context.Context, tokenKey, key string) error
-}
-
-// tokenKeyOf names a token in the idempotency store without storing it.
-func tokenKeyOf(token string) string {
-	h := sha256.Sum256([]byte("oceangraph idempotency\x00" + token))
-	return hex.EncodeToString(h[:16])
 }
 
 // fingerprintOf identifies a mutation's input (its key left out, the

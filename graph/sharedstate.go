@@ -44,6 +44,10 @@ type SharedState struct {
 	// ListTTL, when > 0, lets the lists (billing history, invoices, volumes)
 	// be answered from the cache for that long: staleness a user accepted.
 	ListTTL time.Duration
+	// Secret names tokens in Store (shared.TokenKey: rechecks, budget,
+	// idempotency records) when there is no Cache, whose own secret does it
+	// otherwise; replicas must share it. Empty: NewHandler makes a random one.
+	Secret []byte
 }
 
 // costScope is a request's account of what it cost and, with shared state,
@@ -83,6 +87,8 @@ func newCostScope(st *SharedState, client *upstream.Client, token string) *costS
 	if st.Cache != nil {
 		c.cache = st.Cache.For(token)
 		c.tokenKey = c.cache.Key()
+	} else if len(st.Secret) > 0 {
+		c.tokenKey = shared.TokenKey(st.Secret, token)
 	}
 	return c
 }

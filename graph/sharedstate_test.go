@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/oceangraph/oceangraph/internal/queries"
 	"github.com/oceangraph/oceangraph/internal/ratebudget"
+	"github.com/oceangraph/oceangraph/internal/redistest"
 	"github.com/oceangraph/oceangraph/internal/shared"
 	"github.com/oceangraph/oceangraph/internal/tokencache"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
@@ -232,4 +234,60 @@ func TestCacheListTTLAnswersTheListsToo(t *testing.T) {
 	if !bytes.Equal(cold.Data, warm.Data) {
 		t.Fatal("the lists from the cache differ from DigitalOcean's")
 	}
+}
+
+func TestIdempotencyRecordsInRedisNameNeitherTheTokenNorItsSHA256(t *testing.T) {
+	srv := redistest.Start(t)
+	store, err := shared.Open(context.Background(), shared.Options{RedisURL: srv.URL(), Wait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	stub := newStub().on("POST /v2/volumes", 201, specBody(t, "volume_created.json"))
+	h := newHarness(t, stub, func(c *Config) { c.Shared = &SharedState{Store: store, Secret: bytes.Repeat([]byte{9}, 32)} })
+	in := map[string]any{"name": "example", "region": "nyc1", "sizeGigabytes": 10, "idempotencyKey": "k-1"}
+	if resp := h.post(`mutation($in: CreateVolumeInput!) { createVolume(input: $in) { volume { id } } }`, map[string]any{"in": in}); len(resp.Errors) > 0 {
+		t.Fatal(resp.Errors)
+	}
+	dump, err := srv.Dump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(callerToken))
+	old := sha256.Sum256([]byte("oceangraph idempotency\x00" + callerToken)) // the unkeyed hash these keys once were
+	plainHashes := []string{hex.EncodeToString(sum[:]), base64.RawURLEncoding.EncodeToString(sum[:]), hex.EncodeToString(old[:16])}
+	records := 0
+	for key := range dump {
+		if strings.HasPrefix(key, "oceangraph:idem:") {
+			records++
+		}
+		if strings.Contains(key, callerToken) {
+			t.Errorf("Redis key %q holds the token", key)
+		}
+		for _, h := range plainHashes {
+			if strings.Contains(key, h) {
+				t.Errorf("Redis key %q holds an unkeyed SHA-256 of the token (%s)", key, h)
+			}
+		}
+	}
+	if want := "oceangraph:idem:" + shared.TokenKey(bytes.Repeat([]byte{9}, 32), callerToken) + ":"; records != 1 || !hasKeyPrefix(dump, want) {
+		t.Fatalf("Redis holds %d idempotency records (keys %q), want one under the token's keyed hash %q", records, keysOf(dump), want)
+	}
+}
+
+func hasKeyPrefix(dump map[string][]byte, prefix string) bool {
+	for k := range dump {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func keysOf(dump map[string][]byte) []string {
+	keys := make([]string, 0, len(dump))
+	for k := range dump {
+		keys = append(keys, k)
+	}
+	return keys
 }

@@ -97,6 +97,7 @@ var settings = []setting{
 	{"apq-cache-size", "APQ_CACHE_SIZE", strconv.Itoa(graph.DefaultAPQCacheSize), "automatic persisted queries kept in memory (LRU)"},
 	{"otel-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector base URL for traces, e.g. http://localhost:4318; empty: tracing off"},
 	{"redis-url", "REDIS_URL", "", "Redis the replicas share (redis://[:password@]host:port/db, rediss:// for TLS): cache, persisted queries, idempotency keys, token rechecks, rate budget; empty: all in this process"},
+	{"redis-wait", "REDIS_WAIT", shared.DefaultRedisWait.String(), "bound on each Redis call; past it the call is served in this process (widen it on a slow network to Redis; at most 5s)"},
 	{"cache-bytes", "CACHE_BYTES", strconv.Itoa(tokencache.DefaultMaxBytes), "bytes of the in-process cache of issued invoices' data; 0: no cache across requests"},
 	{"cache-list-ttl", "CACHE_LIST_TTL", "0s", "how long the lists (billing history, invoices, volumes) may be answered from the cache; 0s: never"},
 	{"cache-secret", "CACHE_SECRET", "", "base64 key (>= 32 bytes) behind the cache's keys and seals; empty: derived from FILE_LINK_KEY"},

@@ -20,7 +20,8 @@ import (
 // SharedConfig is the settings of what outlives a request and what replicas share.
 type SharedConfig struct {
 	RedisURL     string
-	CacheBytes   int64 // 0: no cache across requests
+	RedisWait    time.Duration // bound on each Redis call
+	CacheBytes   int64         // 0: no cache across requests
 	CacheListTTL time.Duration
 	CacheSecret  []byte
 	TokenRecheck time.Duration
@@ -35,6 +36,7 @@ type SharedConfig struct {
 func (p *parser) shared(sandbox bool, fileLinkKey []byte) SharedConfig {
 	c := SharedConfig{
 		RedisURL:     strings.TrimSpace(*p.raw["redis-url"]),
+		RedisWait:    p.durationUpTo("redis-wait", maxRedisWait),
 		CacheBytes:   int64(p.int("cache-bytes", 0, 1<<40)),
 		CacheListTTL: p.durationOrZero("cache-list-ttl"),
 		TokenRecheck: p.duration("token-recheck"),
@@ -60,6 +62,10 @@ func (p *parser) shared(sandbox bool, fileLinkKey []byte) SharedConfig {
 	return c
 }
 
+// maxRedisWait bounds REDIS_WAIT: every request may wait that long per Redis
+// call before going on without it, so a larger bound is an outage by another name.
+const maxRedisWait = 5 * time.Second
+
 func (p *parser) durationOrZero(name string) time.Duration {
 	d, err := time.ParseDuration(*p.raw[name])
 	if err != nil || d < 0 {
@@ -73,14 +79,14 @@ func (p *parser) durationOrZero(name string) time.Duration {
 func openSharedState(c SharedConfig, logger *slog.Logger, reg prometheus.Registerer) (*graph.SharedState, func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	store, err := shared.Open(ctx, shared.Options{RedisURL: c.RedisURL, Registerer: reg, Logger: logger})
+	store, err := shared.Open(ctx, shared.Options{RedisURL: c.RedisURL, Wait: c.RedisWait, Registerer: reg, Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
 	if c.RedisURL != "" {
 		logger.Info("shared state in Redis", "redis", redactedURL(c.RedisURL), "up", store.Up())
 	}
-	st := &graph.SharedState{Store: store, TokenRecheck: c.TokenRecheck, ListTTL: c.CacheListTTL}
+	st := &graph.SharedState{Store: store, TokenRecheck: c.TokenRecheck, ListTTL: c.CacheListTTL, Secret: c.CacheSecret}
 	if c.CacheBytes > 0 {
 		st.Cache, err = tokencache.New(tokencache.Options{
 			Secret: c.CacheSecret, MaxBytes: c.CacheBytes, Shared: store, Registerer: reg,

@@ -2,10 +2,14 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oceangraph/oceangraph/internal/redistest"
 )
 
 func TestSharedSettingsDefaults(t *testing.T) {
@@ -24,8 +28,8 @@ func TestSharedSettingsDefaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := cfg.Shared
-			if s.RedisURL != "" || s.CacheBytes != 64<<20 || s.CacheListTTL != 0 || s.TokenRecheck != time.Minute || s.RateReserve != 5 || s.RatePerMinute != tc.wantRate {
-				t.Fatalf("defaults %+v, want no Redis, 64 MiB, no list TTL, 1m recheck, reserve 5, %d a minute", s, tc.wantRate)
+			if s.RedisURL != "" || s.CacheBytes != 64<<20 || s.CacheListTTL != 0 || s.TokenRecheck != time.Minute || s.RedisWait != 50*time.Millisecond || s.RateReserve != 5 || s.RatePerMinute != tc.wantRate {
+				t.Fatalf("defaults %+v, want no Redis, 64 MiB, no list TTL, 1m recheck, 50ms Redis wait, reserve 5, %d a minute", s, tc.wantRate)
 			}
 		})
 	}
@@ -54,6 +58,7 @@ func TestBadSharedSettingsAreNamed(t *testing.T) {
 		"CACHE_BYTES":           "-1",
 		"CACHE_LIST_TTL":        "-5s",
 		"TOKEN_RECHECK":         "0s",
+		"REDIS_WAIT":            "10s",
 		"RATE_LIMIT_PER_MINUTE": "many",
 		"CACHE_SECRET":          "c2hvcnQ=",
 	} {
@@ -67,5 +72,31 @@ func TestBadSharedSettingsAreNamed(t *testing.T) {
 func TestRedactedURLHidesThePassword(t *testing.T) {
 	if got := redactedURL("redis://:s3cret@redis.internal:6379/0"); strings.Contains(got, "s3cret") || !strings.Contains(got, "redis.internal:6379") {
 		t.Fatalf("redactedURL = %q", got)
+	}
+}
+
+func TestRedisWaitIsEachRedisCallsBound(t *testing.T) {
+	cfg, err := LoadConfig(nil, envOf(map[string]string{"REDIS_WAIT": "5s"}))
+	if err != nil || cfg.Shared.RedisWait != 5*time.Second {
+		t.Fatalf("REDIS_WAIT=5s read as %v (%v)", cfg.Shared.RedisWait, err)
+	}
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	admin := srv.Client()
+	if err := admin.Set(ctx, "oceangraph:k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Shared.RedisURL = srv.URL()
+	st, closeShared, err := openSharedState(cfg.Shared, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeShared()
+	// Slower than the default 50 ms, within the 5 s set: the answer comes from Redis.
+	if err := admin.Do(ctx, "CLIENT", "PAUSE", "300", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.Store.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get on a Redis paused for 300ms with REDIS_WAIT=5s = %q, %v; want Redis's value", v, err)
 	}
 }

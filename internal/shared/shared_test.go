@@ -408,3 +408,34 @@ func keys(m map[string][]byte) []string {
 	}
 	return out
 }
+
+func TestAWaitShorterThanASlowRedisCallFallsBackALongerOneWaits(t *testing.T) {
+	srv := redistest.Start(t)
+	short, shortReg, _ := openSharedWait(t, srv.URL(), 20*time.Millisecond)
+	long, _, _ := openSharedWait(t, srv.URL(), 5*time.Second)
+	ctx := context.Background()
+	admin := srv.Client()
+	if err := admin.Set(ctx, "oceangraph:k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A deliberately slow Redis: every client's next command waits out the pause.
+	if err := admin.Do(ctx, "CLIENT", "PAUSE", "400", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if v, err := short.Get(ctx, "k"); !errors.Is(err, shared.ErrNotFound) {
+		t.Fatalf("Get with a 20ms wait on a paused Redis = %q, %v; want the in-process miss", v, err)
+	}
+	if waited := time.Since(start); waited > 300*time.Millisecond {
+		t.Fatalf("the 20ms wait held the caller %v", waited)
+	}
+	if short.Up() || counterSum(t, shortReg, "oceangraph_shared_tier_errors_total") < 1 {
+		t.Fatal("the timed-out call was not counted as the shared tier failing")
+	}
+	if v, err := long.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Get with a 5s wait on a Redis paused for 400ms = %q, %v; want Redis's value v", v, err)
+	}
+	if !long.Up() {
+		t.Fatal("the 5s wait counted a slow answer as an outage")
+	}
+}
