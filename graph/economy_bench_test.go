@@ -36,3 +36,32 @@ func BenchmarkVolumesPage(b *testing.B) {
 		}
 	}
 }
+
+// The peers' three queries (internal/queries), in process against an instant
+// sandbox: this package's allocations per query beside the sandbox's and the
+// client's (README, Close to the floor).
+func BenchmarkPeersVolumes(b *testing.B)   { benchPeers(b, queries.PeersVolumes, 0) }
+func BenchmarkPeersInvoices(b *testing.B)  { benchPeers(b, queries.PeersInvoices, 0) }
+func BenchmarkPeersDashboard(b *testing.B) { benchPeers(b, queries.PeersDashboard, 3) }
+
+// benchPeers posts query, with the first uuids invoices of the list as $a, $b, $c.
+func benchPeers(b *testing.B, query string, uuids int) {
+	h := newHarness(b, sandbox.New(sandbox.Options{Seed: 1}))
+	var vars map[string]any
+	if uuids > 0 {
+		var list struct {
+			Invoices struct{ Nodes []struct{ UUID string } }
+		}
+		h.mustData(`{ invoices(first: 3) { nodes { uuid } } }`, nil, &list)
+		vars = map[string]any{}
+		for i, name := range []string{"a", "b", "c"}[:uuids] {
+			vars[name] = list.Invoices.Nodes[i].UUID
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp := h.post(query, vars); len(resp.Errors) > 0 {
+			b.Fatalf("errors: %+v", resp.Errors)
+		}
+	}
+}
