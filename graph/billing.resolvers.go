@@ -24,6 +24,7 @@ func (r *queryResolver) BillingHistory(ctx context.Context, first *int, after *s
 		func(cursor string, n *model.BillingHistoryEntry) *model.BillingHistoryEdge {
 			return &model.BillingHistoryEdge{Cursor: cursor, Node: n}
 		})
+	prefetchEntryInvoices(ctx, conn.Nodes)
 	return conn, nil
 }
 

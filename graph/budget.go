@@ -58,7 +58,7 @@ func budgetStatsFrom(ctx context.Context) *budgetStats {
 }
 
 // invoiceOrigin is where an Invoice object came from, which decides what its
-// fields cost (see the Invoice resolvers and lookupInvoice).
+// fields cost (see model.Invoice, lookupInvoice and prefetchEntryInvoices).
 type invoiceOrigin int
 
 const (

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/oceangraph/oceangraph/internal/queries"
 )
@@ -187,5 +188,48 @@ func TestNaiveModeAnswersTheSameWithoutDeduplication(t *testing.T) {
 	}
 	if n := len(naive.upstreamCalls()); n != 2 {
 		t.Errorf("naive: %d upstream calls, want 2 (one per alias)", n)
+	}
+}
+
+// An invoice's amount, period, invoiceId and updatedAt run in line, before the
+// invoice's resolvers start theirs: what they read must already be on its way,
+// so that the summary (or the preview's list page) and the items page are in
+// flight together rather than one round after the other.
+func TestInlineInvoiceFieldsShareTheRound(t *testing.T) {
+	for _, c := range []struct{ name, query, first string }{
+		{"a billing history entry's invoice",
+			`{ billingHistory(first: 2) { nodes { invoice { amount items(first: 1) { nodes { amount } } } } } }`,
+			"/v2/customers/my/billing_history"},
+		{"the preview by uuid",
+			`{ invoice(uuid: "preview") { updatedAt summary { amount } } }`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stub := newStub().
+				onFile(t, "/v2/customers/my/billing_history", "billing_history.json").
+				onFile(t, "/v2/customers/my/invoices", "invoices.json").
+				onFile(t, "/v2/customers/my/invoices/example-uuid/summary", "invoice_summary.json").
+				onFile(t, "/v2/customers/my/invoices/example-uuid", "invoice_items.json").
+				onFile(t, "/v2/customers/my/invoices/preview/summary", "invoice_summary.json")
+			stub.hold, stub.arrived = make(chan struct{}), make(chan struct{}, 4)
+			h := newHarness(t, stub)
+			done := make(chan gqlResponse, 1)
+			go func() { done <- h.post(c.query, nil) }()
+			if c.first != "" {
+				<-stub.arrived
+				stub.hold <- struct{}{}
+			}
+			for i := range 2 {
+				select {
+				case <-stub.arrived:
+				case <-time.After(5 * time.Second):
+					close(stub.hold)
+					t.Fatalf("call %d of the second round never started while the first was held: the calls ran one after the other (%v)", i+1, stub.calls())
+				}
+			}
+			close(stub.hold)
+			if resp := <-done; len(resp.Errors) > 0 {
+				t.Fatalf("errors: %+v", resp.Errors)
+			}
+		})
 	}
 }

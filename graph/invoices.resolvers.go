@@ -13,61 +13,6 @@ import (
 	"github.com/oceangraph/oceangraph/graph/model"
 )
 
-// InvoiceID is the resolver for the invoiceId field.
-func (r *invoiceResolver) InvoiceID(ctx context.Context, obj *model.Invoice) (*string, error) {
-	if obj.Listed != nil {
-		return model.Optional(obj.Listed.InvoiceID), nil
-	}
-	if obj.KnownInvoiceID != "" {
-		return &obj.KnownInvoiceID, nil
-	}
-	s, err := loadInvoiceSummary(ctx, obj.Ref)
-	if err != nil {
-		return nil, err
-	}
-	return model.Optional(s.InvoiceID), nil
-}
-
-// Period is the resolver for the period field.
-func (r *invoiceResolver) Period(ctx context.Context, obj *model.Invoice) (*string, error) {
-	if obj.Listed != nil {
-		return model.Optional(obj.Listed.InvoicePeriod), nil
-	}
-	s, err := loadInvoiceSummary(ctx, obj.Ref)
-	if err != nil {
-		return nil, err
-	}
-	return model.Optional(s.BillingPeriod), nil
-}
-
-// Amount is the resolver for the amount field.
-func (r *invoiceResolver) Amount(ctx context.Context, obj *model.Invoice) (*model.Money, error) {
-	if obj.Listed != nil {
-		return model.MoneyFrom(obj.Listed.Amount), nil
-	}
-	s, err := loadInvoiceSummary(ctx, obj.Ref)
-	if err != nil {
-		return nil, err
-	}
-	return model.MoneyFrom(s.Amount), nil
-}
-
-// UpdatedAt is the resolver for the updatedAt field.
-func (r *invoiceResolver) UpdatedAt(ctx context.Context, obj *model.Invoice) (*model.DateTime, error) {
-	if obj.Listed != nil {
-		return model.DateTimeFrom(obj.Listed.UpdatedAt), nil
-	}
-	if !obj.IsPreview {
-		return nil, nil
-	}
-	// Only the invoice list carries the preview's updated_at: its cheapest page.
-	p, err := loadInvoicePage(ctx, 1, 1)
-	if err != nil || p.InvoicePreview == nil {
-		return nil, err
-	}
-	return model.DateTimeFrom(p.InvoicePreview.UpdatedAt), nil
-}
-
 // Items is the resolver for the items field.
 func (r *invoiceResolver) Items(ctx context.Context, obj *model.Invoice, first *int, after *string, last *int, before *string) (*model.InvoiceItemConnection, error) {
 	res, err := resolveWindow(ctx, kindInvoiceItems, pageArgs{first, last, after, before}, selectedParts(ctx), invoiceItemPages(obj.Ref))

@@ -344,11 +344,6 @@ type EntityResolver interface {
 	FindManyVolumeByIDs(ctx context.Context, reps []*model.VolumeByIDsInput) ([]*model.Volume, error)
 }
 type InvoiceResolver interface {
-	InvoiceID(ctx context.Context, obj *model.Invoice) (*string, error)
-	Period(ctx context.Context, obj *model.Invoice) (*string, error)
-	Amount(ctx context.Context, obj *model.Invoice) (*model.Money, error)
-	UpdatedAt(ctx context.Context, obj *model.Invoice) (*model.DateTime, error)
-
 	Items(ctx context.Context, obj *model.Invoice, first *int, after *string, last *int, before *string) (*model.InvoiceItemConnection, error)
 	Summary(ctx context.Context, obj *model.Invoice) (*model.InvoiceSummary, error)
 }
@@ -4711,7 +4706,7 @@ func (ec *executionContext) _Invoice_invoiceId(ctx context.Context, field graphq
 			return ec.fieldContext_Invoice_invoiceId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Invoice().InvoiceID(ctx, obj)
+			return obj.InvoiceID()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4722,7 +4717,7 @@ func (ec *executionContext) _Invoice_invoiceId(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_invoiceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invoice", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Invoice", field, true, false, "String")
 }
 
 func (ec *executionContext) _Invoice_period(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
@@ -4734,7 +4729,7 @@ func (ec *executionContext) _Invoice_period(ctx context.Context, field graphql.C
 			return ec.fieldContext_Invoice_period(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Invoice().Period(ctx, obj)
+			return obj.Period()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -4745,7 +4740,7 @@ func (ec *executionContext) _Invoice_period(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_period(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invoice", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Invoice", field, true, false, "String")
 }
 
 func (ec *executionContext) _Invoice_amount(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
@@ -4757,7 +4752,7 @@ func (ec *executionContext) _Invoice_amount(ctx context.Context, field graphql.C
 			return ec.fieldContext_Invoice_amount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Invoice().Amount(ctx, obj)
+			return obj.Amount()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
@@ -4768,7 +4763,7 @@ func (ec *executionContext) _Invoice_amount(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invoice", field, true, true, "Money")
+	return graphql.NewScalarFieldContext("Invoice", field, true, false, "Money")
 }
 
 func (ec *executionContext) _Invoice_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
@@ -4780,7 +4775,7 @@ func (ec *executionContext) _Invoice_updatedAt(ctx context.Context, field graphq
 			return ec.fieldContext_Invoice_updatedAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Invoice().UpdatedAt(ctx, obj)
+			return obj.UpdatedAt()
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
@@ -4791,7 +4786,7 @@ func (ec *executionContext) _Invoice_updatedAt(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Invoice_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invoice", field, true, true, "DateTime")
+	return graphql.NewScalarFieldContext("Invoice", field, true, false, "DateTime")
 }
 
 func (ec *executionContext) _Invoice_isPreview(ctx context.Context, field graphql.CollectedField, obj *model.Invoice) (ret graphql.Marshaler) {
@@ -10795,29 +10790,25 @@ func (ec *executionContext) _Invoice(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "invoiceId":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invoice_invoiceId(ctx, field, obj)
-				})
+			out.Values[i] = ec._Invoice_invoiceId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "period":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invoice_period(ctx, field, obj)
-				})
+			out.Values[i] = ec._Invoice_period(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "amount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invoice_amount(ctx, field, obj)
-				})
+			out.Values[i] = ec._Invoice_amount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "updatedAt":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invoice_updatedAt(ctx, field, obj)
-				})
+			out.Values[i] = ec._Invoice_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "isPreview":
 			out.Values[i] = ec._Invoice_isPreview(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
