@@ -19,7 +19,8 @@ import (
 // changed at run time with SetFaults or PUT /_sandbox/faults. Over HTTP the
 // durations are Go duration strings ("20ms").
 type Faults struct {
-	// Latency is added to every DigitalOcean response, plus up to Jitter more.
+	// Latency is how long every DigitalOcean response takes from its arrival,
+	// plus up to Jitter more (a read's page is built during that wait).
 	Latency time.Duration `json:"latency"`
 	Jitter  time.Duration `json:"jitter"`
 	// ErrorRates maps a status to the fraction of requests answered with it;
@@ -241,12 +242,16 @@ var errorIDs = map[int][2]string{
 // request has been answered, or abandoned by its client, already.
 func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
 	d := s.faults.roll()
-	if d.delay > 0 {
-		t := time.NewTimer(d.delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
+	switch {
+	case d.delay > 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		// A read is answered at arrival + delay, its page built during the wait:
+		// the latency a client sees is the knob's, not the knob's plus this
+		// sandbox's own CPU (1-2 ms for a few concurrent pages on a loaded machine).
+		w = &heldWriter{ResponseWriter: w, ctx: r.Context(), until: time.Now().Add(d.delay)}
+	case d.delay > 0:
+		// A write waits first, so that a caller giving up during the latency
+		// changed nothing, as before.
+		if !wait(r.Context(), d.delay) {
 			return w, false
 		}
 	}
@@ -276,6 +281,60 @@ func (s *Sandbox) inject(w http.ResponseWriter, r *http.Request) (http.ResponseW
 	}
 	return w, true
 }
+
+// wait sleeps d, or until ctx ends (false).
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// heldWriter holds a response until its time: the first header, byte or
+// flush waits for until (or the client's end, after which writes fail on
+// the closed connection as they would have).
+type heldWriter struct {
+	http.ResponseWriter
+	ctx   context.Context
+	until time.Time
+	held  bool // the wait is over
+}
+
+func (h *heldWriter) hold() {
+	if h.held {
+		return
+	}
+	h.held = true
+	if d := time.Until(h.until) - time.Millisecond; d > 0 && !wait(h.ctx, d) {
+		return
+	}
+	if d := time.Until(h.until); d > 0 {
+		finishSleep(d)
+	}
+}
+
+func (h *heldWriter) WriteHeader(status int) {
+	h.hold()
+	h.ResponseWriter.WriteHeader(status)
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	h.hold()
+	return h.ResponseWriter.Write(p)
+}
+
+// Flush passes a flush on (a streamed PDF flushes), after the wait.
+func (h *heldWriter) Flush() {
+	h.hold()
+	http.NewResponseController(h.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (h *heldWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // cutWriter passes through the first half of a response body (by its
 // Content-Length, else 512 bytes), then aborts the connection.

@@ -55,7 +55,8 @@ type Options struct {
 	// RequestLog is how many recent request URIs Requests keeps; default 10,000.
 	RequestLog int
 
-	// Latency is added to every DigitalOcean response, plus up to Jitter more.
+	// Latency is how long every DigitalOcean response takes from its arrival,
+	// plus up to Jitter more (a read's page is built during that wait).
 	Latency, Jitter time.Duration
 	// ErrorRates maps a status to the fraction of requests answered with it,
 	// e.g. {503: 0.05, 429: 0.01}.
