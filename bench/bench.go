@@ -64,23 +64,39 @@ func runBench(ctx context.Context, args []string) error {
 	fmt.Printf("sandbox at %s; %d clients; %v per scenario after %v warm-up\n", sb.URL, cfg.Clients, cfg.Duration, cfg.Warmup)
 
 	var rows []row
-	if cfg.Only != "floor" {
+	if cfg.runs("canonical") {
 		if rows, err = runCanonical(ctx, cfg, rg); err != nil {
 			return err
 		}
 	}
 	var suite floorSuite
-	if cfg.Only != "canonical" {
+	if cfg.runs("floor") {
 		if suite, err = runFloorSuite(ctx, cfg, rg); err != nil {
 			return err
 		}
 	}
+	var cache cacheSuite
+	if cfg.runs("cache") {
+		if cache, err = runCacheSuite(ctx, cfg, rg); err != nil {
+			return err
+		}
+	}
+	var rss rssResult
+	if cfg.runs("cache-rss") {
+		rss = measureCacheRSS(ctx, cfg, rg)
+	}
+	var warm warmResult
+	if cfg.runs("warm") {
+		if warm, err = measureWarm(ctx, rg, cfg.WarmDuration); err != nil {
+			return err
+		}
+	}
 	var pdf pdfResult
-	if cfg.PDFSize > 0 && cfg.Only != "floor" {
+	if cfg.PDFSize > 0 && cfg.runs("canonical") {
 		pdf = measurePDF(ctx, cfg, bin, sb.URL, ctl, tmp)
 	}
 	machine := append(machineInfo(ctx), fmt.Sprintf("load average before the run %s, after %s (other work on the machine skews the figures)", loadBefore, loadAverage()))
-	rep := report{Config: cfg, Rows: rows, Floor: suite, PDF: pdf, Machine: machine, Took: time.Since(began)}
+	rep := report{Config: cfg, Rows: rows, Floor: suite, Cache: cache, RSS: rss, Warm: warm, PDF: pdf, Machine: machine, Took: time.Since(began)}
 	fmt.Println()
 	fmt.Print(rep.text())
 	if cfg.Out != "" {

@@ -60,8 +60,15 @@ type benchConfig struct {
 	Token       string
 	Out         string
 	Args        []string
-	// Only is "floor" (the issue-12 suite alone), "canonical" (the rest alone) or "" (both).
+	// Only is the suites to run, comma-separated (canonical, floor, cache, warm); "": all.
 	Only string
+	// RSSBudget is the cache's byte budget in the memory workload; RSSInvoices
+	// its size; RSSFiles adds each invoice's CSV and PDF.
+	RSSBudget   int64
+	RSSInvoices int
+	RSSFiles    bool
+	// WarmDuration is how long the warm dashboard loads back to back (the last minute counted).
+	WarmDuration time.Duration
 	// FloorClients is the concurrent clients of the issue-12 CPU rows.
 	FloorClients int
 	// Rounds is how many times the issue-12 suite runs, alternating the systems; figures are medians.
@@ -72,6 +79,14 @@ type benchConfig struct {
 	// sends every request with a fresh token, so the cache is on but cold;
 	// false: one token, CACHE_BYTES=0 and no budget (the set-up before issue 11).
 	Cold bool
+}
+
+// suites are what -only may name.
+var suites = []string{"canonical", "floor", "cache", "cache-rss", "warm"}
+
+// runs reports whether the run includes the suite.
+func (c benchConfig) runs(suite string) bool {
+	return c.Only == "" || slices.Contains(strings.Split(c.Only, ","), suite)
 }
 
 // serverEnv is the server's environment in the scenarios that Cold governs.
@@ -94,12 +109,16 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	serverEnv := fs.String("server-env", "", "extra environment for the server in every mode, comma-separated (e.g. GOGC=400)")
 	fs.Int64Var(&c.PDFSize, "pdf-size", 50<<20, "PDF size for the streaming-memory measurement, bytes (0: skip)")
 	fs.StringVar(&c.Token, "token", "bench-token", "bearer token the load sends (a sandbox account)")
-	fs.StringVar(&c.Only, "only", "", "floor: only the issue-12 queries beside the floor; canonical: only the canonical queries")
+	fs.StringVar(&c.Only, "only", "", "the suites to run, comma-separated: canonical (the canonical queries, naive beside, the PDF), floor (the issue-12 queries beside the floor), cache (the cache's CPU per cold query), cache-rss (its memory under a 10,000-invoice workload), warm (the warm dashboard); empty: all")
+	fs.Int64Var(&c.RSSBudget, "rss-budget", 64<<20, "CACHE_BYTES of the cache's memory workload")
+	fs.IntVar(&c.RSSInvoices, "rss-invoices", 10_000, "issued invoices the cache's memory workload loads (24 a token)")
+	fs.BoolVar(&c.RSSFiles, "rss-files", false, "the memory workload also downloads each invoice's CSV and PDF (for their byteSize)")
+	fs.DurationVar(&c.WarmDuration, "warm-duration", 2*time.Minute, "how long the warm dashboard loads back to back; the last minute is counted")
 	fs.IntVar(&c.FloorClients, "floor-clients", 20, "concurrent clients for the CPU-per-query rows beside the floor")
 	fs.IntVar(&c.Rounds, "rounds", 2, "rounds of the floor suite (medians are quoted)")
 	fs.BoolVar(&c.Allocs, "allocs", true, "run BenchmarkServerVolumesPage for its allocations per request")
 	fs.BoolVar(&c.Cold, "cold", true, "every feature on, the cache cold: server defaults (cache, rate budget) and a fresh token per request; false: one token, no cache, no budget")
-	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results, relative to the module root (empty: nowhere; with -only floor the default is bench/floor-results.md)")
+	fs.StringVar(&c.Out, "out", "bench/results.md", "where to write the Markdown results, relative to the module root (empty: nowhere; with -only S the default is bench/S-results.md)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -108,8 +127,8 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	}
 	outSet := false
 	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
-	if c.Only == "floor" && !outSet {
-		c.Out = "bench/floor-results.md"
+	if c.Only != "" && !outSet {
+		c.Out = "bench/" + strings.ReplaceAll(c.Only, ",", "+") + "-results.md"
 	}
 	if c.Quick {
 		c.Duration = 2 * time.Second
@@ -131,8 +150,13 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	if c.Clients < 1 || c.Concurrency < 1 || c.FloorClients < 1 || c.Rounds < 1 {
 		return c, errors.New("-clients, -floor-clients, -rounds and -concurrency must be at least 1")
 	}
-	if c.Only != "" && c.Only != "floor" && c.Only != "canonical" {
-		return c, fmt.Errorf("-only: want floor or canonical, not %q", c.Only)
+	for _, s := range strings.Split(c.Only, ",") {
+		if c.Only != "" && !slices.Contains(suites, s) {
+			return c, fmt.Errorf("-only: %q is none of %s", s, strings.Join(suites, ", "))
+		}
+	}
+	if c.WarmDuration < time.Minute || c.RSSBudget < 1 || c.RSSInvoices < 1 {
+		return c, errors.New("-warm-duration must be at least 1m (the minute counted), -rss-budget and -rss-invoices at least 1")
 	}
 	return c, nil
 }

@@ -19,6 +19,9 @@ type report struct {
 	Config  benchConfig
 	Rows    []row
 	Floor   floorSuite
+	Cache   cacheSuite
+	RSS     rssResult
+	Warm    warmResult
 	PDF     pdfResult
 	Machine []string
 	Took    time.Duration
@@ -27,8 +30,10 @@ type report struct {
 // target is one figure the issue sets, beside what was measured.
 type target struct {
 	Name, Want, Got string
-	Met             bool
-	Measured        bool
+	// Command measures this figure alone.
+	Command  string
+	Met      bool
+	Measured bool
 }
 
 func (rep report) find(lat time.Duration, mode, name string, clients int) (row, bool) {
@@ -48,9 +53,29 @@ func (rep report) targets() []target {
 	for _, r := range rep.Floor.Rows {
 		rows = append(rows, r.row)
 	}
-	ts := append(rep.canonicalTargets(), rep.Floor.targets(rep.Config)...)
-	if rep.Config.Cold {
-		ts = append(ts, coldTarget(rows))
+	ts := withCommand(rep.canonicalTargets(), "go run ./bench -only canonical")
+	ts = append(ts, withCommand(rep.Floor.targets(rep.Config), "go run ./bench -only floor")...)
+	if rep.Config.Cold && len(rows) > 0 {
+		ts = append(ts, withCommand([]target{coldTarget(rows)}, "go run ./bench -only canonical,floor")...)
+	}
+	if rep.Config.runs("cache") {
+		ts = append(ts, rep.Cache.targets(rep.Config)...)
+	}
+	if rep.Config.runs("cache-rss") {
+		ts = append(ts, rep.RSS.targets()...)
+	}
+	if rep.Config.runs("warm") {
+		ts = append(ts, rep.Warm.targets()...)
+	}
+	return ts
+}
+
+// withCommand names the command that measures targets which name none.
+func withCommand(ts []target, command string) []target {
+	for i := range ts {
+		if ts[i].Command == "" {
+			ts[i].Command = command
+		}
 	}
 	return ts
 }
@@ -225,11 +250,17 @@ func (rep report) text() string {
 		}
 		tw.Flush()
 	}
-	if rows := rep.Floor.sortedRows(); len(rows) > 0 {
-		b.WriteString("\nissue-12 queries beside the floor:\n")
+	for _, suite := range []struct {
+		title string
+		rows  []floorRow
+	}{{"issue-12 queries beside the floor", rep.Floor.sortedRows()}, {"the cache's CPU per cold query", rep.Cache.CPU.sortedRows()}} {
+		if len(suite.rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s:\n", suite.title)
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(floorHeader, "\t"))
-		for _, r := range rows {
+		for _, r := range suite.rows {
 			fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
 		}
 		tw.Flush()
@@ -255,11 +286,12 @@ func (rep report) markdown() string {
 	fmt.Fprintf(&b, "\nSet-up: the server binary and the sandbox (`oceangraph sandbox`) each run as a process on loopback; "+
 		"vegeta drives closed-loop clients (each sends its next request when the last one answered) from a third process on the same machine. "+
 		"Upstream calls are counted at the sandbox; CPU and peak RSS (VmHWM, reset per scenario) are the server's, from /proc. %s"+
-		"%v of load per scenario after %v of warm-up; MAX_CONCURRENCY=%d; naive mode: `%s`; extra server environment: `%s`.\n\n",
+		"%v of load per scenario after %v of warm-up; MAX_CONCURRENCY=%d; naive mode: `%s`; extra server environment: `%s`. "+
+		"The cache's suites and the warm dashboard say their own set-up below.\n\n",
 		rep.Config.features(), rep.Config.Duration, rep.Config.Warmup, rep.Config.Concurrency, strings.Join(rep.Config.NaiveEnv, " "), cmp.Or(strings.Join(rep.Config.serverEnv(), " "), "none"))
-	b.WriteString("## Targets\n\n| | target | wanted | measured |\n|---|---|---|---|\n")
+	b.WriteString("## Targets\n\n| | target | wanted | measured | command |\n|---|---|---|---|---|\n")
 	for _, t := range rep.targets() {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.verdict(), t.Name, t.Want, t.Got)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` |\n", t.verdict(), t.Name, t.Want, t.Got, t.Command)
 	}
 	if len(rep.Rows) > 0 {
 		b.WriteString("\n## Every scenario\n\n")
@@ -276,6 +308,37 @@ func (rep report) markdown() string {
 				yield(r.cells())
 			}
 		})
+	}
+	if rows := rep.Cache.CPU.sortedRows(); len(rows) > 0 {
+		fmt.Fprintf(&b, "\n## The cache's CPU per cold query\n\nThe same server without its cache (`CACHE_BYTES=0`) and with it (default 64 MiB), the rate budget off in both, "+
+			"each request with a token of its own (so the cache is on but cold: it derives the token's keys, looks up, loads and stores, and never answers); "+
+			"each load on a fresh process, %d rounds, the order alternating. The \"cache after the load\" column is the server's own cache metrics (warm-up included).\n\n", rep.Config.Rounds)
+		mdTable(&b, floorHeader, func(yield func([]string)) {
+			for _, r := range rows {
+				yield(r.cells())
+			}
+		})
+	}
+	if r := rep.RSS; r.Invoices > 0 {
+		fmt.Fprintf(&b, "\n## The cache's memory under a %d-invoice workload\n\n"+
+			"A sandbox of its own generates an account per token (24 issued invoices each, every one distinct). %d tokens, %d clients each taking a token at a time: "+
+			"its invoice list (which marks the invoices issued, so their data may be cached), then each invoice's summary and whole items page (`items(first: 200)`)%s, "+
+			"each entry loaded once, so the cache is offered all of it. The same workload runs on a fresh server with `CACHE_BYTES=0` (the baseline) and with `CACHE_BYTES=%d`; "+
+			"peak RSS is VmHWM, reset when the workload starts. The rule: peak RSS with the cache <= peak RSS without it + the budget.\n\n"+
+			"| server | requests | upstream calls | took | RSS before | peak RSS | cache at the end | Go heap in use, heap goal at the end |\n|---|---|---|---|---|---|---|---|\n",
+			r.Invoices, r.Tokens, r.Workers, map[bool]string{true: " and its CSV and PDF", false: ""}[r.Files], r.Budget)
+		for _, run := range []struct {
+			name string
+			rssRun
+		}{{"CACHE_BYTES=0", r.Off}, {fmt.Sprintf("CACHE_BYTES=%d", r.Budget), r.On}} {
+			fmt.Fprintf(&b, "| %s | %d | %d | %v | %s | %s | %s | %s, %s |\n", run.name, run.Requests, run.Calls, run.Took.Round(time.Second), mb(run.Base), mb(run.HWM), run.Cache,
+				mb(int64(run.Cache.HeapInuse)), mb(int64(run.Cache.NextGC)))
+		}
+	}
+	if rep.Warm.Duration > 0 {
+		fmt.Fprintf(&b, "\n## Warm dashboard\n\n%s The dashboard is loaded once cold and once warm (upstream calls counted at the sandbox), "+
+			"then back to back for %v; the loads of the last minute are counted. `go run ./bench warm` runs it alone (into bench/warm-results.md).\n",
+			warmSetup, rep.Warm.Duration)
 	}
 	if g := rep.gains(); len(g) > 0 {
 		b.WriteString("\n## Naive → optimised, side by side\n\n")
@@ -314,7 +377,10 @@ func (rep report) problems() int {
 	if rep.PDF.Problem != "" {
 		n++
 	}
-	return n + rep.Floor.problems()
+	if rep.RSS.Problem != "" {
+		n++
+	}
+	return n + rep.Floor.problems() + rep.Cache.CPU.problems()
 }
 
 // machineInfo names what the figures came from.
@@ -347,6 +413,9 @@ func machineInfo(ctx context.Context) []string {
 
 // features says which of the server's features the scenarios ran with.
 func (c benchConfig) features() string {
+	if !c.runs("canonical") && !c.runs("floor") {
+		return ""
+	}
 	if !c.Cold {
 		return "The server runs with one token for every request, without the cache (CACHE_BYTES=0) and without the rate budget (`-cold=false`). "
 	}

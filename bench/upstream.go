@@ -126,35 +126,47 @@ type graphqlClient struct {
 	http       *http.Client
 }
 
-// post sends one query and decodes the response into out (may be nil); it
-// fails on a non-200 status or on GraphQL errors.
+// post sends one query and decodes the response's data into out (may be
+// nil); it fails on a non-200 status or on GraphQL errors.
 func (g graphqlClient) post(ctx context.Context, body []byte, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+"/query", bytes.NewReader(body))
-	if err != nil {
+	b, err := postGraphQL(ctx, g.http, g.url, g.token, body)
+	if err != nil || out == nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+g.token)
-	resp, err := g.http.Do(req)
-	if err != nil {
+	var envelope struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(b, &envelope); err != nil {
 		return err
+	}
+	return json.Unmarshal(envelope.Data, out)
+}
+
+// postGraphQL sends one GraphQL request body with token and returns the
+// response; it fails on a non-200 status or on GraphQL errors.
+func postGraphQL(ctx context.Context, client *http.Client, url, token string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/query", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var envelope struct {
-		Data   json.RawMessage   `json:"data"`
 		Errors []json.RawMessage `json:"errors"`
 	}
 	if err := json.Unmarshal(b, &envelope); err != nil || resp.StatusCode != http.StatusOK || len(envelope.Errors) > 0 {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(b), 500))
+		return b, fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(b), 500))
 	}
-	if out != nil {
-		return json.Unmarshal(envelope.Data, out)
-	}
-	return nil
+	return b, nil
 }
 
 // firstInvoice returns the uuid of the account's newest invoice and the URL
