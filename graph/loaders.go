@@ -37,8 +37,22 @@ type volumeListKey struct {
 	page, perPage int
 }
 
-// loaders is the set of per-request loaders, one per upstream call shape.
+// loaders is the set of per-request loaders, one per upstream call shape,
+// each made on its first use: a request needs one or two of the ten, and
+// making a loader costs a handful of allocations.
 type loaders struct {
+	client *upstream.Client
+	// files: GET /v2/customers/my/invoices/{uuid}/{csv|pdf}, for InvoiceFile's fields (files.go).
+	files *fileDownloads
+	// naive: no cache, no de-duplication (Config.Naive).
+	naive bool
+
+	mu   sync.Mutex
+	made madeLoaders
+}
+
+// madeLoaders are the loaders a request has made so far (nil: not yet used).
+type madeLoaders struct {
 	// billingHistoryPages: GET /v2/customers/my/billing_history?page&per_page.
 	billingHistoryPages *dataloader.Loader[listKey, *upstream.BillingHistoryPage]
 	// invoicePages: GET /v2/customers/my/invoices?page&per_page.
@@ -59,10 +73,6 @@ type loaders struct {
 	volumeActions *dataloader.Loader[actionKey, *upstream.VolumeAction]
 	// volumeSnapshotPages: GET /v2/volumes/{id}/snapshots?page&per_page (filter = volume id).
 	volumeSnapshotPages *dataloader.Loader[listKey, *upstream.SnapshotPage]
-	// files: GET /v2/customers/my/invoices/{uuid}/{csv|pdf}, for InvoiceFile's fields (files.go).
-	files *fileDownloads
-	// naive: no cache, no de-duplication (Config.Naive).
-	naive bool
 }
 
 // newLoaders makes a request's loaders; every upstream call goes through
@@ -71,10 +81,23 @@ type loaders struct {
 // naive (Config.Naive, for benchmarks only) gives loaders without a cache:
 // every load is its own upstream call, as a server without loaders would make.
 func newLoaders(c *upstream.Client, naive bool) *loaders {
-	l := &loaders{naive: naive, files: newFileDownloads(c, naive)}
-	l.billingHistoryPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
+	return &loaders{client: c, naive: naive, files: newFileDownloads(c, naive)}
+}
+
+// made returns *slot, making it with newLoader(call) on its first use.
+func made[K comparable, V any](l *loaders, slot **dataloader.Loader[K, V], call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if *slot == nil {
+		*slot = newLoader(l.naive, call)
+	}
+	return *slot
+}
+
+func (l *loaders) billingHistoryPages() *dataloader.Loader[listKey, *upstream.BillingHistoryPage] {
+	return made(l, &l.made.billingHistoryPages, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
 		p, err := cachedList(ctx, fmt.Sprintf("billing_history?page=%d&per_page=%d", k.page, k.perPage), func(ctx context.Context) (*upstream.BillingHistoryPage, error) {
-			return c.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+			return l.client.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 		if err == nil {
 			for _, e := range p.BillingHistory {
@@ -83,9 +106,12 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 		}
 		return p, err
 	})
-	l.invoicePages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
+}
+
+func (l *loaders) invoicePages() *dataloader.Loader[listKey, *upstream.InvoicePage] {
+	return made(l, &l.made.invoicePages, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
 		p, err := cachedList(ctx, fmt.Sprintf("invoices?page=%d&per_page=%d", k.page, k.perPage), func(ctx context.Context) (*upstream.InvoicePage, error) {
-			return c.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+			return l.client.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 		if err == nil {
 			for _, inv := range p.Invoices { // the list holds issued invoices; the preview is apart
@@ -94,48 +120,72 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 		}
 		return p, err
 	})
-	// An issued invoice's item pages and summary never change: they go through the cache.
-	l.invoiceItemPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
+}
+
+// An issued invoice's item pages and summary never change: they go through the cache.
+func (l *loaders) invoiceItemPages() *dataloader.Loader[listKey, *upstream.InvoiceItemPage] {
+	return made(l, &l.made.invoiceItemPages, func(ctx context.Context, k listKey) (*upstream.InvoiceItemPage, error) {
 		return cachedIfIssued(ctx, k.filter, fmt.Sprintf("items/%s?page=%d&per_page=%d", k.filter, k.page, k.perPage), func(ctx context.Context) (*upstream.InvoiceItemPage, error) {
-			return c.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+			return l.client.ListInvoiceItems(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 	})
-	l.invoiceSummaries = newLoader(naive, func(ctx context.Context, ref string) (*upstream.InvoiceSummary, error) {
+}
+
+func (l *loaders) invoiceSummaries() *dataloader.Loader[string, *upstream.InvoiceSummary] {
+	return made(l, &l.made.invoiceSummaries, func(ctx context.Context, ref string) (*upstream.InvoiceSummary, error) {
 		return cachedIfIssued(ctx, ref, "summary/"+ref, func(ctx context.Context) (*upstream.InvoiceSummary, error) {
-			return c.GetInvoiceSummary(ctx, ref)
+			return l.client.GetInvoiceSummary(ctx, ref)
 		})
 	})
-	l.volumes = newLoader(naive, c.GetVolume)
-	l.volumePages = newLoader(naive, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
+}
+
+func (l *loaders) volumes() *dataloader.Loader[string, *upstream.Volume] {
+	return made(l, &l.made.volumes, l.client.GetVolume)
+}
+
+func (l *loaders) volumePages() *dataloader.Loader[volumeListKey, *upstream.VolumePage] {
+	return made(l, &l.made.volumePages, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
 		p, err := cachedList(ctx, fmt.Sprintf("volumes@%s?region=%q&name=%q&page=%d&per_page=%d", volumeListGeneration(ctx), k.region, k.name, k.page, k.perPage), func(ctx context.Context) (*upstream.VolumePage, error) {
-			return c.ListVolumes(ctx, upstream.VolumeListOptions{
+			return l.client.ListVolumes(ctx, upstream.VolumeListOptions{
 				ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
 				Region:      k.region, Name: k.name,
 			})
 		})
 		if err == nil {
 			// A listed volume answers volume(id) and Volume entities without a call.
+			volumes := l.volumes()
 			for i := range p.Volumes {
 				if v := &p.Volumes[i]; v.ID != "" {
-					l.volumes.Prime(ctx, v.ID, v)
+					volumes.Prime(ctx, v.ID, v)
 				}
 			}
 		}
 		return p, err
 	})
-	l.balance = newLoader(naive, func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
-		return c.GetBalance(ctx)
+}
+
+func (l *loaders) balance() *dataloader.Loader[struct{}, *upstream.Balance] {
+	return made(l, &l.made.balance, func(ctx context.Context, _ struct{}) (*upstream.Balance, error) {
+		return l.client.GetBalance(ctx)
 	})
-	l.volumeActionPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.VolumeActionPage, error) {
-		return c.ListVolumeActions(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+}
+
+func (l *loaders) volumeActionPages() *dataloader.Loader[listKey, *upstream.VolumeActionPage] {
+	return made(l, &l.made.volumeActionPages, func(ctx context.Context, k listKey) (*upstream.VolumeActionPage, error) {
+		return l.client.ListVolumeActions(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	l.volumeActions = newLoader(naive, func(ctx context.Context, k actionKey) (*upstream.VolumeAction, error) {
-		return c.GetVolumeAction(ctx, k.volumeID, k.actionID)
+}
+
+func (l *loaders) volumeActions() *dataloader.Loader[actionKey, *upstream.VolumeAction] {
+	return made(l, &l.made.volumeActions, func(ctx context.Context, k actionKey) (*upstream.VolumeAction, error) {
+		return l.client.GetVolumeAction(ctx, k.volumeID, k.actionID)
 	})
-	l.volumeSnapshotPages = newLoader(naive, func(ctx context.Context, k listKey) (*upstream.SnapshotPage, error) {
-		return c.ListVolumeSnapshots(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
+}
+
+func (l *loaders) volumeSnapshotPages() *dataloader.Loader[listKey, *upstream.SnapshotPage] {
+	return made(l, &l.made.volumeSnapshotPages, func(ctx context.Context, k listKey) (*upstream.SnapshotPage, error) {
+		return l.client.ListVolumeSnapshots(ctx, k.filter, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 	})
-	return l
 }
 
 // actionKey identifies one action of a volume.
@@ -149,11 +199,21 @@ type actionKey struct {
 // lists, volumes by id, and the volumes' actions and snapshots. A write is
 // rare and these entries cheap, so all of them go rather than a guess at which.
 func (l *loaders) forgetVolumes() {
-	l.volumePages.ClearAll()
-	l.volumes.ClearAll()
-	l.volumeActionPages.ClearAll()
-	l.volumeActions.ClearAll()
-	l.volumeSnapshotPages.ClearAll()
+	l.mu.Lock()
+	m := l.made
+	l.mu.Unlock()
+	clearAll(m.volumePages)
+	clearAll(m.volumes)
+	clearAll(m.volumeActionPages)
+	clearAll(m.volumeActions)
+	clearAll(m.volumeSnapshotPages)
+}
+
+// clearAll empties a loader's cache; one not made yet has none.
+func clearAll[K comparable, V any](l *dataloader.Loader[K, V]) {
+	if l != nil {
+		l.ClearAll()
+	}
 }
 
 // newLoader wraps a one-key upstream call in a per-request loader: the call
@@ -199,7 +259,7 @@ func load[K comparable, V any](ctx context.Context, l *dataloader.Loader[K, V], 
 
 // billingHistoryPage reads a page of the billing history.
 func billingHistoryPage(ctx context.Context, page, perPage int) (listPage[upstream.BillingHistoryEntry], error) {
-	p, err := load(ctx, scopeFrom(ctx).loaders.billingHistoryPages, listKey{page: page, perPage: perPage})
+	p, err := load(ctx, scopeFrom(ctx).loaders.billingHistoryPages(), listKey{page: page, perPage: perPage})
 	if err != nil {
 		return listPage[upstream.BillingHistoryEntry]{}, err
 	}
@@ -208,13 +268,13 @@ func billingHistoryPage(ctx context.Context, page, perPage int) (listPage[upstre
 
 // loadInvoicePage reads the raw invoice list page (for its invoice_preview).
 func loadInvoicePage(ctx context.Context, page, perPage int) (*upstream.InvoicePage, error) {
-	return load(ctx, scopeFrom(ctx).loaders.invoicePages, listKey{page: page, perPage: perPage})
+	return load(ctx, scopeFrom(ctx).loaders.invoicePages(), listKey{page: page, perPage: perPage})
 }
 
 // invoiceItemPages returns the fetcher of an invoice's item pages.
 func invoiceItemPages(ref string) pageFetcher[upstream.InvoiceItem] {
 	return func(ctx context.Context, page, perPage int) (listPage[upstream.InvoiceItem], error) {
-		p, err := load(ctx, scopeFrom(ctx).loaders.invoiceItemPages, listKey{filter: ref, page: page, perPage: perPage})
+		p, err := load(ctx, scopeFrom(ctx).loaders.invoiceItemPages(), listKey{filter: ref, page: page, perPage: perPage})
 		if err != nil {
 			return listPage[upstream.InvoiceItem]{}, err
 		}
@@ -225,7 +285,7 @@ func invoiceItemPages(ref string) pageFetcher[upstream.InvoiceItem] {
 // volumeActionPages returns the fetcher of a volume's actions.
 func volumeActionPages(volumeID string) pageFetcher[upstream.VolumeAction] {
 	return func(ctx context.Context, page, perPage int) (listPage[upstream.VolumeAction], error) {
-		p, err := load(ctx, scopeFrom(ctx).loaders.volumeActionPages, listKey{filter: volumeID, page: page, perPage: perPage})
+		p, err := load(ctx, scopeFrom(ctx).loaders.volumeActionPages(), listKey{filter: volumeID, page: page, perPage: perPage})
 		if err != nil {
 			return listPage[upstream.VolumeAction]{}, err
 		}
@@ -236,7 +296,7 @@ func volumeActionPages(volumeID string) pageFetcher[upstream.VolumeAction] {
 // volumeSnapshotPages returns the fetcher of a volume's snapshots.
 func volumeSnapshotPages(volumeID string) pageFetcher[upstream.Snapshot] {
 	return func(ctx context.Context, page, perPage int) (listPage[upstream.Snapshot], error) {
-		p, err := load(ctx, scopeFrom(ctx).loaders.volumeSnapshotPages, listKey{filter: volumeID, page: page, perPage: perPage})
+		p, err := load(ctx, scopeFrom(ctx).loaders.volumeSnapshotPages(), listKey{filter: volumeID, page: page, perPage: perPage})
 		if err != nil {
 			return listPage[upstream.Snapshot]{}, err
 		}
@@ -246,13 +306,13 @@ func volumeSnapshotPages(volumeID string) pageFetcher[upstream.Snapshot] {
 
 // loadVolumeAction reads one action of a volume.
 func loadVolumeAction(ctx context.Context, volumeID string, actionID int) (*upstream.VolumeAction, error) {
-	return load(ctx, scopeFrom(ctx).loaders.volumeActions, actionKey{volumeID, actionID})
+	return load(ctx, scopeFrom(ctx).loaders.volumeActions(), actionKey{volumeID, actionID})
 }
 
 // volumePages returns the fetcher of the volume list filtered by region and name.
 func volumePages(region, name string) pageFetcher[upstream.Volume] {
 	return func(ctx context.Context, page, perPage int) (listPage[upstream.Volume], error) {
-		p, err := load(ctx, scopeFrom(ctx).loaders.volumePages, volumeListKey{region: region, name: name, page: page, perPage: perPage})
+		p, err := load(ctx, scopeFrom(ctx).loaders.volumePages(), volumeListKey{region: region, name: name, page: page, perPage: perPage})
 		if err != nil {
 			return listPage[upstream.Volume]{}, err
 		}
@@ -262,17 +322,17 @@ func volumePages(region, name string) pageFetcher[upstream.Volume] {
 
 // loadInvoiceSummary reads an invoice's summary (ref: a UUID or "preview").
 func loadInvoiceSummary(ctx context.Context, ref string) (*upstream.InvoiceSummary, error) {
-	return load(ctx, scopeFrom(ctx).loaders.invoiceSummaries, ref)
+	return load(ctx, scopeFrom(ctx).loaders.invoiceSummaries(), ref)
 }
 
 // loadVolume reads a volume by id (free when a list page of this request had it).
 func loadVolume(ctx context.Context, id string) (*upstream.Volume, error) {
-	return load(ctx, scopeFrom(ctx).loaders.volumes, id)
+	return load(ctx, scopeFrom(ctx).loaders.volumes(), id)
 }
 
 // loadBalance reads the account balance.
 func loadBalance(ctx context.Context) (*upstream.Balance, error) {
-	return load(ctx, scopeFrom(ctx).loaders.balance, struct{}{})
+	return load(ctx, scopeFrom(ctx).loaders.balance(), struct{}{})
 }
 
 // previewSink keeps the invoice_preview of the first invoice list page read
