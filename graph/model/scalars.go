@@ -51,9 +51,17 @@ func digits(s string) bool {
 	return s != ""
 }
 
-// MarshalGQL writes the amount as a JSON string.
+// MarshalGQL writes the amount as a JSON string. A decimal (every Money
+// MoneyFrom or UnmarshalGQL made) needs no escaping, so it is written as it is,
+// without the quoted copy strconv.Quote allocates.
 func (m Money) MarshalGQL(w io.Writer) {
-	_, _ = io.WriteString(w, strconv.Quote(string(m)))
+	if !isDecimal(string(m)) {
+		_, _ = io.WriteString(w, strconv.Quote(string(m)))
+		return
+	}
+	_, _ = io.WriteString(w, `"`)
+	_, _ = io.WriteString(w, string(m))
+	_, _ = io.WriteString(w, `"`)
 }
 
 // UnmarshalGQL accepts a decimal string such as "12.34" or "-0.50".
@@ -98,9 +106,26 @@ func DateTimeFrom(s string) *DateTime {
 // String renders the instant as the API serialises it.
 func (d DateTime) String() string { return d.UTC().Format(time.RFC3339Nano) }
 
-// MarshalGQL writes the instant as a JSON string.
+// MarshalGQL writes the instant as a JSON string (RFC 3339 needs no
+// escaping). gqlgen writes the response into a bytes.Buffer: the instant is
+// formatted straight into its free space, where String and strconv.Quote
+// would allocate two strings.
 func (d DateTime) MarshalGQL(w io.Writer) {
-	_, _ = io.WriteString(w, strconv.Quote(d.String()))
+	if b, ok := w.(interface {
+		io.Writer
+		AvailableBuffer() []byte
+	}); ok {
+		_, _ = b.Write(d.appendJSON(b.AvailableBuffer()))
+		return
+	}
+	_, _ = w.Write(d.appendJSON(nil))
+}
+
+// appendJSON appends the instant as a JSON string.
+func (d DateTime) appendJSON(b []byte) []byte {
+	b = append(b, '"')
+	b = d.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // UnmarshalGQL accepts an RFC 3339 string.

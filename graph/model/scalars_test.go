@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -70,5 +71,20 @@ func TestMoneyIsDecimalPattern(t *testing.T) {
 		if got, want := MoneyFrom(s) != nil, pattern.MatchString(s); got != want {
 			t.Errorf("MoneyFrom(%q) accepted = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// A writer without free space to format into (gqlgen's is a bytes.Buffer)
+// gets the same JSON; a Money that is not a decimal is still escaped.
+func TestScalarsOnAnyWriter(t *testing.T) {
+	var b strings.Builder
+	DateTimeFrom("2020-01-01T00:00:00.250Z").MarshalGQL(&b)
+	if b.String() != `"2020-01-01T00:00:00.25Z"` {
+		t.Errorf("DateTime on a strings.Builder: got %s", b.String())
+	}
+	b.Reset()
+	Money(`1"2`).MarshalGQL(&b)
+	if b.String() != `"1\"2"` {
+		t.Errorf("a Money that is not a decimal: got %s, want it escaped", b.String())
 	}
 }
