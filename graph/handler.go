@@ -214,7 +214,7 @@ func newServer(cfg Config, base64 *base64Limits) *handler.Server {
 		srv.AddTransport(t)
 	}
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{}) // transport.POST, writing the answer without re-encoding it (transport.go)
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
