@@ -56,6 +56,7 @@ func jsonContentType(header string) bool {
 // DecodeJSON decodes a 2xx body into out, a pointer to a struct, as every call
 // of the client does (and the benchmark's floor program, bench/). The body must
 // be one JSON object: empty bodies, null, arrays and trailing bytes are errors.
+// out keeps no reference to body, which the caller may reuse.
 //
 // The spec types money, counts and durations as strings. Should a number turn
 // up in such a field (or a numeric string in an integer field), it is read
