@@ -2,7 +2,10 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"os"
+	"reflect"
 	"testing"
 )
 
@@ -132,6 +135,43 @@ func TestNumbersThatCannotBeCoercedStillFail(t *testing.T) {
 		var page VolumePage
 		if err := DecodeJSON([]byte(body), &page); err == nil {
 			t.Errorf("DecodeJSON(%s) = %+v, want an error", body, page)
+		}
+	}
+}
+
+// TestRegionsDecodedOnceReadAsEncodingJSON: a page whose volumes repeat their
+// regions (decoded once, then shared) reads as encoding/json reads it, the
+// second time too, and a repeated region key still merges as encoding/json does.
+func TestRegionsDecodedOnceReadAsEncodingJSON(t *testing.T) {
+	page, err := os.ReadFile("testdata/volumes_sandbox_page.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range [][]byte{page, page, []byte(`{"volumes":[{"region":{"slug":"nyc1"},"region":{"name":"New York 1"}}]}`)} {
+		var got, want VolumePage
+		if err := DecodeJSON(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("DecodeJSON gave %+v, encoding/json %+v", got, want)
+		}
+	}
+}
+
+// BenchmarkDecodeVolumesPage decodes a sandbox page of 20 volumes.
+func BenchmarkDecodeVolumesPage(b *testing.B) {
+	page, err := os.ReadFile("testdata/volumes_sandbox_page.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		var p VolumePage
+		if err := DecodeJSON(page, &p); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
