@@ -38,6 +38,7 @@ func runWarm(ctx context.Context, args []string) error {
 	if *duration < time.Minute {
 		return fmt.Errorf("-duration: at least 1m, the minute whose loads are counted")
 	}
+	loadBefore := loadAverage()
 	rg, err := newRig(ctx, "warm")
 	if err != nil {
 		return err
@@ -54,11 +55,13 @@ func runWarm(ctx context.Context, args []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Warm dashboard: the cache across requests against DigitalOcean's 250 calls a minute
 
-`+"`go run ./bench warm`"+` (%s back to back; the last minute counted), %s. %s
+`+"`go run ./bench warm`"+` (%s back to back; the last minute counted). %s
+
+Machine: %s; load average before %s, after %s.
 
 | figure | target | measured |
 |---|---|---|
-`, r.Duration, time.Now().UTC().Format("2006-01-02"), warmSetup)
+`, r.Duration, warmSetup, strings.Join(machineInfo(ctx), "; "), loadBefore, loadAverage())
 	for _, t := range r.targets() {
 		fmt.Fprintf(&b, "| %s | %s | %s (%s) |\n", t.Name, t.Want, t.Got, t.verdict())
 	}
