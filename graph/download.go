@@ -31,12 +31,15 @@ type Downloads struct {
 	client       *upstream.Client
 	links        *FileLinks
 	defaultToken string
-	logger       *slog.Logger
+	// shared holds the cache of issued invoices' files (filecache.go); nil: none.
+	shared *SharedState
+	logger *slog.Logger
 }
 
-// NewDownloads returns the download routes' handlers.
-func NewDownloads(client *upstream.Client, links *FileLinks, defaultToken string, logger *slog.Logger) *Downloads {
-	return &Downloads{client: client, links: links, defaultToken: defaultToken, logger: cmp.Or(logger, slog.Default())}
+// NewDownloads returns the download routes' handlers; st is the state the
+// GraphQL handler shares (nil: every download streams from DigitalOcean).
+func NewDownloads(client *upstream.Client, links *FileLinks, defaultToken string, st *SharedState, logger *slog.Logger) *Downloads {
+	return &Downloads{client: client, links: links, defaultToken: defaultToken, shared: st, logger: cmp.Or(logger, slog.Default())}
 }
 
 // Refuse answers a request no download route takes: 405 for a method other
@@ -102,7 +105,8 @@ func (d *Downloads) refuseUnauthenticated(w http.ResponseWriter) {
 // copyBuffers bound what one download holds in memory: one 32 KiB buffer.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// stream copies one invoice file from DigitalOcean to w. The request's
+// stream copies one invoice file from DigitalOcean to w, or from the cache
+// when it holds the token's copy of an issued invoice's file. The request's
 // context (and so its deadline) is the upstream call's.
 func (d *Downloads) stream(w http.ResponseWriter, r *http.Request, route, uuid string, format upstream.FileFormat, token string) {
 	if token == "" {
@@ -111,50 +115,53 @@ func (d *Downloads) stream(w http.ResponseWriter, r *http.Request, route, uuid s
 	}
 	start := time.Now()
 	log := d.logger.With("route", route, "invoice", uuid, "format", string(format))
-	f, err := d.client.GetInvoiceFile(upstream.WithToken(r.Context(), token), uuid, format)
-	if err != nil {
-		status, body := d.downloadFailure(r.Context(), err)
+	// A scope of its own, so that DigitalOcean accepting the token here
+	// (ObserveUpstream) counts as the proof a cached answer needs.
+	cost := newCostScope(d.shared, d.client, token)
+	ctx := withScope(r.Context(), &requestScope{token: token, cost: cost, logger: d.logger})
+	failed := func(err error) {
+		status, body := d.downloadFailure(ctx, err)
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		log.Log(r.Context(), level, "download failed", "status", status, "code", body.Code, "err", err, "duration", time.Since(start))
+		log.Log(ctx, level, "download failed", "status", status, "code", body.Code, "err", err, "duration", time.Since(start))
 		writeDownloadError(w, status, body)
+	}
+	cf, cached, err := cost.cachedFile(ctx, uuid, format)
+	if err != nil {
+		failed(err)
+		return
+	}
+	if cached {
+		if startFile(w, r, uuid, format, cf.Name, cf.ContentType, cf.Length) {
+			n, _ := w.Write(cf.data)
+			log.InfoContext(ctx, "download served", "bytes", n, "from", "cache", "duration", time.Since(start))
+		}
+		return
+	}
+	f, err := d.client.GetInvoiceFile(upstream.WithToken(ctx, token), uuid, format)
+	if err != nil {
+		failed(err)
 		return
 	}
 	defer f.Body.Close()
-
-	hdr := w.Header()
-	contentType := f.ContentType
-	if contentType == "" {
-		contentType = format.ContentType()
-	}
-	name := f.Filename
-	if name == "" {
-		name = fileNameFor(uuid, format)
-	}
-	hdr.Set("Content-Type", contentType)
-	hdr.Set("Content-Disposition", attachment(name))
-	if f.ContentLength >= 0 {
-		hdr.Set("Content-Length", strconv.FormatInt(f.ContentLength, 10))
-	}
-	hdr.Set("Cache-Control", "private, no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	// A link carries a sealed token: keep it out of any Referer.
-	hdr.Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
+	if !startFile(w, r, uuid, format, f.Filename, f.ContentType, f.ContentLength) {
 		return
 	}
-	// The headers go out now: a browser shows the download starting at once.
-	http.NewResponseController(w).Flush()
 
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	src := &readRecorder{r: f.Body}
-	n, err := io.CopyBuffer(flushingWriter{w, http.NewResponseController(w)}, src, *buf)
+	var body io.Reader = src
+	capture := cost.captureFile(ctx, uuid, format, f)
+	if capture != nil {
+		body = io.TeeReader(src, capture)
+	}
+	n, err := io.CopyBuffer(flushingWriter{w, http.NewResponseController(w)}, body, *buf)
 	switch {
 	case err == nil:
+		capture.keep()
 		log.InfoContext(r.Context(), "download served", "bytes", n, "duration", time.Since(start))
 	case src.err != nil:
 		// DigitalOcean broke off mid-file. The status is sent; aborting the
@@ -168,6 +175,30 @@ func (d *Downloads) stream(w http.ResponseWriter, r *http.Request, route, uuid s
 	default:
 		log.InfoContext(r.Context(), "download abandoned by the client", "bytes", n, "duration", time.Since(start))
 	}
+}
+
+// startFile sends a download's status and headers, the same whether the file
+// comes from DigitalOcean or the cache (name, contentType and length as
+// DigitalOcean sent them: "" or -1 when it did not), and reports whether a
+// body should follow (not for HEAD).
+func startFile(w http.ResponseWriter, r *http.Request, uuid string, format upstream.FileFormat, name, contentType string, length int64) bool {
+	hdr := w.Header()
+	hdr.Set("Content-Type", cmp.Or(contentType, format.ContentType()))
+	hdr.Set("Content-Disposition", attachment(cmp.Or(name, fileNameFor(uuid, format))))
+	if length >= 0 {
+		hdr.Set("Content-Length", strconv.FormatInt(length, 10))
+	}
+	hdr.Set("Cache-Control", "private, no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	// A link carries a sealed token: keep it out of any Referer.
+	hdr.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return false
+	}
+	// The headers go out now: a browser shows the download starting at once.
+	http.NewResponseController(w).Flush()
+	return true
 }
 
 // flushingWriter passes each chunk on as soon as DigitalOcean sends it, as

@@ -32,7 +32,11 @@ type downloadRig struct {
 // downloadRoutes serves NewDownloads' handlers under the routes internal/server
 // lists, and Refuse for whatever no route takes (as the server's mux refuses it).
 func downloadRoutes(client *upstream.Client, links *FileLinks, defaultToken string, logger *slog.Logger) http.Handler {
-	d := NewDownloads(client, links, defaultToken, logger)
+	return downloadMux(NewDownloads(client, links, defaultToken, nil, logger))
+}
+
+// downloadMux serves d's handlers under the server's routes.
+func downloadMux(d *Downloads) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /invoices/{uuid}/{format}", d.InvoiceFile)
 	mux.HandleFunc("GET /files/{link}", d.Link)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -94,6 +95,14 @@ func (d *fileDownloads) get(ctx context.Context, invoice string, format upstream
 // it stops at the headers; otherwise it reads the body, counting it and
 // keeping it when base64 wants it.
 func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, invoice string, format upstream.FileFormat, keep bool) (downloadedFile, error) {
+	cost := scopeFrom(ctx).cost
+	cf, cached, err := cost.cachedFile(ctx, invoice, format)
+	switch {
+	case err != nil:
+		return downloadedFile{}, err
+	case cached:
+		return d.fromCache(cf, invoice, format, keep), nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	f, err := client.GetInvoiceFile(ctx, invoice, format)
@@ -105,12 +114,12 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 	if out.name == "" {
 		out.name = fileNameFor(invoice, format)
 	}
-	tooLarge := fmt.Errorf("the %s of invoice %s is larger than %d bytes, the most this server reads for filename, byteSize and base64: download it from url instead", format, invoice, d.maxBytes)
 	// A stated length past the cap is refused before a byte is held.
 	if f.ContentLength > d.maxBytes && keep {
-		keep, out.dropped = false, tooLarge
+		keep, out.dropped = false, d.tooLarge(invoice, format)
 	}
-	if !keep && f.ContentLength > maxSkimBytes {
+	capture := cost.captureFile(ctx, invoice, format, f)
+	if !keep && capture == nil && f.ContentLength > maxSkimBytes {
 		return out, nil
 	}
 	var sink io.Writer = io.Discard
@@ -118,6 +127,9 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 	if keep {
 		held = newHeldFile(f.ContentLength, d.maxBytes)
 		sink = held
+	}
+	if capture != nil {
+		sink = io.MultiWriter(sink, capture)
 	}
 	// One byte past the cap says the file is larger; reading stops there.
 	n, err := io.Copy(sink, io.LimitReader(f.Body, d.maxBytes+1))
@@ -129,16 +141,40 @@ func (d *fileDownloads) download(ctx context.Context, client *upstream.Client, i
 	if n > d.maxBytes {
 		// The stated length still answers byteSize; without one, nothing does.
 		if out.size = f.ContentLength; out.size < 0 {
-			out.tooLarge = &inputError{tooLarge.Error()}
+			out.tooLarge = &inputError{d.tooLarge(invoice, format).Error()}
 		}
 		if keep {
-			keep, out.dropped = false, tooLarge
+			keep, out.dropped = false, d.tooLarge(invoice, format)
 		}
+	} else {
+		capture.keep() // read to its end
 	}
 	if keep {
 		out.base64, out.kept = held.finish(), true
 	}
 	return out, nil
+}
+
+// fromCache answers as download would have for the same file from DigitalOcean.
+func (d *fileDownloads) fromCache(f cachedFile, invoice string, format upstream.FileFormat, keep bool) downloadedFile {
+	out := downloadedFile{name: cmp.Or(f.Name, fileNameFor(invoice, format)), size: int64(len(f.data))}
+	if out.size > d.maxBytes {
+		if out.size = f.Length; out.size < 0 {
+			out.tooLarge = &inputError{d.tooLarge(invoice, format).Error()}
+		}
+		if keep {
+			out.dropped = d.tooLarge(invoice, format)
+		}
+		return out
+	}
+	if keep {
+		out.base64, out.kept = base64.StdEncoding.EncodeToString(f.data), true
+	}
+	return out
+}
+
+func (d *fileDownloads) tooLarge(invoice string, format upstream.FileFormat) error {
+	return fmt.Errorf("the %s of invoice %s is larger than %d bytes, the most this server reads for filename, byteSize and base64: download it from url instead", format, invoice, d.maxBytes)
 }
 
 // heldFile base64-encodes a download as it arrives, so that memory holds the

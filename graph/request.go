@@ -71,7 +71,7 @@ func newRequestScope(cfg Config, token string, authErr error) *requestScope {
 }
 
 // naive reports whether the request runs without loader caches (Config.Naive).
-func (s *requestScope) naive() bool { return s.loaders.naive }
+func (s *requestScope) naive() bool { return s.loaders != nil && s.loaders.naive }
 
 // refuse records the status of a request that will not run; the first one stays.
 func (s *requestScope) refuse(status int) { s.refusedWith.CompareAndSwap(0, int32(status)) }

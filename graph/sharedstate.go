@@ -1,7 +1,8 @@
 package graph
 
 // Across requests and replicas: the per-token cache of what DigitalOcean will
-// not change (an issued invoice's summary and item pages), the token recheck
+// not change (an issued invoice's summary and item pages; its files are in
+// filecache.go), the token recheck
 // before answering from it, the per-token rate budget checked before an
 // operation runs, and extensions.cost. The libraries are internal/tokencache,
 // internal/shared and internal/ratebudget; this file is how a request uses them.
@@ -44,6 +45,9 @@ type SharedState struct {
 	// ListTTL, when > 0, lets the lists (billing history, invoices, volumes)
 	// be answered from the cache for that long: staleness a user accepted.
 	ListTTL time.Duration
+	// FileMaxBytes is the largest invoice file (CSV or PDF) the cache keeps
+	// (filecache.go); a larger one streams from DigitalOcean every time. 0: no file is cached.
+	FileMaxBytes int64
 	// Secret names tokens in Store (shared.TokenKey: rechecks, budget,
 	// idempotency records) when there is no Cache, whose own secret does it
 	// otherwise; replicas must share it. Empty: NewHandler makes a random one.
@@ -167,10 +171,25 @@ func cachedIfIssued[T any](ctx context.Context, uuid, name string, load func(con
 	if c == nil || c.cache == nil {
 		return load(ctx)
 	}
-	if _, _, issued := c.cache.Get(ctx, issuedName(uuid)); !issued {
+	if !c.issued(ctx, uuid) {
 		return load(ctx)
 	}
 	return cached(ctx, name, 0, load)
+}
+
+// issued reports whether the token's invoice list or billing history showed uuid (markIssued).
+func (c *costScope) issued(ctx context.Context, uuid string) bool {
+	_, _, ok := c.cache.Get(ctx, issuedName(uuid))
+	return ok
+}
+
+// hit counts an answer from the cache entry name in extensions.cost, and
+// remembers it for the rate budget's estimate of this operation's next run.
+func (c *costScope) hit(name string) {
+	c.cacheHits.Add(1)
+	c.hitsMu.Lock()
+	c.hitNames = append(c.hitNames, name)
+	c.hitsMu.Unlock()
 }
 
 // cachedList answers a list page from the cache when CACHE_LIST_TTL allows it.
@@ -208,10 +227,7 @@ func cached[T any](ctx context.Context, name string, ttl time.Duration, load fun
 	if err := c.prove(ctx); err != nil {
 		return zero, err
 	}
-	c.cacheHits.Add(1)
-	c.hitsMu.Lock()
-	c.hitNames = append(c.hitNames, name)
-	c.hitsMu.Unlock()
+	c.hit(name)
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
 		return zero, fmt.Errorf("cached %s: %w", name, err)

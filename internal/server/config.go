@@ -99,6 +99,7 @@ var settings = []setting{
 	{"redis-url", "REDIS_URL", "", "Redis the replicas share (redis://[:password@]host:port/db, rediss:// for TLS): cache, persisted queries, idempotency keys, token rechecks, rate budget; empty: all in this process"},
 	{"redis-wait", "REDIS_WAIT", shared.DefaultRedisWait.String(), "bound on each Redis call; past it the call is served in this process (widen it on a slow network to Redis; at most 5s)"},
 	{"cache-bytes", "CACHE_BYTES", strconv.Itoa(tokencache.DefaultMaxBytes), "bytes of the in-process cache of issued invoices' data; 0: no cache across requests"},
+	{"cache-file-max-bytes", "CACHE_FILE_MAX_BYTES", strconv.Itoa(graph.DefaultCacheFileMaxBytes), "largest issued invoice's CSV or PDF the cache keeps (sealed, per token) for the file fields and downloads; a larger one streams from DigitalOcean every time; 0: no file is cached"},
 	{"cache-list-ttl", "CACHE_LIST_TTL", "0s", "how long the lists (billing history, invoices, volumes) may be answered from the cache; 0s: never"},
 	{"cache-secret", "CACHE_SECRET", "", "base64 key (>= 32 bytes) behind the cache's keys and seals; empty: derived from FILE_LINK_KEY"},
 	{"token-recheck", "TOKEN_RECHECK", shared.DefaultTokenRecheck.String(), "how long after DigitalOcean last accepted a token its cached data is served without proving it again"},

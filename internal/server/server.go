@@ -193,7 +193,7 @@ func newHandler(cfg Config, logger *slog.Logger, tp trace.TracerProvider, shutti
 		Extensions:            []graphql.HandlerExtension{graph.NewTelemetry(tp)},
 		Shared:                st,
 	})
-	downloads := graph.NewDownloads(client, links, cfg.Token, logger)
+	downloads := graph.NewDownloads(client, links, cfg.Token, st, logger)
 	cors := httpguard.CORS(cfg.CORSOrigins)
 	page := playground.NewHandler("/query", cfg.AssetsDir, logger)
 

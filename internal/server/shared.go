@@ -19,12 +19,14 @@ import (
 
 // SharedConfig is the settings of what outlives a request and what replicas share.
 type SharedConfig struct {
-	RedisURL     string
-	RedisWait    time.Duration // bound on each Redis call
-	CacheBytes   int64         // 0: no cache across requests
-	CacheListTTL time.Duration
-	CacheSecret  []byte
-	TokenRecheck time.Duration
+	RedisURL   string
+	RedisWait  time.Duration // bound on each Redis call
+	CacheBytes int64         // 0: no cache across requests
+	// CacheFileMaxBytes is the largest invoice file cached; 0: none.
+	CacheFileMaxBytes int64
+	CacheListTTL      time.Duration
+	CacheSecret       []byte
+	TokenRecheck      time.Duration
 	// RatePerMinute is the per-token budget; 0: none.
 	RatePerMinute int
 	RateReserve   int
@@ -35,12 +37,13 @@ type SharedConfig struct {
 // already (FILE_LINK_KEY) serves both.
 func (p *parser) shared(sandbox bool, fileLinkKey []byte) SharedConfig {
 	c := SharedConfig{
-		RedisURL:     strings.TrimSpace(*p.raw["redis-url"]),
-		RedisWait:    p.durationUpTo("redis-wait", maxRedisWait),
-		CacheBytes:   int64(p.int("cache-bytes", 0, 1<<40)),
-		CacheListTTL: p.durationOrZero("cache-list-ttl"),
-		TokenRecheck: p.duration("token-recheck"),
-		RateReserve:  p.int("rate-reserve", 0, 250),
+		RedisURL:          strings.TrimSpace(*p.raw["redis-url"]),
+		RedisWait:         p.durationUpTo("redis-wait", maxRedisWait),
+		CacheBytes:        int64(p.int("cache-bytes", 0, 1<<40)),
+		CacheFileMaxBytes: int64(p.int("cache-file-max-bytes", 0, maxCacheFileBytes)),
+		CacheListTTL:      p.durationOrZero("cache-list-ttl"),
+		TokenRecheck:      p.duration("token-recheck"),
+		RateReserve:       p.int("rate-reserve", 0, 250),
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		p.fail("redis-url", "want a redis:// or rediss:// URL")
@@ -61,6 +64,10 @@ func (p *parser) shared(sandbox bool, fileLinkKey []byte) SharedConfig {
 	}
 	return c
 }
+
+// maxCacheFileBytes bounds CACHE_FILE_MAX_BYTES: a cached file is held whole,
+// in memory and in one Redis value that another replica reads within REDIS_WAIT.
+const maxCacheFileBytes = 64 << 20
 
 // maxRedisWait bounds REDIS_WAIT: every request may wait that long per Redis
 // call before going on without it, so a larger bound is an outage by another name.
@@ -86,10 +93,12 @@ func openSharedState(c SharedConfig, logger *slog.Logger, reg prometheus.Registe
 	if c.RedisURL != "" {
 		logger.Info("shared state in Redis", "redis", redactedURL(c.RedisURL), "up", store.Up())
 	}
-	st := &graph.SharedState{Store: store, TokenRecheck: c.TokenRecheck, ListTTL: c.CacheListTTL, Secret: c.CacheSecret}
+	st := &graph.SharedState{Store: store, TokenRecheck: c.TokenRecheck, ListTTL: c.CacheListTTL, Secret: c.CacheSecret, FileMaxBytes: c.CacheFileMaxBytes}
 	if c.CacheBytes > 0 {
 		st.Cache, err = tokencache.New(tokencache.Options{
 			Secret: c.CacheSecret, MaxBytes: c.CacheBytes, Shared: store, Registerer: reg,
+			// A cached file is its bytes and a header of a few hundred bytes (its name and type).
+			MaxEntryBytes: max(tokencache.DefaultMaxEntryBytes, int(c.CacheFileMaxBytes)+4096),
 		})
 		if err != nil {
 			store.Close()

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oceangraph/oceangraph/internal/redistest"
+	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
 
 func TestSharedSettingsDefaults(t *testing.T) {
@@ -28,8 +32,8 @@ func TestSharedSettingsDefaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := cfg.Shared
-			if s.RedisURL != "" || s.CacheBytes != 64<<20 || s.CacheListTTL != 0 || s.TokenRecheck != time.Minute || s.RedisWait != 50*time.Millisecond || s.RateReserve != 5 || s.RatePerMinute != tc.wantRate {
-				t.Fatalf("defaults %+v, want no Redis, 64 MiB, no list TTL, 1m recheck, 50ms Redis wait, reserve 5, %d a minute", s, tc.wantRate)
+			if s.RedisURL != "" || s.CacheBytes != 64<<20 || s.CacheListTTL != 0 || s.TokenRecheck != time.Minute || s.RedisWait != 50*time.Millisecond || s.CacheFileMaxBytes != 1<<20 || s.RateReserve != 5 || s.RatePerMinute != tc.wantRate {
+				t.Fatalf("defaults %+v, want no Redis, 64 MiB, no list TTL, 1m recheck, 50ms Redis wait, 1 MiB files, reserve 5, %d a minute", s, tc.wantRate)
 			}
 		})
 	}
@@ -59,6 +63,7 @@ func TestBadSharedSettingsAreNamed(t *testing.T) {
 		"CACHE_LIST_TTL":        "-5s",
 		"TOKEN_RECHECK":         "0s",
 		"REDIS_WAIT":            "10s",
+		"CACHE_FILE_MAX_BYTES":  "100000000",
 		"RATE_LIMIT_PER_MINUTE": "many",
 		"CACHE_SECRET":          "c2hvcnQ=",
 	} {
@@ -98,5 +103,52 @@ func TestRedisWaitIsEachRedisCallsBound(t *testing.T) {
 	}
 	if v, err := st.Store.Get(ctx, "k"); err != nil || string(v) != "v" {
 		t.Fatalf("Get on a Redis paused for 300ms with REDIS_WAIT=5s = %q, %v; want Redis's value", v, err)
+	}
+}
+
+func TestTheServerCachesAnIssuedInvoicesFileForItsDownloadRoute(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		maxFile   string
+		wantCalls int
+	}{
+		{"default bound", "", 1},
+		{"CACHE_FILE_MAX_BYTES=0", "0", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sb := sandbox.New(sandbox.Options{Seed: 1})
+			env := map[string]string{"DIGITALOCEAN_TOKEN": "t"}
+			if c.maxFile != "" {
+				env["CACHE_FILE_MAX_BYTES"] = c.maxFile
+			}
+			s := startServer(t, serverOptions{upstream: sb, env: env})
+			var list struct {
+				Invoices struct{ Nodes []struct{ UUID string } }
+			}
+			resp := postQuery(t, s.url, `{ invoices(first: 1) { nodes { uuid } } }`)
+			if err := json.Unmarshal(resp.Data, &list); err != nil || len(list.Invoices.Nodes) != 1 {
+				t.Fatalf("invoice list: %s %v", resp.Data, resp.Errors)
+			}
+			for range 2 {
+				resp, err := http.Get(s.url + "/invoices/" + list.Invoices.Nodes[0].UUID + "/pdf")
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("download: %d", resp.StatusCode)
+				}
+			}
+			pdfCalls := 0
+			for _, r := range sb.Requests() {
+				if strings.HasSuffix(r, "/pdf") {
+					pdfCalls++
+				}
+			}
+			if pdfCalls != c.wantCalls {
+				t.Fatalf("two downloads of an issued invoice's PDF made %d PDF calls upstream, want %d", pdfCalls, c.wantCalls)
+			}
+		})
 	}
 }

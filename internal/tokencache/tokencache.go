@@ -68,6 +68,8 @@ type Cache struct {
 type entry struct {
 	data []byte
 	ttl  time.Duration
+	// sealed: data is the sealed form (PutSealed), opened on each read.
+	sealed bool
 }
 
 // Source says where Load found a value.
@@ -181,6 +183,13 @@ func (t *Token) Get(ctx context.Context, name string) (data []byte, src Source, 
 	return t.lookup(ctx, t.storageKey(name))
 }
 
+// GetCounted is Get counted in the lookup metrics as an answer, a miss as upstream.
+func (t *Token) GetCounted(ctx context.Context, name string) ([]byte, Source, bool) {
+	data, src, ok := t.Get(ctx, name)
+	t.c.lookups.WithLabelValues(src.String()).Inc()
+	return data, src, ok
+}
+
 // InMemory reports whether this replica's memory holds name: a hit that costs nothing, not even Redis.
 func (t *Token) InMemory(name string) bool {
 	_, ok := t.c.mem.GetIfPresent(t.storageKey(name))
@@ -190,10 +199,17 @@ func (t *Token) InMemory(name string) bool {
 // Put stores data under name in both tiers, unless memory already holds the same bytes.
 func (t *Token) Put(ctx context.Context, name string, data []byte, ttl time.Duration) {
 	key := t.storageKey(name)
-	if e, ok := t.c.mem.GetIfPresent(key); ok && bytes.Equal(e.data, data) {
+	if e, ok := t.c.mem.GetIfPresent(key); ok && !e.sealed && bytes.Equal(e.data, data) {
 		return
 	}
-	t.store(ctx, key, data, ttl)
+	t.store(ctx, key, data, ttl, false)
+}
+
+// PutSealed stores data like Put, but sealed in memory too (each read opens
+// it): for whole documents, such as an invoice's PDF, that a dump of the
+// process should not show. A replica that reads it from the shared tier keeps it sealed as well.
+func (t *Token) PutSealed(ctx context.Context, name string, data []byte, ttl time.Duration) {
+	t.store(ctx, t.storageKey(name), data, ttl, true)
 }
 
 // Load returns the value of name, running load on a miss and caching its
@@ -203,9 +219,9 @@ func (t *Token) Put(ctx context.Context, name string, data []byte, ttl time.Dura
 // cancellation, so one client leaving does not fail the others.
 func (t *Token) Load(ctx context.Context, name string, ttl time.Duration, load func(context.Context) ([]byte, error)) ([]byte, Source, error) {
 	key := t.storageKey(name)
-	if e, ok := t.c.mem.GetIfPresent(key); ok {
+	if data, ok := t.fromMemory(key); ok {
 		t.c.lookups.WithLabelValues(Memory.String()).Inc()
-		return e.data, Memory, nil
+		return data, Memory, nil
 	}
 	type result struct {
 		data   []byte
@@ -221,7 +237,7 @@ func (t *Token) Load(ctx context.Context, name string, ttl time.Duration, load f
 		if err != nil {
 			return nil, err
 		}
-		t.store(context.WithoutCancel(ctx), key, data, ttl)
+		t.store(context.WithoutCancel(ctx), key, data, ttl, false)
 		return result{data, Upstream, me}, nil
 	})
 	select {
@@ -249,9 +265,19 @@ func (t *Token) Forget(ctx context.Context, name string) {
 	}
 }
 
+// fromMemory is the in-process tier's value of key, opened if it is kept sealed.
+func (t *Token) fromMemory(key string) ([]byte, bool) {
+	e, ok := t.c.mem.GetIfPresent(key)
+	if !ok || !e.sealed {
+		return e.data, ok
+	}
+	data, _, _, err := t.open(key, e.data)
+	return data, err == nil
+}
+
 func (t *Token) lookup(ctx context.Context, key string) ([]byte, Source, bool) {
-	if e, ok := t.c.mem.GetIfPresent(key); ok {
-		return e.data, Memory, true
+	if data, ok := t.fromMemory(key); ok {
+		return data, Memory, true
 	}
 	if t.c.shared == nil {
 		return nil, Upstream, false
@@ -260,19 +286,31 @@ func (t *Token) lookup(ctx context.Context, key string) ([]byte, Source, bool) {
 	if err != nil {
 		return nil, Upstream, false
 	}
-	data, ttl, err := t.open(key, sealed)
+	data, ttl, keepSealed, err := t.open(key, sealed)
 	if err != nil {
 		return nil, Upstream, false // another token's, tampered or stale-format: a miss, never an error
 	}
-	t.c.mem.Set(key, entry{data: data, ttl: ttl})
+	if keepSealed {
+		t.c.mem.Set(key, entry{data: sealed, ttl: ttl, sealed: true})
+	} else {
+		t.c.mem.Set(key, entry{data: data, ttl: ttl})
+	}
 	return data, Shared, true
 }
 
-func (t *Token) store(ctx context.Context, key string, data []byte, ttl time.Duration) {
+func (t *Token) store(ctx context.Context, key string, data []byte, ttl time.Duration, keepSealed bool) {
 	if len(data) > t.c.maxEntryBytes {
 		return
 	}
-	t.c.mem.Set(key, entry{data: data, ttl: ttl})
+	var sealed []byte
+	if keepSealed || t.c.shared != nil {
+		sealed = t.seal(key, data, ttl, keepSealed)
+	}
+	if keepSealed {
+		t.c.mem.Set(key, entry{data: sealed, ttl: ttl, sealed: true})
+	} else {
+		t.c.mem.Set(key, entry{data: data, ttl: ttl})
+	}
 	if t.c.shared == nil {
 		return
 	}
@@ -280,19 +318,26 @@ func (t *Token) store(ctx context.Context, key string, data []byte, ttl time.Dur
 	if ttl > 0 {
 		sharedTTL = ttl
 	}
-	_ = t.c.shared.Set(ctx, key, t.seal(key, data, ttl), sharedTTL)
+	_ = t.c.shared.Set(ctx, key, sealed, sharedTTL)
 }
+
+// keptSealed is the top bit of a seal's expiry word (Unix nanoseconds never
+// reach it): the entry stays sealed in memory too (PutSealed).
+const keptSealed = 1 << 63
 
 // seal is nonce | XChaCha20-Poly1305(expiry | data), bound to its key so that
 // an entry moved to another key does not open. The expiry (Unix nanoseconds,
 // 0 for none) lets a replica that reads it keep it no longer than its writer meant.
-func (t *Token) seal(key string, data []byte, ttl time.Duration) []byte {
-	var expires int64
+func (t *Token) seal(key string, data []byte, ttl time.Duration, keepSealed bool) []byte {
+	var expires uint64
 	if ttl > 0 {
-		expires = time.Now().Add(ttl).UnixNano()
+		expires = uint64(time.Now().Add(ttl).UnixNano())
+	}
+	if keepSealed {
+		expires |= keptSealed
 	}
 	plain := make([]byte, 8, 8+len(data))
-	binary.BigEndian.PutUint64(plain, uint64(expires))
+	binary.BigEndian.PutUint64(plain, expires)
 	plain = append(plain, data...)
 	out := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+chacha20poly1305.Overhead)
 	if _, err := rand.Read(out); err != nil {
@@ -303,20 +348,20 @@ func (t *Token) seal(key string, data []byte, ttl time.Duration) []byte {
 
 var errSeal = errors.New("cache entry does not open")
 
-func (t *Token) open(key string, sealed []byte) ([]byte, time.Duration, error) {
+func (t *Token) open(key string, sealed []byte) (data []byte, ttl time.Duration, keepSealed bool, err error) {
 	if len(sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead+8 {
-		return nil, 0, errSeal
+		return nil, 0, false, errSeal
 	}
 	nonce, box := sealed[:chacha20poly1305.NonceSizeX], sealed[chacha20poly1305.NonceSizeX:]
 	plain, err := t.aead.Open(nil, nonce, box, []byte(key))
 	if err != nil {
-		return nil, 0, errSeal
+		return nil, 0, false, errSeal
 	}
-	var ttl time.Duration
-	if expires := int64(binary.BigEndian.Uint64(plain)); expires != 0 {
+	word := binary.BigEndian.Uint64(plain)
+	if expires := int64(word &^ keptSealed); expires != 0 {
 		if ttl = time.Until(time.Unix(0, expires)); ttl <= 0 {
-			return nil, 0, errSeal // expired in between
+			return nil, 0, false, errSeal // expired in between
 		}
 	}
-	return plain[8:], ttl, nil
+	return plain[8:], ttl, word&keptSealed != 0, nil
 }

@@ -382,3 +382,49 @@ func TestPutIsFoundAndInMemoryTellsTheTiersApart(t *testing.T) {
 		t.Fatal("a shared-tier hit did not warm this replica's memory")
 	}
 }
+
+func TestSealedEntriesShowNoPlaintextInMemoryOrRedisAndStaySealedAtAnotherReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newCache(t, tokencache.Options{Shared: sharedOn(t, srv)})
+	ctx := context.Background()
+	name := "file/fdabb512-6faf-443c-ba2e-665452332a9e.pdf"
+	pdf := []byte("%PDF-1.4 Invoice for Sammy Shark, 101 Shark Row, total 2718.28 USD")
+	c.For("dop_v1_alice").PutSealed(ctx, name, pdf, 0)
+	c.For("dop_v1_alice").Put(ctx, "summary", []byte(`{"amount":"1.00"}`), 0) // an ordinary entry, in the clear in memory
+
+	dump, err := srv.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica2 := newCache(t, tokencache.Options{Shared: sharedOn(t, srv)})
+	if got, src, ok := replica2.For("dop_v1_alice").Get(ctx, name); !ok || src != tokencache.Shared || !bytes.Equal(got, pdf) {
+		t.Fatalf("replica 2 read %q from %v (ok %v); want the file from the shared tier", got, src, ok)
+	}
+	for where, values := range map[string][][]byte{
+		"Redis": func() (v [][]byte) {
+			for _, b := range dump {
+				v = append(v, b)
+			}
+			return v
+		}(),
+		"replica 1's memory": c.MemoryDump(),
+		"replica 2's memory": replica2.MemoryDump(),
+	} {
+		for _, v := range values {
+			for _, plain := range []string{"%PDF", "Sammy Shark", "2718.28"} {
+				if bytes.Contains(v, []byte(plain)) {
+					t.Errorf("%s shows %q of a sealed entry in plaintext", where, plain)
+				}
+			}
+		}
+	}
+	if got, src, ok := c.For("dop_v1_alice").Get(ctx, name); !ok || src != tokencache.Memory || !bytes.Equal(got, pdf) {
+		t.Fatalf("replica 1 read %q from %v (ok %v); want the file, opened, from memory", got, src, ok)
+	}
+	if _, _, ok := c.For("dop_v1_bob").Get(ctx, name); ok {
+		t.Fatal("another token found the sealed entry")
+	}
+	if !c.For("dop_v1_alice").InMemory(name) {
+		t.Fatal("InMemory does not see a sealed entry")
+	}
+}
