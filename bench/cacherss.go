@@ -18,12 +18,12 @@ import (
 )
 
 // The workload's two operations: a token's invoice list (which marks its
-// invoices issued, so their data may be cached), and one invoice's summary
-// and every item (one page of up to 200; the sandbox's have at most ~180).
+// invoices issued, so their data may be cached), and one invoice's summary,
+// every item (one page of up to 200; the sandbox's have at most ~180) and,
+// with -rss-files, its CSV and PDF.
 const (
 	rssListQuery    = `query RSSList { invoices(first: 24) { nodes { uuid } } }`
 	rssInvoiceQuery = `query RSSInvoice($uuid: ID!) { invoice(uuid: $uuid) { summary { amount } items(first: 200) { totalCount nodes { amount } } } }`
-	// rssFilesQuery adds the invoice's CSV and PDF (downloaded for their size): with -rss-files.
 	rssFilesQuery = `query RSSInvoice($uuid: ID!) { invoice(uuid: $uuid) { summary { amount } items(first: 200) { totalCount nodes { amount } } files { csv { byteSize } pdf { byteSize } } } }`
 )
 

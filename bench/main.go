@@ -112,7 +112,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	fs.StringVar(&c.Only, "only", "", "the suites to run, comma-separated: canonical (the canonical queries, naive beside, the PDF), floor (the issue-12 queries beside the floor), cache (the cache's CPU per cold query), cache-rss (its memory under a 10,000-invoice workload), warm (the warm dashboard); empty: all")
 	fs.Int64Var(&c.RSSBudget, "rss-budget", 64<<20, "CACHE_BYTES of the cache's memory workload")
 	fs.IntVar(&c.RSSInvoices, "rss-invoices", 10_000, "issued invoices the cache's memory workload loads (24 a token)")
-	fs.BoolVar(&c.RSSFiles, "rss-files", false, "the memory workload also downloads each invoice's CSV and PDF (for their byteSize)")
+	fs.BoolVar(&c.RSSFiles, "rss-files", true, "the memory workload also loads each invoice's CSV and PDF (their byteSize), which the cache keeps up to CACHE_FILE_MAX_BYTES")
 	fs.DurationVar(&c.WarmDuration, "warm-duration", 2*time.Minute, "how long the warm dashboard loads back to back; the last minute is counted")
 	fs.IntVar(&c.FloorClients, "floor-clients", 20, "concurrent clients for the CPU-per-query rows beside the floor")
 	fs.IntVar(&c.Rounds, "rounds", 2, "rounds of the floor suite (medians are quoted)")
