@@ -24,7 +24,7 @@ import (
 const (
 	rssListQuery    = `query RSSList { invoices(first: 24) { nodes { uuid } } }`
 	rssInvoiceQuery = `query RSSInvoice($uuid: ID!) { invoice(uuid: $uuid) { summary { amount } items(first: 200) { totalCount nodes { amount } } } }`
-	rssFilesQuery = `query RSSInvoice($uuid: ID!) { invoice(uuid: $uuid) { summary { amount } items(first: 200) { totalCount nodes { amount } } files { csv { byteSize } pdf { byteSize } } } }`
+	rssFilesQuery   = `query RSSInvoice($uuid: ID!) { invoice(uuid: $uuid) { summary { amount } items(first: 200) { totalCount nodes { amount } } files { csv { byteSize } pdf { byteSize } } } }`
 )
 
 // rssRun is one server's run of the workload.
