@@ -19,8 +19,10 @@ import (
 )
 
 // Downloads serves invoice files from DigitalOcean to the caller, streamed as
-// DigitalOcean sends them, never held whole in memory. A route answers HEAD
-// too (it costs one upstream call, as DigitalOcean has no HEAD). The server
+// DigitalOcean sends them, never held whole in memory beyond the file cache's
+// bound (an issued invoice's small file is kept and served from the cache:
+// filecache.go). A route answers HEAD too (it costs one upstream call, as
+// DigitalOcean has no HEAD, unless the cache holds the file). The server
 // (internal/server) lists the routes:
 //
 //	GET /invoices/{uuid}/{format}   InvoiceFile: authorized like /query (Authorization: Bearer, else the default token)
@@ -135,8 +137,11 @@ func (d *Downloads) stream(w http.ResponseWriter, r *http.Request, route, uuid s
 	}
 	if cached {
 		if startFile(w, r, uuid, format, cf.Name, cf.ContentType, cf.Length) {
-			n, _ := w.Write(cf.data)
-			log.InfoContext(ctx, "download served", "bytes", n, "from", "cache", "duration", time.Since(start))
+			if n, err := w.Write(cf.data); err != nil {
+				log.InfoContext(ctx, "download abandoned by the client", "bytes", n, "from", "cache", "duration", time.Since(start))
+			} else {
+				log.InfoContext(ctx, "download served", "bytes", n, "from", "cache", "duration", time.Since(start))
+			}
 		}
 		return
 	}
