@@ -20,7 +20,7 @@ func (r *queryResolver) BillingHistory(ctx context.Context, first *int, after *s
 	}
 	// totalCount stays null when DigitalOcean reports no total.
 	conn := &model.BillingHistoryConnection{PageInfo: res.pageInfo(kindBillingHistory), TotalCount: res.total}
-	conn.Nodes, conn.Edges = nodesAndEdges(res, kindBillingHistory, model.BillingHistoryEntryFrom,
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindBillingHistory, model.BillingHistoryEntryOf,
 		func(cursor string, n *model.BillingHistoryEntry) *model.BillingHistoryEdge {
 			return &model.BillingHistoryEdge{Cursor: cursor, Node: n}
 		})

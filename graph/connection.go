@@ -447,17 +447,20 @@ func resolveWindow[T any](ctx context.Context, kind connectionKind, a pageArgs, 
 }
 
 // nodesAndEdges converts the window's items into a connection's nodes and,
-// when they are selected, edges (each edge carrying its item's cursor).
-func nodesAndEdges[T, N, E any](res windowResult[T], kind connectionKind, node func(T) N, edge func(cursor string, n N) E) ([]N, []E) {
-	nodes, edges := make([]N, 0, len(res.items)), []E{}
+// when they are selected, edges (each edge carrying its item's cursor). The
+// nodes are views over the items (node points into them rather than copying)
+// and live in one array: one allocation for a page, not one a node.
+func nodesAndEdges[T, M, E any](res windowResult[T], kind connectionKind, node func(*T) M, edge func(cursor string, n *M) E) ([]*M, []E) {
+	views := make([]M, len(res.items))
+	nodes, edges := make([]*M, len(res.items)), []E{}
 	if res.edges {
 		edges = make([]E, 0, len(res.items))
 	}
-	for i, it := range res.items {
-		n := node(it)
-		nodes = append(nodes, n)
+	for i := range res.items {
+		views[i] = node(&res.items[i])
+		nodes[i] = &views[i]
 		if res.edges {
-			edges = append(edges, edge(encodeCursor(kind, res.window.start+i), n))
+			edges = append(edges, edge(encodeCursor(kind, res.window.start+i), nodes[i]))
 		}
 	}
 	return nodes, edges

@@ -20,7 +20,7 @@ func (r *invoiceResolver) Items(ctx context.Context, obj *model.Invoice, first *
 		return nil, err
 	}
 	conn := &model.InvoiceItemConnection{PageInfo: res.pageInfo(kindInvoiceItems), TotalCount: res.totalCount()}
-	conn.Nodes, conn.Edges = nodesAndEdges(res, kindInvoiceItems, model.InvoiceItemFrom,
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindInvoiceItems, model.InvoiceItemOf,
 		func(cursor string, n *model.InvoiceItem) *model.InvoiceItemEdge {
 			return &model.InvoiceItemEdge{Cursor: cursor, Node: n}
 		})
@@ -44,12 +44,12 @@ func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string,
 		return nil, err
 	}
 	conn := &model.InvoiceConnection{PageInfo: res.pageInfo(kindInvoices), TotalCount: res.totalCount()}
-	conn.Nodes, conn.Edges = nodesAndEdges(res, kindInvoices, model.InvoiceFromList,
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindInvoices, model.InvoiceOf,
 		func(cursor string, n *model.Invoice) *model.InvoiceEdge {
 			return &model.InvoiceEdge{Cursor: cursor, Node: n}
 		})
 	if sink.preview != nil {
-		conn.Preview = model.PreviewFromList(*sink.preview)
+		conn.Preview = model.PreviewFromList(sink.preview)
 	}
 	return conn, nil
 }
@@ -61,7 +61,7 @@ func (r *queryResolver) InvoicePreview(ctx context.Context) (*model.Invoice, err
 	if err != nil || p.InvoicePreview == nil {
 		return nil, err
 	}
-	return model.PreviewFromList(*p.InvoicePreview), nil
+	return model.PreviewFromList(p.InvoicePreview), nil
 }
 
 // Invoice is the resolver for the invoice field.

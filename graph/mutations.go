@@ -306,7 +306,7 @@ func (r *Resolver) volumeAction(ctx context.Context, name string, input any, key
 	}
 	payload := &model.VolumeActionPayload{UserErrors: nonNilErrors(a.UserErrors)}
 	if a.Action != nil {
-		payload.Action = model.VolumeActionFrom(*a.Action, a.VolumeID)
+		payload.Action = model.VolumeActionFrom(a.Action, a.VolumeID)
 	}
 	return payload, nil
 }

@@ -294,7 +294,7 @@ func (r *Resolver) pollAction(ctx context.Context, token, volumeID, actionID str
 	if err != nil {
 		return nil, rl, err
 	}
-	return model.VolumeActionFrom(*a, volumeID), rl, nil
+	return model.VolumeActionFrom(a, volumeID), rl, nil
 }
 
 // streamFailure holds the error a subscription's stream ended on, until the

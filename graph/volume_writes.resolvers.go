@@ -34,7 +34,7 @@ func (r *mutationResolver) CreateVolume(ctx context.Context, input model.CreateV
 	}
 	payload := &model.CreateVolumePayload{UserErrors: nonNilErrors(a.UserErrors)}
 	if a.Volume != nil {
-		payload.Volume = model.VolumeFrom(*a.Volume)
+		payload.Volume = model.VolumeFrom(a.Volume)
 		primeVolume(ctx, a.Volume)
 	}
 	return payload, nil
@@ -109,7 +109,8 @@ func (r *mutationResolver) CreateVolumeSnapshot(ctx context.Context, input model
 	}
 	payload := &model.CreateVolumeSnapshotPayload{UserErrors: nonNilErrors(a.UserErrors)}
 	if a.Snapshot != nil {
-		payload.Snapshot = model.VolumeSnapshotFrom(*a.Snapshot)
+		snapshot := model.VolumeSnapshotOf(a.Snapshot)
+		payload.Snapshot = &snapshot
 	}
 	return payload, nil
 }
@@ -144,7 +145,7 @@ func (r *queryResolver) VolumeAction(ctx context.Context, volumeID string, actio
 	if err != nil {
 		return nil, err
 	}
-	return model.VolumeActionFrom(*a, volumeID), nil
+	return model.VolumeActionFrom(a, volumeID), nil
 }
 
 // VolumeActionProgress is the resolver for the volumeActionProgress field.
@@ -160,7 +161,7 @@ func (r *volumeResolver) Actions(ctx context.Context, obj *model.Volume, first *
 	}
 	conn := &model.VolumeActionConnection{PageInfo: res.pageInfo(kindVolumeActions), TotalCount: res.totalCount()}
 	conn.Nodes, conn.Edges = nodesAndEdges(res, kindVolumeActions,
-		func(a upstream.VolumeAction) *model.VolumeAction { return model.VolumeActionFrom(a, obj.ID()) },
+		func(a *upstream.VolumeAction) model.VolumeAction { return model.VolumeActionOf(a, obj.ID()) },
 		func(cursor string, n *model.VolumeAction) *model.VolumeActionEdge {
 			return &model.VolumeActionEdge{Cursor: cursor, Node: n}
 		})
@@ -174,7 +175,7 @@ func (r *volumeResolver) Snapshots(ctx context.Context, obj *model.Volume, first
 		return nil, err
 	}
 	conn := &model.VolumeSnapshotConnection{PageInfo: res.pageInfo(kindSnapshots), TotalCount: res.totalCount()}
-	conn.Nodes, conn.Edges = nodesAndEdges(res, kindSnapshots, model.VolumeSnapshotFrom,
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindSnapshots, model.VolumeSnapshotOf,
 		func(cursor string, n *model.VolumeSnapshot) *model.VolumeSnapshotEdge {
 			return &model.VolumeSnapshotEdge{Cursor: cursor, Node: n}
 		})
@@ -190,7 +191,7 @@ func (r *volumeActionResolver) Volume(ctx context.Context, obj *model.VolumeActi
 	if err != nil {
 		return nil, err
 	}
-	return model.VolumeFrom(*v), nil
+	return model.VolumeFrom(v), nil
 }
 
 // Mutation returns generated.MutationResolver implementation.

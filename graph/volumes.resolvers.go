@@ -20,7 +20,7 @@ func (r *queryResolver) Volumes(ctx context.Context, region *string, name *strin
 		return nil, err
 	}
 	conn := &model.VolumeConnection{PageInfo: res.pageInfo(kindVolumes), TotalCount: res.totalCount()}
-	conn.Nodes, conn.Edges = nodesAndEdges(res, kindVolumes, model.VolumeFrom,
+	conn.Nodes, conn.Edges = nodesAndEdges(res, kindVolumes, model.VolumeOf,
 		func(cursor string, n *model.Volume) *model.VolumeEdge {
 			return &model.VolumeEdge{Cursor: cursor, Node: n}
 		})
@@ -36,7 +36,7 @@ func (r *queryResolver) Volume(ctx context.Context, id string) (*model.Volume, e
 	if err != nil {
 		return nil, err
 	}
-	return model.VolumeFrom(*v), nil
+	return model.VolumeFrom(v), nil
 }
 
 // Volume returns generated.VolumeResolver implementation.

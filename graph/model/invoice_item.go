@@ -4,10 +4,10 @@ import "github.com/oceangraph/oceangraph/upstream"
 
 // InvoiceItem is one line of an invoice: a view over DigitalOcean's, each
 // field converted (null when missing or malformed) only when a query selects it.
-type InvoiceItem struct{ it upstream.InvoiceItem }
+type InvoiceItem struct{ it *upstream.InvoiceItem }
 
-// InvoiceItemFrom wraps one invoice line.
-func InvoiceItemFrom(it upstream.InvoiceItem) *InvoiceItem { return &InvoiceItem{it: it} }
+// InvoiceItemOf is a view over one invoice line (no copy).
+func InvoiceItemOf(it *upstream.InvoiceItem) InvoiceItem { return InvoiceItem{it: it} }
 
 // Product is the product's name.
 func (x *InvoiceItem) Product() *string { return present(&x.it.Product) }

@@ -52,14 +52,14 @@ var billingHistoryTypes = map[string]BillingHistoryType{
 	"Reversal":         BillingHistoryTypeReversal,
 }
 
-// BillingHistoryEntryFrom converts one billing event. Its invoice, when it
+// BillingHistoryEntryOf converts one billing event. Its invoice, when it
 // names one, is a lazy Invoice: no upstream call until its fields need one.
-func BillingHistoryEntryFrom(e upstream.BillingHistoryEntry) *BillingHistoryEntry {
+func BillingHistoryEntryOf(e *upstream.BillingHistoryEntry) BillingHistoryEntry {
 	t, ok := billingHistoryTypes[e.Type]
 	if !ok {
 		t = BillingHistoryTypeUnknown
 	}
-	entry := &BillingHistoryEntry{
+	entry := BillingHistoryEntry{
 		Type:        t,
 		Description: Optional(e.Description),
 		Amount:      MoneyFrom(e.Amount),
@@ -73,20 +73,20 @@ func BillingHistoryEntryFrom(e upstream.BillingHistoryEntry) *BillingHistoryEntr
 	return entry
 }
 
-// InvoiceFromList converts an element of the invoice list.
-func InvoiceFromList(inv upstream.Invoice) *Invoice {
-	return &Invoice{UUID: inv.InvoiceUUID, Ref: inv.InvoiceUUID, Listed: &inv}
+// InvoiceOf is a view over an element of the invoice list (no copy).
+func InvoiceOf(inv *upstream.Invoice) Invoice {
+	return Invoice{UUID: inv.InvoiceUUID, Ref: inv.InvoiceUUID, Listed: inv}
 }
 
 // PreviewFromList converts the list's invoice_preview. Its UUID is the one
 // DigitalOcean gives it (the word "preview" when it gives none); upstream paths
 // use "preview", which always addresses the month-to-date invoice.
-func PreviewFromList(inv upstream.Invoice) *Invoice {
+func PreviewFromList(inv *upstream.Invoice) *Invoice {
 	uuid := inv.InvoiceUUID
 	if uuid == "" {
 		uuid = upstream.PreviewUUID
 	}
-	return &Invoice{UUID: uuid, Ref: upstream.PreviewUUID, IsPreview: true, Listed: &inv}
+	return &Invoice{UUID: uuid, Ref: upstream.PreviewUUID, IsPreview: true, Listed: inv}
 }
 
 // BalanceFrom converts the account balance.

@@ -8,15 +8,17 @@ import "github.com/oceangraph/oceangraph/upstream"
 // Its methods take no context, so gqlgen resolves them in line; the nullable
 // strings point into the volume rather than into copies.
 type Volume struct {
-	v      upstream.Volume
+	v      *upstream.Volume
 	region Region
 }
 
-// VolumeFrom wraps a block storage volume.
-func VolumeFrom(v upstream.Volume) *Volume {
-	x := &Volume{v: v}
-	x.region.r = x.v.Region
-	return x
+// VolumeOf is a view over a block storage volume (no copy).
+func VolumeOf(v *upstream.Volume) Volume { return Volume{v: v, region: Region{r: v.Region}} }
+
+// VolumeFrom is VolumeOf on the heap, for a volume on its own.
+func VolumeFrom(v *upstream.Volume) *Volume {
+	x := VolumeOf(v)
+	return &x
 }
 
 // ID is the volume's id.

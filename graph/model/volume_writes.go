@@ -13,14 +13,14 @@ var actionStatuses = map[string]ActionStatus{
 	upstream.ActionErrored:    ActionStatusErrored,
 }
 
-// VolumeActionFrom converts an action of the volume volumeID; a status this
+// VolumeActionOf converts an action of the volume volumeID; a status this
 // server does not know becomes UNKNOWN.
-func VolumeActionFrom(a upstream.VolumeAction, volumeID string) *VolumeAction {
+func VolumeActionOf(a *upstream.VolumeAction, volumeID string) VolumeAction {
 	status, ok := actionStatuses[a.Status]
 	if !ok {
 		status = ActionStatusUnknown
 	}
-	out := &VolumeAction{
+	out := VolumeAction{
 		ID:          strconv.Itoa(a.ID),
 		Type:        a.Type,
 		Status:      status,
@@ -37,10 +37,16 @@ func VolumeActionFrom(a upstream.VolumeAction, volumeID string) *VolumeAction {
 	return out
 }
 
-// VolumeSnapshotFrom converts a volume snapshot; null regions and tags become empty lists.
-func VolumeSnapshotFrom(s upstream.Snapshot) *VolumeSnapshot {
+// VolumeActionFrom is VolumeActionOf on the heap, for an action on its own.
+func VolumeActionFrom(a *upstream.VolumeAction, volumeID string) *VolumeAction {
+	x := VolumeActionOf(a, volumeID)
+	return &x
+}
+
+// VolumeSnapshotOf converts a volume snapshot; null regions and tags become empty lists.
+func VolumeSnapshotOf(s *upstream.Snapshot) VolumeSnapshot {
 	minDisk, size, volumeID := s.MinDiskSize, s.SizeGigabytes, s.ResourceID
-	return &VolumeSnapshot{
+	return VolumeSnapshot{
 		ID:            s.ID,
 		Name:          s.Name,
 		CreatedAt:     DateTimeFrom(s.CreatedAt),
