@@ -49,6 +49,10 @@ type loaders struct {
 
 	mu   sync.Mutex
 	made madeLoaders
+	// unprimed are the volume pages read before the by-id loader was made:
+	// nothing can ask for a volume by id until it is, so priming waits for it
+	// (most requests never make it, and priming costs a thunk a volume).
+	unprimed []*upstream.VolumePage
 }
 
 // madeLoaders are the loaders a request has made so far (nil: not yet used).
@@ -139,8 +143,41 @@ func (l *loaders) invoiceSummaries() *dataloader.Loader[string, *upstream.Invoic
 	})
 }
 
-func (l *loaders) volumes() *dataloader.Loader[string, *upstream.Volume] {
-	return made(l, &l.made.volumes, l.client.GetVolume)
+// volumes is the by-id loader, primed with the volumes of the pages read so far.
+func (l *loaders) volumes(ctx context.Context) *dataloader.Loader[string, *upstream.Volume] {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.made.volumes == nil {
+		l.made.volumes = newLoader(l.naive, l.client.GetVolume)
+		for _, p := range l.unprimed {
+			prime(ctx, l.made.volumes, p)
+		}
+		l.unprimed = nil
+	}
+	return l.made.volumes
+}
+
+// primeListed lets the volumes of a page answer volume(id) and Volume
+// entities without a call: at once when the by-id loader exists, else when it is made.
+func (l *loaders) primeListed(ctx context.Context, p *upstream.VolumePage) {
+	l.mu.Lock()
+	volumes := l.made.volumes
+	if volumes == nil {
+		l.unprimed = append(l.unprimed, p)
+	}
+	l.mu.Unlock()
+	if volumes != nil {
+		prime(ctx, volumes, p)
+	}
+}
+
+// prime puts a page's volumes into the by-id loader; one primed before stays.
+func prime(ctx context.Context, volumes *dataloader.Loader[string, *upstream.Volume], p *upstream.VolumePage) {
+	for i := range p.Volumes {
+		if v := &p.Volumes[i]; v.ID != "" {
+			volumes.Prime(ctx, v.ID, v)
+		}
+	}
 }
 
 func (l *loaders) volumePages() *dataloader.Loader[volumeListKey, *upstream.VolumePage] {
@@ -152,13 +189,7 @@ func (l *loaders) volumePages() *dataloader.Loader[volumeListKey, *upstream.Volu
 			})
 		})
 		if err == nil {
-			// A listed volume answers volume(id) and Volume entities without a call.
-			volumes := l.volumes()
-			for i := range p.Volumes {
-				if v := &p.Volumes[i]; v.ID != "" {
-					volumes.Prime(ctx, v.ID, v)
-				}
-			}
+			l.primeListed(ctx, p)
 		}
 		return p, err
 	})
@@ -201,6 +232,7 @@ type actionKey struct {
 func (l *loaders) forgetVolumes() {
 	l.mu.Lock()
 	m := l.made
+	l.unprimed = nil
 	l.mu.Unlock()
 	clearAll(m.volumePages)
 	clearAll(m.volumes)
@@ -327,7 +359,7 @@ func loadInvoiceSummary(ctx context.Context, ref string) (*upstream.InvoiceSumma
 
 // loadVolume reads a volume by id (free when a list page of this request had it).
 func loadVolume(ctx context.Context, id string) (*upstream.Volume, error) {
-	return load(ctx, scopeFrom(ctx).loaders.volumes(), id)
+	return load(ctx, scopeFrom(ctx).loaders.volumes(ctx), id)
 }
 
 // loadBalance reads the account balance.

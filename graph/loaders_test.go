@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,17 +189,26 @@ func TestIntrospectionSwitchAndServiceSDL(t *testing.T) {
 
 // A volume read in a list page answers volume(id) without a call of its own.
 func TestListedVolumesArePrimed(t *testing.T) {
-	stub := newStub().onFile(t, "/v2/volumes", "volumes.json")
-	srv := httptest.NewServer(stub)
-	t.Cleanup(srv.Close)
-	s := newRequestScope(Config{Client: mustClient(t, srv.URL), MaxConcurrency: 8}, callerToken, nil)
-	ctx := withScope(t.Context(), s)
-	if _, err := volumePages("", "")(ctx, 1, 2); err != nil {
-		t.Fatal(err)
+	// The by-id loader is made after the page (priming waits for it) or before.
+	for _, byIDFirst := range []bool{false, true} {
+		stub := newStub().onFile(t, "/v2/volumes", "volumes.json")
+		srv := httptest.NewServer(stub)
+		t.Cleanup(srv.Close)
+		s := newRequestScope(Config{Client: mustClient(t, srv.URL), MaxConcurrency: 8}, callerToken, nil)
+		ctx := withScope(t.Context(), s)
+		want := []string{"GET /v2/volumes?page=1&per_page=2"}
+		if byIDFirst {
+			_, _ = loadVolume(ctx, "another")
+			want = append(want, "GET /v2/volumes/another")
+		}
+		if _, err := volumePages("", "")(ctx, 1, 2); err != nil {
+			t.Fatal(err)
+		}
+		v, err := loadVolume(ctx, "506f78a4-e098-11e5-ad9f-000f53305eb2")
+		if err != nil || v.Region.Slug != "nyc3" {
+			t.Fatalf("primed volume (by-id loader first: %v): got %+v, %v", byIDFirst, v, err)
+		}
+		slices.Sort(want)
+		assertCalls(t, fmt.Sprintf("list then by id (by-id loader first: %v)", byIDFirst), stub.calls(), want)
 	}
-	v, err := loadVolume(ctx, "506f78a4-e098-11e5-ad9f-000f53305eb2")
-	if err != nil || v.Region.Slug != "nyc3" {
-		t.Fatalf("primed volume: got %+v, %v", v, err)
-	}
-	assertCalls(t, "list then by id", stub.calls(), []string{"GET /v2/volumes?page=1&per_page=2"})
 }

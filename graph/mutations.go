@@ -322,7 +322,7 @@ func nonNilErrors(errs []*model.UserError) []*model.UserError {
 // primeVolume lets a later field of the request read a volume the write returned without a call.
 func primeVolume(ctx context.Context, v *upstream.Volume) {
 	if s := scopeFrom(ctx); s.loaders != nil && v.ID != "" {
-		s.loaders.volumes().Prime(ctx, v.ID, v)
+		s.loaders.volumes(ctx).Prime(ctx, v.ID, v)
 	}
 }
 
