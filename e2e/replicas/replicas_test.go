@@ -281,9 +281,12 @@ func startCluster(t *testing.T) *cluster {
 	for i := range 3 {
 		port := freePort(t)
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		// REDIS_WAIT: on a loaded test machine (several test binaries on two cores) a Redis call can
+		// outlast the default 50 ms, and each such call turns sharing off for a second, which this test
+		// would read as replicas not sharing; the outage sub-test kills Redis, which fails calls at once.
 		start(t, filepath.Join(dir, fmt.Sprintf("replica%d.log", i+1)), bin, nil,
 			"LISTEN_HOST=127.0.0.1", "PORT="+strconv.Itoa(port), "DIGITALOCEAN_API_URL="+sb.URL,
-			"DIGITALOCEAN_TOKEN=", "REDIS_URL="+c.redis.URL(), "FILE_LINK_KEY="+key, "LOG_FORMAT=json")
+			"DIGITALOCEAN_TOKEN=", "REDIS_URL="+c.redis.URL(), "REDIS_WAIT=1s", "FILE_LINK_KEY="+key, "LOG_FORMAT=json")
 		c.replicas = append(c.replicas, "http://"+addr)
 		servers = append(servers, fmt.Sprintf("  server r%d %s", i+1, addr))
 	}
