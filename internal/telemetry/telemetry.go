@@ -46,12 +46,57 @@ type Telemetry struct {
 	operations *labelSet
 	codes      *labelSet
 
-	graphqlRequests *prometheus.CounterVec
-	graphqlErrors   *prometheus.CounterVec
-	httpRequests    *prometheus.CounterVec
-	inFlight        *prometheus.GaugeVec
-	upstreamCalls   *prometheus.CounterVec
-	upstreamLatency *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
+
+	// Each vector's children, kept by their label values once made: a
+	// request then costs no label hashing and vector lookup (WithLabelValues).
+	graphqlRequests series[[2]string, prometheus.Counter]
+	graphqlErrors   series[string, prometheus.Counter]
+	httpRequests    series[httpKey, prometheus.Counter]
+	upstreamCalls   series[upstreamKey, upstreamSeries]
+}
+
+type httpKey struct {
+	route  string
+	status int
+}
+
+type upstreamKey struct {
+	endpoint string
+	status   int // 0: no answer
+}
+
+// upstreamSeries are one endpoint and status's exchange counter and latency histogram.
+type upstreamSeries struct {
+	calls   prometheus.Counter
+	latency prometheus.Observer
+}
+
+// series keeps the children of a metric vector by their labels, made on
+// first use. The label values are bounded where they are chosen (routes,
+// endpoints, statuses, labelSet), so the map is too.
+type series[K comparable, M any] struct {
+	mu   sync.RWMutex
+	m    map[K]M
+	make func(K) M
+}
+
+func newSeries[K comparable, M any](make func(K) M) series[K, M] {
+	return series[K, M]{m: map[K]M{}, make: make}
+}
+
+func (s *series[K, M]) get(k K) M {
+	s.mu.RLock()
+	m, ok := s.m[k]
+	s.mu.RUnlock()
+	if ok {
+		return m
+	}
+	m = s.make(k)
+	s.mu.Lock()
+	s.m[k] = m
+	s.mu.Unlock()
+	return m
 }
 
 // New registers the metrics on a fresh registry and traces through tp (nil: no tracing).
@@ -61,6 +106,19 @@ func New(logger *slog.Logger, tp trace.TracerProvider) *Telemetry {
 	}
 	reg := prometheus.NewRegistry()
 	f := metricFactory{reg}
+	graphqlRequests := f.counter("oceangraph_graphql_requests_total",
+		"GraphQL operations by operation name (anonymous, unparsed, or other beyond the first 100 names) and outcome (ok, partial, error).",
+		"operation", "outcome")
+	graphqlErrors := f.counter("oceangraph_graphql_errors_total",
+		"GraphQL errors returned, by extensions.code.", "code")
+	httpRequests := f.counter("oceangraph_http_requests_total",
+		"HTTP requests by route and status.", "route", "status")
+	upstreamCalls := f.counter("oceangraph_upstream_requests_total",
+		"HTTP exchanges with DigitalOcean (retries included) by endpoint and status (error: no answer).",
+		"endpoint", "status")
+	upstreamLatency := f.histogram("oceangraph_upstream_request_duration_seconds",
+		"Latency of one HTTP exchange with DigitalOcean, by endpoint.",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "endpoint")
 	o := &Telemetry{
 		logger:     logger,
 		registry:   reg,
@@ -68,21 +126,20 @@ func New(logger *slog.Logger, tp trace.TracerProvider) *Telemetry {
 		tracer:     tp.Tracer("github.com/oceangraph/oceangraph"),
 		operations: newLabelSet(maxOperationLabels),
 		codes:      newLabelSet(50),
-		graphqlRequests: f.counter("oceangraph_graphql_requests_total",
-			"GraphQL operations by operation name (anonymous, unparsed, or other beyond the first 100 names) and outcome (ok, partial, error).",
-			"operation", "outcome"),
-		graphqlErrors: f.counter("oceangraph_graphql_errors_total",
-			"GraphQL errors returned, by extensions.code.", "code"),
-		httpRequests: f.counter("oceangraph_http_requests_total",
-			"HTTP requests by route and status.", "route", "status"),
 		inFlight: f.gauge("oceangraph_http_requests_in_flight",
 			"HTTP requests being served, by route.", "route"),
-		upstreamCalls: f.counter("oceangraph_upstream_requests_total",
-			"HTTP exchanges with DigitalOcean (retries included) by endpoint and status (error: no answer).",
-			"endpoint", "status"),
-		upstreamLatency: f.histogram("oceangraph_upstream_request_duration_seconds",
-			"Latency of one HTTP exchange with DigitalOcean, by endpoint.",
-			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "endpoint"),
+		graphqlRequests: newSeries(func(k [2]string) prometheus.Counter { return graphqlRequests.WithLabelValues(k[0], k[1]) }),
+		graphqlErrors:   newSeries(func(code string) prometheus.Counter { return graphqlErrors.WithLabelValues(code) }),
+		httpRequests: newSeries(func(k httpKey) prometheus.Counter {
+			return httpRequests.WithLabelValues(k.route, strconv.Itoa(k.status))
+		}),
+		upstreamCalls: newSeries(func(k upstreamKey) upstreamSeries {
+			status := "error"
+			if k.status != 0 {
+				status = strconv.Itoa(k.status)
+			}
+			return upstreamSeries{upstreamCalls.WithLabelValues(k.endpoint, status), upstreamLatency.WithLabelValues(k.endpoint)}
+		}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return o
@@ -125,12 +182,9 @@ func (o *Telemetry) ObserveUpstream(ctx context.Context, c upstream.Call) {
 	if endpoint == "" {
 		endpoint = "unknown"
 	}
-	status := "error"
-	if c.Status != 0 {
-		status = strconv.Itoa(c.Status)
-	}
-	o.upstreamCalls.WithLabelValues(endpoint, status).Inc()
-	o.upstreamLatency.WithLabelValues(endpoint).Observe(c.Duration.Seconds())
+	m := o.upstreamCalls.get(upstreamKey{endpoint, c.Status})
+	m.calls.Inc()
+	m.latency.Observe(c.Duration.Seconds())
 	if rec := RequestRecordFrom(ctx); rec != nil {
 		rec.CountUpstreamCall()
 	}
@@ -241,7 +295,7 @@ func (o *Telemetry) Route(pattern string, next http.Handler) http.Handler {
 // finish writes the request's log line and counts it in the metrics.
 // aborted: the handler panicked (the response was cut off).
 func (o *Telemetry) finish(r *http.Request, route string, status int, written int64, aborted bool, rec *RequestRecord, elapsed time.Duration) {
-	o.httpRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	o.httpRequests.get(httpKey{route, status}).Inc()
 	attrs := []slog.Attr{
 		slog.String("request_id", rec.ID),
 		slog.String("method", r.Method),
@@ -258,9 +312,9 @@ func (o *Telemetry) finish(r *http.Request, route string, status int, written in
 	if op := rec.Operation(); op.Handled {
 		msg = "graphql"
 		name := operationLabel(op)
-		o.graphqlRequests.WithLabelValues(o.operations.label(name), op.Outcome()).Inc()
+		o.graphqlRequests.get([2]string{o.operations.label(name), op.Outcome()}).Inc()
 		for _, c := range op.Codes {
-			o.graphqlErrors.WithLabelValues(o.codes.label(c)).Inc()
+			o.graphqlErrors.get(o.codes.label(c)).Inc()
 		}
 		attrs = append(attrs,
 			slog.String("operation", truncated(name, maxLoggedName)),
