@@ -120,7 +120,7 @@ func (r *RequestRecord) Operation() OperationSummary {
 // from the start of parsing to the end of the response, with the operation's
 // name, type, error codes and upstream calls) and fills the request's RequestRecord.
 type graphqlExtension struct {
-	tracer   trace.Tracer
+	tracer   trace.Tracer // nil: tracing is off
 	estimate func(context.Context) (int, bool)
 }
 
@@ -133,10 +133,13 @@ var _ interface {
 // (nil: no tracing, the record is still kept). estimate, when set, reads the
 // upstream-call estimate the GraphQL layer made for the operation.
 func NewGraphQL(tp trace.TracerProvider, estimate func(context.Context) (int, bool)) graphql.HandlerExtension {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
+	t := graphqlExtension{estimate: estimate}
+	// With tracing off a span would only cost each operation its name, a
+	// context layer that every resolver's lookups then walk, and the no-op calls.
+	if _, off := tp.(noop.TracerProvider); tp != nil && !off {
+		t.tracer = tp.Tracer("github.com/oceangraph/oceangraph/graph")
 	}
-	return graphqlExtension{tracer: tp.Tracer("github.com/oceangraph/oceangraph/graph"), estimate: estimate}
+	return t
 }
 
 func (graphqlExtension) ExtensionName() string { return "Telemetry" }
@@ -161,15 +164,18 @@ func (t graphqlExtension) InterceptResponse(ctx context.Context, next graphql.Re
 			start = opCtx.Stats.OperationStart
 		}
 	}
-	spanName := "GraphQL operation"
-	if opType != "" {
-		spanName = opType
-		if name != "" {
-			spanName += " " + name
+	var span trace.Span = noop.Span{}
+	if t.tracer != nil {
+		spanName := "GraphQL operation"
+		if opType != "" {
+			spanName = opType
+			if name != "" {
+				spanName += " " + name
+			}
 		}
+		ctx, span = t.tracer.Start(ctx, spanName, trace.WithTimestamp(start))
+		defer span.End()
 	}
-	ctx, span := t.tracer.Start(ctx, spanName, trace.WithTimestamp(start))
-	defer span.End()
 	// Attributes cost allocations even on a span that records nothing.
 	recording := span.IsRecording()
 	if recording && opType != "" {
