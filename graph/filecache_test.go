@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -35,6 +36,8 @@ type fileCacheOptions struct {
 	// upstream wraps the sandbox (and its revoker) as DigitalOcean's side of the wire.
 	upstream func(http.Handler) http.Handler
 	maxFile  int64 // default DefaultCacheFileMaxBytes; < 0: no file is cached
+	// maxBase64 is Config.MaxBase64FileBytes (0: its default).
+	maxBase64 int64
 }
 
 func newFileCacheRig(t testing.TB, o fileCacheOptions) *fileCacheRig {
@@ -53,19 +56,12 @@ func newFileCacheRig(t testing.TB, o fileCacheOptions) *fileCacheRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &SharedState{Store: o.store, Cache: cache, TokenRecheck: time.Hour, FileMaxBytes: cmpOr(o.maxFile, DefaultCacheFileMaxBytes)}
-	h := newHarness(t, up, func(c *Config) { c.Shared = st })
+	st := &SharedState{Store: o.store, Cache: cache, TokenRecheck: time.Hour, FileMaxBytes: cmp.Or(o.maxFile, DefaultCacheFileMaxBytes)}
+	h := newHarness(t, up, func(c *Config) { c.Shared, c.MaxBase64FileBytes = st, o.maxBase64 })
 	h.sandbox = sb
 	srv := httptest.NewServer(downloadMux(NewDownloads(h.cfg.Client, h.cfg.Links, "", st, h.cfg.Logger)))
 	t.Cleanup(srv.Close)
 	return &fileCacheRig{harness: h, state: st, revoker: rv, downloads: srv}
-}
-
-func cmpOr(v, def int64) int64 {
-	if v != 0 {
-		return v
-	}
-	return def
 }
 
 // issued lists the token's invoices, which marks them issued, and returns their UUIDs.
@@ -221,6 +217,33 @@ func TestFileFieldsAndDownloadsShareTheCacheAndCountItsHits(t *testing.T) {
 	}
 	if got := rig.fileCalls(); len(got) != 0 {
 		t.Fatalf("byteSize of a CSV the download route cached: file calls %q, want none", got)
+	}
+}
+
+func TestFileFieldsFromTheCacheAnswerAsFromDigitalOcean(t *testing.T) {
+	// An 8 KiB PDF: in the cache's bound (the download route keeps it), past base64's 4 KiB.
+	answers := map[string]gqlResponse{}
+	for _, c := range []struct {
+		name    string
+		maxFile int64
+	}{{"from DigitalOcean", -1}, {"from the cache", 0}} {
+		rig := newFileCacheRig(t, fileCacheOptions{sandbox: sandbox.Options{PDFSize: 8 << 10}, maxBase64: 4 << 10, maxFile: c.maxFile})
+		uuid := rig.issued(callerToken)[0]
+		rig.get(http.MethodGet, "/invoices/"+uuid+"/pdf", callerToken)
+		rig.sandbox.Reset()
+		resp := rig.post(`query($u: ID!) { invoice(uuid: $u) { files { pdf { filename byteSize base64 } } } }`, map[string]any{"u": uuid})
+		if got, cached := rig.fileCalls(), c.maxFile == 0; cached != (len(got) == 0) {
+			t.Fatalf("%s: file calls %q", c.name, got)
+		}
+		resp.Extensions = nil // the cost differs, by design
+		answers[c.name] = resp
+	}
+	want, got := answers["from DigitalOcean"], answers["from the cache"]
+	if len(want.Errors) != 1 || want.Errors[0].Extensions["code"] != codeBadUserInput {
+		t.Fatalf("from DigitalOcean: errors %+v, want base64's BAD_USER_INPUT", want.Errors)
+	}
+	if !bytes.Equal(got.Data, want.Data) || len(got.Errors) != 1 || got.Errors[0].Message != want.Errors[0].Message {
+		t.Fatalf("from the cache:\n%s %+v\nfrom DigitalOcean:\n%s %+v", got.Data, got.Errors, want.Data, want.Errors)
 	}
 }
 
