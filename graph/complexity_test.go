@@ -6,7 +6,10 @@ import (
 
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/oceangraph/oceangraph/graph/generated"
 	"github.com/oceangraph/oceangraph/internal/queries"
@@ -58,4 +61,56 @@ func BenchmarkGuardsOnTheDashboard(b *testing.B) {
 			}
 		}
 	}
+}
+
+// An operation without variables is walked once: later requests of the same
+// document get the remembered cost, and one over the limit is still refused
+// with gqlgen's error; an operation with variables is walked every time.
+func TestComplexityRememberedOnlyWithoutVariables(t *testing.T) {
+	es := generated.NewExecutableSchema(*executableSchema())
+	limit := newComplexityLimit(1000)
+	if err := limit.Validate(es); err != nil {
+		t.Fatal(err)
+	}
+	run := func(q string, vars map[string]any) (int, *gqlerror.Error) {
+		doc, errs := gqlparser.LoadQuery(es.Schema(), q)
+		if errs != nil {
+			t.Fatal(errs)
+		}
+		return runGuard(t, limit, doc, vars)
+	}
+	// One document, as gqlgen's query cache hands it to every request of the same text.
+	doc, _ := gqlparser.LoadQuery(es.Schema(), `{ volumes(first: 20) { nodes { id name } } }`)
+	first, err1 := runGuard(t, limit, doc, nil)
+	if _, known := limit.known.get(doc.Operations[0]); !known || err1 != nil {
+		t.Fatalf("a fixed operation's cost is not remembered (err %v)", err1)
+	}
+	if again, err := runGuard(t, limit, doc, nil); again != first || err != nil {
+		t.Errorf("remembered cost %d (err %v), want %d as walked", again, err, first)
+	}
+	big, _ := gqlparser.LoadQuery(es.Schema(), `{ invoices(first: 200) { nodes { items(first: 200) { nodes { amount } } } } }`)
+	for range 2 {
+		if _, err := runGuard(t, limit, big, nil); err == nil || err.Extensions["code"] != codeComplexityLimitExceeded {
+			t.Errorf("an operation over the limit, asked again: got %v, want %s", err, codeComplexityLimitExceeded)
+		}
+	}
+	const q = `query($n: Int) { invoices(first: $n) { nodes { items(first: 100) { nodes { amount } } } } }`
+	if _, err := run(q, map[string]any{"n": 1}); err != nil {
+		t.Fatalf("one invoice: %v", err)
+	}
+	if _, err := run(q, map[string]any{"n": 100}); err == nil {
+		t.Errorf("the same operation with a larger page from its variables passed: its cost was remembered")
+	}
+}
+
+// runGuard runs the cost guard on doc's operation and returns the cost it recorded.
+func runGuard(t *testing.T, limit complexityLimit, doc *ast.QueryDocument, vars map[string]any) (int, *gqlerror.Error) {
+	t.Helper()
+	opCtx := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0], Variables: vars}
+	err := limit.MutateOperationContext(context.Background(), opCtx)
+	stats, _ := opCtx.Stats.GetExtension(limit.ExtensionName()).(*extension.ComplexityStats)
+	if stats == nil {
+		t.Fatal("no complexity recorded")
+	}
+	return stats.Complexity, err
 }
