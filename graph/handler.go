@@ -386,6 +386,14 @@ const maxTokenBytes = maxLinkToken
 // errTwoAuthorizations: which one would be meant is anyone's guess, so neither is used.
 var errTwoAuthorizations = errors.New("the request carries more than one Authorization header: send one")
 
+// rateLimitValue is extensions.rateLimit: a struct rather than a map, one
+// allocation instead of four, written as the map was (its keys in this order).
+type rateLimitValue struct {
+	Limit     int `json:"limit"`
+	Remaining int `json:"remaining"`
+	ResetAt   any `json:"resetAt"` // an RFC 3339 string, or null
+}
+
 // rateLimitExtension adds extensions.rateLimit { limit remaining resetAt } from
 // the newest DigitalOcean response of the request to every response (null
 // when the request made no upstream call).
@@ -405,9 +413,9 @@ func (rateLimitExtension) InterceptResponse(ctx context.Context, next graphql.Re
 	}
 	var value any
 	if rl, ok := scopeFrom(ctx).newestRateLimit(); ok {
-		v := map[string]any{"limit": rl.Limit, "remaining": rl.Remaining, "resetAt": nil}
+		v := &rateLimitValue{Limit: rl.Limit, Remaining: rl.Remaining}
 		if !rl.Reset.IsZero() {
-			v["resetAt"] = rl.Reset.UTC().Format(time.RFC3339)
+			v.ResetAt = rl.Reset.UTC().Format(time.RFC3339)
 		}
 		value = v
 	}

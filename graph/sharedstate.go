@@ -292,6 +292,13 @@ func (e costExtension) MutateOperationContext(ctx context.Context, opCtx *graphq
 	return nil
 }
 
+// costValue is extensions.cost: a struct rather than a map, written as the
+// map was (its keys in this order).
+type costValue struct {
+	CacheHits     int64 `json:"cacheHits"`
+	UpstreamCalls int64 `json:"upstreamCalls"`
+}
+
 func (e costExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
 	s := scopeFrom(ctx)
@@ -303,7 +310,7 @@ func (e costExtension) InterceptResponse(ctx context.Context, next graphql.Respo
 	if resp.Extensions == nil {
 		resp.Extensions = map[string]any{}
 	}
-	resp.Extensions["cost"] = map[string]any{"upstreamCalls": calls, "cacheHits": hits}
+	resp.Extensions["cost"] = &costValue{CacheHits: hits, UpstreamCalls: calls}
 	c.budgetMu.Lock()
 	reserved := c.reserved
 	c.reserved = false
