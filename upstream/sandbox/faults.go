@@ -312,9 +312,7 @@ func (h *heldWriter) hold() {
 	if d := time.Until(h.until) - time.Millisecond; d > 0 && !wait(h.ctx, d) {
 		return
 	}
-	if d := time.Until(h.until); d > 0 {
-		finishSleep(d)
-	}
+	sleepUntil(h.until)
 }
 
 func (h *heldWriter) WriteHeader(status int) {

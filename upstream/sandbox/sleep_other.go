@@ -4,5 +4,5 @@ package sandbox
 
 import "time"
 
-// finishSleep sleeps the last stretch of a wait (see sleep_linux.go).
-func finishSleep(d time.Duration) { time.Sleep(d) }
+// sleepUntil sleeps the last stretch of a wait (see sleep_linux.go).
+func sleepUntil(until time.Time) { time.Sleep(time.Until(until)) }
