@@ -35,25 +35,26 @@ func (i *Invoice) InvoiceID() (*string, error) {
 	if i.Listed == nil && i.KnownInvoiceID != "" {
 		return &i.KnownInvoiceID, nil
 	}
-	return listedOrSummary(i, func(l *upstream.Invoice) string { return l.InvoiceID },
-		func(s *upstream.InvoiceSummary) string { return s.InvoiceID }, Optional)
+	return listedOrSummary(i, func(l *upstream.Invoice) *string { return &l.InvoiceID },
+		func(s *upstream.InvoiceSummary) *string { return &s.InvoiceID }, present)
 }
 
 // Period is the billing period, from the list or the summary.
 func (i *Invoice) Period() (*string, error) {
-	return listedOrSummary(i, func(l *upstream.Invoice) string { return l.InvoicePeriod },
-		func(s *upstream.InvoiceSummary) string { return s.BillingPeriod }, Optional)
+	return listedOrSummary(i, func(l *upstream.Invoice) *string { return &l.InvoicePeriod },
+		func(s *upstream.InvoiceSummary) *string { return &s.BillingPeriod }, present)
 }
 
 // Amount is the invoice's total, from the list or the summary.
 func (i *Invoice) Amount() (*Money, error) {
-	return listedOrSummary(i, func(l *upstream.Invoice) string { return l.Amount },
-		func(s *upstream.InvoiceSummary) string { return s.Amount }, MoneyFrom)
+	return listedOrSummary(i, func(l *upstream.Invoice) *string { return &l.Amount },
+		func(s *upstream.InvoiceSummary) *string { return &s.Amount }, moneyAt)
 }
 
 // listedOrSummary converts a field the list's entry carries when the invoice
-// came from the list, and its summary carries otherwise.
-func listedOrSummary[T any](i *Invoice, listed func(*upstream.Invoice) string, summary func(*upstream.InvoiceSummary) string, conv func(string) *T) (*T, error) {
+// came from the list, and its summary carries otherwise. conv points into
+// them (present, moneyAt) rather than copying: both outlive the answer.
+func listedOrSummary[T any](i *Invoice, listed func(*upstream.Invoice) *string, summary func(*upstream.InvoiceSummary) *string, conv func(*string) *T) (*T, error) {
 	if i.Listed != nil {
 		return conv(listed(i.Listed)), nil
 	}
