@@ -52,7 +52,7 @@ func newFileCacheRig(t testing.TB, o fileCacheOptions) *fileCacheRig {
 	if o.upstream != nil {
 		up = o.upstream(rv)
 	}
-	cache, err := tokencache.New(tokencache.Options{Secret: bytes.Repeat([]byte{7}, 32), Shared: o.store})
+	cache, err := tokencache.New(tokencache.Options{Secret: bytes.Repeat([]byte{7}, 32), Shared: cacheTier(o.store)})
 	if err != nil {
 		t.Fatal(err)
 	}

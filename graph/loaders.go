@@ -104,9 +104,11 @@ func (l *loaders) billingHistoryPages() *dataloader.Loader[listKey, *upstream.Bi
 			return l.client.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 		if err == nil {
-			for _, e := range p.BillingHistory {
-				markIssued(ctx, e.InvoiceUUID)
+			uuids := make([]string, len(p.BillingHistory))
+			for i, e := range p.BillingHistory {
+				uuids[i] = e.InvoiceUUID
 			}
+			markIssued(ctx, uuids...) // one write for the page
 		}
 		return p, err
 	})
@@ -118,9 +120,11 @@ func (l *loaders) invoicePages() *dataloader.Loader[listKey, *upstream.InvoicePa
 			return l.client.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 		if err == nil {
-			for _, inv := range p.Invoices { // the list holds issued invoices; the preview is apart
-				markIssued(ctx, inv.InvoiceUUID)
+			uuids := make([]string, len(p.Invoices))
+			for i, inv := range p.Invoices { // the list holds issued invoices; the preview is apart
+				uuids[i] = inv.InvoiceUUID
 			}
+			markIssued(ctx, uuids...) // one write for the page
 		}
 		return p, err
 	})

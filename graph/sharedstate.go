@@ -147,9 +147,13 @@ func (c *costScope) prove(ctx context.Context) error {
 	return c.proofErr
 }
 
-// issuedName is the cache's mark that uuid is an issued invoice of the token
-// (seen in its invoice list or billing history), whose data will not change.
-func issuedName(uuid string) string { return "issued/" + uuid }
+// issuedSet is the cache's set of the token's issued invoices (seen in its
+// invoice list or billing history), whose data will not change: one entry per
+// token, written only when a list shows an invoice it lacks.
+const issuedSet = "issued"
+
+// maxIssued bounds the set: years of monthly invoices, at 37 bytes each.
+const maxIssued = 1024
 
 // markIssued records invoices the token's invoice list or billing history shows as issued.
 func markIssued(ctx context.Context, uuids ...string) {
@@ -157,10 +161,14 @@ func markIssued(ctx context.Context, uuids ...string) {
 	if c == nil || c.cache == nil {
 		return
 	}
+	issued := uuids[:0:0]
 	for _, u := range uuids {
 		if u != "" && u != upstream.PreviewUUID {
-			c.cache.Put(ctx, issuedName(u), []byte{1}, 0)
+			issued = append(issued, u)
 		}
+	}
+	if len(issued) > 0 {
+		c.cache.AddMembers(ctx, issuedSet, issued, maxIssued)
 	}
 }
 
@@ -179,8 +187,7 @@ func cachedIfIssued[T any](ctx context.Context, uuid, name string, load func(con
 
 // issued reports whether the token's invoice list or billing history showed uuid (markIssued).
 func (c *costScope) issued(ctx context.Context, uuid string) bool {
-	_, _, ok := c.cache.Get(ctx, issuedName(uuid))
-	return ok
+	return c.cache.HasMember(ctx, issuedSet, uuid)
 }
 
 // hit counts an answer from the cache entry name in extensions.cost, and

@@ -20,14 +20,23 @@ import (
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
 
-// newSharedState is in-process shared state as the server makes it without REDIS_URL.
+// newSharedState is shared state as the server makes it: in-process without REDIS_URL.
 func newSharedState(t *testing.T, store shared.Store, budget *ratebudget.Budget) *SharedState {
 	t.Helper()
-	cache, err := tokencache.New(tokencache.Options{Secret: bytes.Repeat([]byte{7}, 32), Shared: store})
+	cache, err := tokencache.New(tokencache.Options{Secret: bytes.Repeat([]byte{7}, 32), Shared: cacheTier(store)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &SharedState{Store: store, Cache: cache, Budget: budget}
+}
+
+// cacheTier is the cache's second tier over store, as the server wires it:
+// Redis alone (shared.Shared.Remote), none for an in-process store.
+func cacheTier(store shared.Store) shared.Store {
+	if s, ok := store.(*shared.Shared); ok {
+		return s.Remote()
+	}
+	return nil
 }
 
 // cost is a response's extensions.cost.

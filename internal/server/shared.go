@@ -96,7 +96,9 @@ func openSharedState(c SharedConfig, logger *slog.Logger, reg prometheus.Registe
 	st := &graph.SharedState{Store: store, TokenRecheck: c.TokenRecheck, ListTTL: c.CacheListTTL, Secret: c.CacheSecret, FileMaxBytes: c.CacheFileMaxBytes}
 	if c.CacheBytes > 0 {
 		st.Cache, err = tokencache.New(tokencache.Options{
-			Secret: c.CacheSecret, MaxBytes: c.CacheBytes, Shared: store, Registerer: reg,
+			// Its second tier is Redis alone: without it (or while it is down) the
+			// cache's own memory is the one in-process copy.
+			Secret: c.CacheSecret, MaxBytes: c.CacheBytes, Shared: store.Remote(), Registerer: reg,
 			// A cached file is its bytes and a header of a few hundred bytes (its name and type).
 			MaxEntryBytes: max(tokencache.DefaultMaxEntryBytes, int(c.CacheFileMaxBytes)+4096),
 		})

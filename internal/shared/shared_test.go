@@ -439,3 +439,41 @@ func TestAWaitShorterThanASlowRedisCallFallsBackALongerOneWaits(t *testing.T) {
 		t.Fatal("the 5s wait counted a slow answer as an outage")
 	}
 }
+
+func TestRemoteIsRedisAloneAndNoneWithoutIt(t *testing.T) {
+	if r := openSharedQuiet(t, "").Remote(); r != nil {
+		t.Fatalf("Remote() without Redis = %v, want nil (the cache's memory is the one in-process copy)", r)
+	}
+	srv := redistest.Start(t)
+	s := openSharedQuiet(t, srv.URL())
+	ctx := context.Background()
+	if err := s.Remote().Set(ctx, "shared", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Remote().Get(ctx, "shared"); err != nil || string(v) != "1" {
+		t.Fatalf("Remote().Get = %q, %v; want 1 from Redis", v, err)
+	}
+	srv.Stop()
+	if err := s.Remote().Set(ctx, "during", []byte("2"), 0); err == nil && s.Up() {
+		t.Fatal("a write with Redis stopped neither failed nor took the tier down")
+	}
+	for range 3 { // down: writes dropped, reads miss, nothing kept in-process
+		_ = s.Remote().Set(ctx, "during", []byte("2"), 0)
+	}
+	if v, err := s.Get(ctx, "during"); !errors.Is(err, shared.ErrNotFound) {
+		t.Fatalf("with Redis down, Remote().Set left %q in-process (err %v); want nothing kept", v, err)
+	}
+	if _, err := s.Remote().Get(ctx, "shared"); err == nil {
+		t.Fatal("with Redis down, Remote().Get found a value")
+	}
+}
+
+func openSharedQuiet(t *testing.T, url string) *shared.Shared {
+	t.Helper()
+	s, err := shared.Open(context.Background(), shared.Options{RedisURL: url, Wait: time.Second, RetryEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}

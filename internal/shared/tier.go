@@ -211,3 +211,75 @@ func (s *Shared) logFailure(op string, err error) {
 		"op", op, "error", describe(err), "similar_failures_not_logged", s.suppressed)
 	s.lastLog, s.suppressed = time.Now(), 0
 }
+
+// Remote is the shared tier alone, for state that is only worth keeping if
+// other replicas see it (the immutable-data cache's second tier): nil without
+// Redis; while Redis is down, reads miss and writes are dropped, where the
+// Store itself would fall back to this process's memory and so keep a second,
+// uncounted copy of what the cache already holds there.
+func (s *Shared) Remote() Store {
+	if s.redis == nil {
+		return nil
+	}
+	return remote{s}
+}
+
+type remote struct{ s *Shared }
+
+// use is Redis when the shared tier would try it now, else nil.
+func (r remote) use(op string) Store {
+	if st := r.s.pick(op); st != Store(r.s.local) {
+		return st
+	}
+	return nil
+}
+
+func (r remote) Get(ctx context.Context, key string) ([]byte, error) {
+	st := r.use("get")
+	if st == nil {
+		return nil, ErrNotFound
+	}
+	v, err := st.Get(ctx, key)
+	r.s.failed(ctx, "get", err)
+	return v, err
+}
+
+func (r remote) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	st := r.use("set")
+	if st == nil {
+		return nil
+	}
+	err := st.Set(ctx, key, value, ttl)
+	r.s.failed(ctx, "set", err)
+	return err
+}
+
+func (r remote) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	st := r.use("setnx")
+	if st == nil {
+		return false, nil
+	}
+	ok, err := st.SetNX(ctx, key, value, ttl)
+	r.s.failed(ctx, "setnx", err)
+	return ok, err
+}
+
+func (r remote) Delete(ctx context.Context, key string) error {
+	st := r.use("delete")
+	if st == nil {
+		return nil
+	}
+	err := st.Delete(ctx, key)
+	r.s.failed(ctx, "delete", err)
+	return err
+}
+
+func (r remote) Count(ctx context.Context, key string, at time.Time, n int64, window time.Duration) (Tally, error) {
+	st := r.use("count")
+	if st == nil {
+		return Tally{}, nil
+	}
+	t, err := st.Count(ctx, key, at, n, window)
+	r.s.failed(ctx, "count", err)
+	return t, err
+}

@@ -19,9 +19,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/maypok86/otter/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -46,7 +49,9 @@ type Options struct {
 	MaxBytes int64
 	// MaxEntryBytes is the largest value cached; a larger one is returned but not kept (0: DefaultMaxEntryBytes).
 	MaxEntryBytes int
-	// Shared is the second tier; nil: in-process only.
+	// Shared is the second tier; nil: in-process only. It must not be
+	// in-process itself: that would keep every entry twice in this process's
+	// memory, the second copy outside MaxBytes (shared.Shared.Remote gives the right one).
 	Shared shared.Store
 	// SharedTTL is how long the shared tier keeps an entry with no TTL of its own (0: DefaultSharedTTL).
 	SharedTTL time.Duration
@@ -63,6 +68,13 @@ type Cache struct {
 	sharedTTL     time.Duration
 	flights       singleflight.Group
 	lookups       *prometheus.CounterVec
+	// macs are HMAC-SHA256 states keyed with secret, reused: a request names
+	// many entries, and a fresh HMAC is five allocations.
+	macs sync.Pool
+	// seals memoises tokens' seals by token key: deriving one (HKDF, then
+	// XChaCha20-Poly1305's set-up) is the dearest part of a token's view, and
+	// a token comes back request after request.
+	seals *lru.Cache[string, cipher.AEAD]
 }
 
 type entry struct {
@@ -118,7 +130,7 @@ func New(o Options) (*Cache, error) {
 		mem: otter.Must(&otter.Options[string, entry]{
 			MaximumWeight: uint64(o.MaxBytes),
 			// The weight is what the entry holds plus a fixed estimate of otter's node and the key.
-			Weigher: func(k string, e entry) uint32 { return uint32(len(k) + len(e.data) + 128) },
+			Weigher: func(k string, e entry) uint32 { return EntryWeight(k, e.data) },
 			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, entry]) time.Duration {
 				if e.Value.ttl <= 0 {
 					return never
@@ -126,11 +138,13 @@ func New(o Options) (*Cache, error) {
 				return e.Value.ttl
 			}),
 		}),
+		seals: must(lru.New[string, cipher.AEAD](sealMemo)),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "oceangraph_cache_lookups_total",
 			Help: "Lookups of the immutable-data cache, by where the value came from (upstream is a miss).",
 		}, []string{"source"}),
 	}
+	c.macs.New = func() any { return hmac.New(sha256.New, c.secret) }
 	if o.Registerer != nil {
 		bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "oceangraph_cache_bytes",
@@ -145,25 +159,81 @@ func New(o Options) (*Cache, error) {
 	return c, nil
 }
 
-// Token is the cache as one token sees it: its keys and its seal, derived once.
-type Token struct {
-	c    *Cache
-	key  string
-	aead cipher.AEAD
+// sealMemo bounds the memo of tokens' seals: the tokens of the last minutes,
+// at about 200 bytes each.
+const sealMemo = 4096
+
+// EntryWeight is what the in-process tier counts an entry as: its key and
+// value as allocated, and otter's node and table slot. The fixed part was
+// measured (TestWeigherCountsWhatAnEntryCosts), so the byte budget bounds the heap.
+func EntryWeight(key string, value []byte) uint32 {
+	return uint32(min(allocSize(len(key))+allocSize(cap(value))+entryOverhead, 1<<31))
 }
 
-// For derives a token's view of the cache. Call it once per request.
-func (c *Cache) For(token string) *Token {
-	seal := make([]byte, chacha20poly1305.KeySize)
-	kdf := hkdf.New(sha256.New, c.secret, nil, []byte("oceangraph cache seal v1\x00"+token))
-	if _, err := io.ReadFull(kdf, seal); err != nil {
-		panic("hkdf: " + err.Error()) // cannot happen for 32 bytes of SHA-256 HKDF
+// entryOverhead is otter's node (its header, the key's and value's headers)
+// and the hash table's share, per entry.
+const entryOverhead = 192
+
+// allocSize is what Go's allocator gives for n bytes: small sizes are rounded
+// up to a size class (within 1/8 above 128 bytes), larger ones to whole pages.
+func allocSize(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n <= 128:
+		return (n + 15) &^ 15
+	case n <= 32<<10:
+		return n + n/8
+	default:
+		return (n + 8191) &^ 8191
 	}
-	aead, err := chacha20poly1305.NewX(seal)
+}
+
+func must[T any](v T, err error) T {
 	if err != nil {
-		panic("xchacha20poly1305: " + err.Error()) // cannot happen with a key of KeySize
+		panic(err)
 	}
-	return &Token{c: c, key: shared.TokenKey(c.secret, token), aead: aead}
+	return v
+}
+
+// Token is the cache as one token sees it.
+type Token struct {
+	c     *Cache
+	token string
+	key   string
+
+	sealOnce sync.Once
+	aead     cipher.AEAD
+}
+
+// For is a token's view of the cache. Call it once per request. Only the
+// token's keyed hash is made here; the seal is derived when first used
+// (the shared tier, a sealed file), and memoised per token.
+func (c *Cache) For(token string) *Token {
+	return &Token{c: c, token: token, key: shared.TokenKey(c.secret, token)}
+}
+
+// sealer is the token's XChaCha20-Poly1305, derived (HKDF-SHA256 of the server
+// secret and the token) on first use, or taken from the memo.
+func (t *Token) sealer() cipher.AEAD {
+	t.sealOnce.Do(func() {
+		if a, ok := t.c.seals.Get(t.key); ok {
+			t.aead = a
+			return
+		}
+		seal := make([]byte, chacha20poly1305.KeySize)
+		kdf := hkdf.New(sha256.New, t.c.secret, nil, []byte("oceangraph cache seal v1\x00"+t.token))
+		if _, err := io.ReadFull(kdf, seal); err != nil {
+			panic("hkdf: " + err.Error()) // cannot happen for 32 bytes of SHA-256 HKDF
+		}
+		a, err := chacha20poly1305.NewX(seal)
+		if err != nil {
+			panic("xchacha20poly1305: " + err.Error()) // cannot happen with a key of KeySize
+		}
+		t.c.seals.Add(t.key, a)
+		t.aead = a
+	})
+	return t.aead
 }
 
 // Key is the token's keyed hash, the name shared state knows it by.
@@ -171,9 +241,20 @@ func (t *Token) Key() string { return t.key }
 
 // storageKey hides the entry's name (it holds invoice UUIDs) behind the server secret.
 func (t *Token) storageKey(name string) string {
-	m := hmac.New(sha256.New, t.c.secret)
-	m.Write([]byte("oceangraph cache entry\x00" + t.key + "\x00" + name))
-	return "cache:" + t.key + ":" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+	m := t.c.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte("oceangraph cache entry\x00"))
+	m.Write([]byte(t.key))
+	m.Write([]byte{0})
+	m.Write([]byte(name))
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	t.c.macs.Put(m)
+	const prefix = len("cache:") + 1
+	out := make([]byte, 0, prefix+len(t.key)+base64.RawURLEncoding.EncodedLen(18))
+	out = append(append(append(out, "cache:"...), t.key...), ':')
+	out = base64.RawURLEncoding.AppendEncode(out, sum[:18])
+	return string(out)
 }
 
 // Get returns a cached value without loading it: from memory, else from the
@@ -343,7 +424,7 @@ func (t *Token) seal(key string, data []byte, ttl time.Duration, keepSealed bool
 	if _, err := rand.Read(out); err != nil {
 		panic("crypto/rand: " + err.Error()) // crypto/rand does not fail on supported platforms
 	}
-	return t.aead.Seal(out, out, plain, []byte(key))
+	return t.sealer().Seal(out, out, plain, []byte(key))
 }
 
 var errSeal = errors.New("cache entry does not open")
@@ -353,7 +434,7 @@ func (t *Token) open(key string, sealed []byte) (data []byte, ttl time.Duration,
 		return nil, 0, false, errSeal
 	}
 	nonce, box := sealed[:chacha20poly1305.NonceSizeX], sealed[chacha20poly1305.NonceSizeX:]
-	plain, err := t.aead.Open(nil, nonce, box, []byte(key))
+	plain, err := t.sealer().Open(nil, nonce, box, []byte(key))
 	if err != nil {
 		return nil, 0, false, errSeal
 	}
@@ -364,4 +445,132 @@ func (t *Token) open(key string, sealed []byte) (data []byte, ttl time.Duration,
 		}
 	}
 	return plain[8:], ttl, word&keptSealed != 0, nil
+}
+
+// A set is one entry holding names (newline-separated, newest last): many
+// marks of a token for the price of one entry, one key and, with a shared
+// tier, one write (the invoice list's "issued" marks).
+
+// AddMembers adds members to the token's set name, keeping at most limit (the
+// oldest go first). It writes only when the set grows: memory at once, and
+// the shared tier with the merged set (merged with the shared tier's when
+// memory had none). Two replicas adding at once may lose one's members there:
+// a lost member is a miss, never a wrong answer.
+func (t *Token) AddMembers(ctx context.Context, name string, members []string, limit int) {
+	key := t.storageKey(name)
+	e, inMemory := t.c.mem.GetIfPresent(key)
+	if inMemory && !e.sealed && hasAll(e.data, members) {
+		return
+	}
+	var base []byte
+	if !inMemory && t.c.shared != nil {
+		if sealed, err := t.c.shared.Get(ctx, key); err == nil {
+			base, _, _, _ = t.open(key, sealed)
+		}
+	}
+	merged := t.mergeIntoMemory(key, base, members, limit)
+	if merged != nil && t.c.shared != nil && len(merged) <= t.c.maxEntryBytes {
+		_ = t.c.shared.Set(ctx, key, t.seal(key, merged, 0, false), t.c.sharedTTL)
+	}
+}
+
+// HasMember reports whether the token's set name holds member: in memory, else
+// in the shared tier (another replica may have added it), which then merges into memory.
+func (t *Token) HasMember(ctx context.Context, name, member string) bool {
+	key := t.storageKey(name)
+	if e, ok := t.c.mem.GetIfPresent(key); ok && !e.sealed && hasMember(e.data, member) {
+		return true
+	}
+	if t.c.shared == nil {
+		return false
+	}
+	sealed, err := t.c.shared.Get(ctx, key)
+	if err != nil {
+		return false
+	}
+	data, _, _, err := t.open(key, sealed)
+	if err != nil || !hasMember(data, member) {
+		return false
+	}
+	t.mergeIntoMemory(key, data, nil, 0) // the next AddMembers trims it to its limit
+	return true
+}
+
+// mergeIntoMemory makes memory's set key the union of itself, base and
+// members, and returns it; nil when memory already held them all.
+func (t *Token) mergeIntoMemory(key string, base []byte, members []string, limit int) []byte {
+	var merged []byte
+	t.c.mem.Compute(key, func(old entry, found bool) (entry, otter.ComputeOp) {
+		cur := []byte(nil)
+		if found && !old.sealed {
+			cur = old.data
+		}
+		grown, grew := addMembers(cur, base, members, limit)
+		if !grew {
+			return old, otter.CancelOp
+		}
+		merged = grown
+		return entry{data: grown}, otter.WriteOp
+	})
+	return merged
+}
+
+// addMembers is cur with the members of base and the given ones it lacks, at
+// most limit in all (the oldest dropped). It never changes cur, which readers may hold.
+func addMembers(cur, base []byte, members []string, limit int) ([]byte, bool) {
+	out := cur
+	grew := false
+	add := func(m []byte) {
+		if len(m) == 0 || bytes.IndexByte(m, '\n') >= 0 || hasMember(out, string(m)) {
+			return
+		}
+		if !grew {
+			out = append(make([]byte, 0, len(cur)+len(base)+len(members)*40), cur...)
+			grew = true
+		}
+		if len(out) > 0 {
+			out = append(out, '\n')
+		}
+		out = append(out, m...)
+	}
+	for rest := base; len(rest) > 0; {
+		m, tail, _ := bytes.Cut(rest, []byte{'\n'})
+		add(m)
+		rest = tail
+	}
+	for _, m := range members {
+		add([]byte(m))
+	}
+	for grew && limit > 0 && setLimit(out) > limit {
+		_, out, _ = bytes.Cut(out, []byte{'\n'})
+	}
+	return out, grew
+}
+
+// setLimit is the number of members of a set.
+func setLimit(set []byte) int {
+	if len(set) == 0 {
+		return 0
+	}
+	return bytes.Count(set, []byte{'\n'}) + 1
+}
+
+func hasMember(set []byte, member string) bool {
+	for rest := set; len(rest) > 0; {
+		m, tail, _ := bytes.Cut(rest, []byte{'\n'})
+		if string(m) == member {
+			return true
+		}
+		rest = tail
+	}
+	return false
+}
+
+func hasAll(set []byte, members []string) bool {
+	for _, m := range members {
+		if !hasMember(set, m) {
+			return false
+		}
+	}
+	return true
 }

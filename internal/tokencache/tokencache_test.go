@@ -428,3 +428,44 @@ func TestSealedEntriesShowNoPlaintextInMemoryOrRedisAndStaySealedAtAnotherReplic
 		t.Fatal("InMemory does not see a sealed entry")
 	}
 }
+
+func TestASetIsOneEntryReachesAnotherReplicaAndKeepsItsLimit(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	one := newCache(t, tokencache.Options{Shared: sharedOn(t, srv)})
+	one.For("tok").AddMembers(ctx, "issued", []string{"u1", "u2", "u3"}, 4)
+	one.For("tok").AddMembers(ctx, "issued", []string{"u2", "u3"}, 4) // nothing new: no write
+	if n, _ := srv.Client().DBSize(ctx).Result(); n != 1 {
+		t.Fatalf("Redis holds %d keys after marking 3 members, want 1 (one entry per set)", n)
+	}
+	two := newCache(t, tokencache.Options{Shared: sharedOn(t, srv)})
+	for _, m := range []string{"u1", "u2", "u3"} {
+		if !two.For("tok").HasMember(ctx, "issued", m) {
+			t.Fatalf("another replica does not see member %s", m)
+		}
+	}
+	if two.For("tok").HasMember(ctx, "issued", "u4") || two.For("other").HasMember(ctx, "issued", "u1") {
+		t.Fatal("a member never added, or another token's, was found")
+	}
+	two.For("tok").AddMembers(ctx, "issued", []string{"u4", "u5"}, 4)
+	if two.For("tok").HasMember(ctx, "issued", "u1") {
+		t.Fatal("the oldest member outlived the set's limit of 4")
+	}
+	for _, m := range []string{"u2", "u3", "u4", "u5"} {
+		if !two.For("tok").HasMember(ctx, "issued", m) {
+			t.Fatalf("member %s lost after the set reached its limit", m)
+		}
+	}
+}
+
+func TestASetInMemoryOnlyIsFoundAndNotCrossed(t *testing.T) {
+	c := newCache(t, tokencache.Options{})
+	ctx := context.Background()
+	c.For("alice").AddMembers(ctx, "issued", []string{"a1", "a2"}, 10)
+	if !c.For("alice").HasMember(ctx, "issued", "a2") || c.For("bob").HasMember(ctx, "issued", "a2") {
+		t.Fatal("a member is not found by its token, or is found by another")
+	}
+	if c.For("alice").HasMember(ctx, "issued", "a") || c.For("alice").HasMember(ctx, "issued", "a1\na2") {
+		t.Fatal("a prefix or a joined pair of members counts as a member")
+	}
+}
