@@ -27,6 +27,10 @@ type SharedConfig struct {
 	CacheListTTL      time.Duration
 	CacheSecret       []byte
 	TokenRecheck      time.Duration
+	// GCPercent, when > 0, is the GOGC the process runs with (tuneGC in
+	// server.go), to be applied to the heap beside the cache only (gc.go);
+	// 0: the GC is left alone (tests, or GOGC set by the operator).
+	GCPercent int
 	// RatePerMinute is the per-token budget; 0: none.
 	RatePerMinute int
 	RateReserve   int
@@ -110,7 +114,11 @@ func openSharedState(c SharedConfig, logger *slog.Logger, reg prometheus.Registe
 	if c.RatePerMinute > 0 {
 		st.Budget = ratebudget.New(ratebudget.Options{Store: store, PerMinute: c.RatePerMinute, Reserve: c.RateReserve})
 	}
-	return st, func() { store.Close() }, nil
+	stopGC := func() {}
+	if c.GCPercent > 0 && st.Cache != nil {
+		stopGC = adaptGC(c.GCPercent, st.Cache.Bytes, 500*time.Millisecond)
+	}
+	return st, func() { stopGC(); store.Close() }, nil
 }
 
 // redactedURL is a Redis URL fit for a log: no password.

@@ -149,7 +149,7 @@ func New(o Options) (*Cache, error) {
 		bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "oceangraph_cache_bytes",
 			Help: "Bytes the in-process tier of the immutable-data cache holds (bounded by CACHE_BYTES).",
-		}, func() float64 { return float64(c.mem.WeightedSize()) })
+		}, func() float64 { return float64(c.Bytes()) })
 		for _, m := range []prometheus.Collector{c.lookups, bytes} {
 			if err := o.Registerer.Register(m); err != nil {
 				return nil, err
@@ -172,10 +172,10 @@ func EntryWeight(key string, value []byte) uint32 {
 
 // entryOverhead is otter's node (its header, the key's and value's headers)
 // and the hash table's share, per entry.
-const entryOverhead = 192
+const entryOverhead = 144
 
 // allocSize is what Go's allocator gives for n bytes: small sizes are rounded
-// up to a size class (within 1/8 above 128 bytes), larger ones to whole pages.
+// up to a size class (1/16 more on average above 128 bytes), larger ones to whole pages.
 func allocSize(n int) int {
 	switch {
 	case n == 0:
@@ -183,7 +183,7 @@ func allocSize(n int) int {
 	case n <= 128:
 		return (n + 15) &^ 15
 	case n <= 32<<10:
-		return n + n/8
+		return n + n/16
 	default:
 		return (n + 8191) &^ 8191
 	}
@@ -195,6 +195,9 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// Bytes is what the in-process tier holds, as its byte budget counts it.
+func (c *Cache) Bytes() uint64 { return c.mem.WeightedSize() }
 
 // Token is the cache as one token sees it.
 type Token struct {
