@@ -326,7 +326,9 @@ func (e costExtension) InterceptResponse(ctx context.Context, next graphql.Respo
 		bg := context.WithoutCancel(ctx)
 		c.reservation.Settle(bg, int(calls))
 		c.hitsMu.Lock()
-		e.history.Add(c.historyKey, c.hitNames)
+		if len(c.hitNames) > 0 { // a cold run teaches nothing: fresh tokens leave no entry
+			e.history.Add(c.historyKey, c.hitNames)
+		}
 		c.hitsMu.Unlock()
 		if rl, ok := s.newestRateLimit(); ok {
 			c.state.Budget.Observe(bg, c.tokenKey, ratebudget.Observation{Remaining: rl.Remaining, Reset: rl.Reset})

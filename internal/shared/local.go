@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/maypok86/otter/v2"
 )
 
@@ -17,7 +18,7 @@ type Local struct {
 	entries *otter.Cache[string, localEntry]
 
 	mu      sync.Mutex
-	tallies map[string]*localTally
+	tallies *simplelru.LRU[string, *localTally]
 }
 
 type localEntry struct {
@@ -26,13 +27,17 @@ type localEntry struct {
 }
 
 type localTally struct {
-	buckets map[int64]int64 // Unix second → count
+	buckets []bucket // a token's calls fall in a few seconds of a minute: a short slice, no map
 	total   int64
 	used    time.Time
 }
 
-// maxTallies bounds the tallies kept in-process; past it, idle ones are dropped.
-const maxTallies = 100_000
+type bucket struct{ sec, n int64 }
+
+// maxTallies bounds the tallies kept in-process: a fresh token a request (the
+// cold bench) makes one each, and past the bound the least recently used go
+// (a token's budget forgotten is a courtesy lost; DigitalOcean's 429 stays the last word).
+const maxTallies = 20_000
 
 // never stands for "no expiry" in otter's per-entry expiry, which needs a duration.
 const never = 100 * 365 * 24 * time.Hour
@@ -55,7 +60,7 @@ func NewLocal(maxBytes int64) *Local {
 				return e.Value.ttl
 			}),
 		}),
-		tallies: map[string]*localTally{},
+		tallies: must(simplelru.NewLRU[string, *localTally](maxTallies, nil)),
 	}
 }
 
@@ -90,43 +95,52 @@ func (l *Local) Delete(_ context.Context, key string) error {
 func (l *Local) Count(_ context.Context, key string, at time.Time, n int64, window time.Duration) (Tally, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t := l.tallies[key]
-	if t == nil || time.Since(t.used) > tallyIdle {
-		if len(l.tallies) >= maxTallies {
-			l.dropIdle()
-		}
-		t = &localTally{buckets: map[int64]int64{}}
-		l.tallies[key] = t
+	t, ok := l.tallies.Get(key)
+	if !ok || time.Since(t.used) > tallyIdle {
+		t = &localTally{}
+		l.tallies.Add(key, t)
 	}
 	t.used = time.Now()
 	now := at.Unix()
 	if n != 0 {
-		t.buckets[now] += n
+		t.add(now, n)
 		t.total += n
 	}
 	from := now - int64(window/time.Second)
 	out := Tally{Total: t.total}
+	kept := t.buckets[:0]
 	oldest := int64(0)
-	for sec, c := range t.buckets {
-		if sec <= from {
-			delete(t.buckets, sec)
+	for _, b := range t.buckets {
+		if b.sec <= from {
 			continue
 		}
-		out.InWindow += c
-		if c > 0 && (oldest == 0 || sec < oldest) {
-			oldest = sec
+		kept = append(kept, b)
+		out.InWindow += b.n
+		if b.n > 0 && (oldest == 0 || b.sec < oldest) {
+			oldest = b.sec
 		}
 	}
+	clear(t.buckets[len(kept):])
+	t.buckets = kept
 	if oldest != 0 {
 		out.Oldest = time.Unix(oldest, 0)
 	}
 	return out, nil
 }
 
-func (l *Local) dropIdle() {
-	for k, t := range l.tallies {
-		if time.Since(t.used) > time.Minute {
-			delete(l.tallies, k)
+func (t *localTally) add(sec, n int64) {
+	for i := range t.buckets {
+		if t.buckets[i].sec == sec {
+			t.buckets[i].n += n
+			return
 		}
 	}
+	t.buckets = append(t.buckets, bucket{sec, n})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -3,6 +3,7 @@ package shared_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -476,4 +477,25 @@ func openSharedQuiet(t *testing.T, url string) *shared.Shared {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+func TestLocalTalliesAreBoundedAndKeepTheActive(t *testing.T) {
+	l := shared.NewLocal(0)
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := l.Count(ctx, "budget:active", now, 3, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100_000 { // a fresh token a request: each leaves a tally
+		_, _ = l.Count(ctx, fmt.Sprint("budget:cold-", i), now, 1, time.Minute)
+		if i%1000 == 0 {
+			_, _ = l.Count(ctx, "budget:active", now, 0, time.Minute)
+		}
+	}
+	if n := shared.TallyCount(l); n > 20_000 {
+		t.Fatalf("%d tallies kept after 100,000 fresh tokens, want at most 20,000", n)
+	}
+	if got, _ := l.Count(ctx, "budget:active", now, 0, time.Minute); got.InWindow != 3 {
+		t.Fatalf("a token in use lost its tally among fresh ones: %+v, want 3 in the window", got)
+	}
 }
