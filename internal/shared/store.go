@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash"
 	"time"
 )
 
@@ -45,10 +46,17 @@ type Tally struct {
 // TokenKey is the name by which shared state refers to a token: a keyed hash
 // (HMAC-SHA256 with the server secret), so no store ever holds a token.
 func TokenKey(secret []byte, token string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("oceangraph token key\x00"))
-	m.Write([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return TokenKeyWith(hmac.New(sha256.New, secret), token)
+}
+
+// TokenKeyWith is TokenKey computed with mac, an HMAC-SHA256 keyed with the
+// secret that the caller reuses (it is reset first).
+func TokenKeyWith(mac hash.Hash, token string) string {
+	mac.Reset()
+	mac.Write([]byte("oceangraph token key\x00"))
+	mac.Write([]byte(token))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(sum[:0]))
 }
 
 // tallyIdle is how long an unused tally is kept: the running total must outlive

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -213,7 +214,10 @@ type Token struct {
 // token's keyed hash is made here; the seal is derived when first used
 // (the shared tier, a sealed file), and memoised per token.
 func (c *Cache) For(token string) *Token {
-	return &Token{c: c, token: token, key: shared.TokenKey(c.secret, token)}
+	m := c.macs.Get().(hash.Hash)
+	key := shared.TokenKeyWith(m, token)
+	c.macs.Put(m)
+	return &Token{c: c, token: token, key: key}
 }
 
 // sealer is the token's XChaCha20-Poly1305, derived (HKDF-SHA256 of the server
@@ -523,8 +527,8 @@ func (t *Token) mergeIntoMemory(key string, base []byte, members []string, limit
 func addMembers(cur, base []byte, members []string, limit int) ([]byte, bool) {
 	out := cur
 	grew := false
-	add := func(m []byte) {
-		if len(m) == 0 || bytes.IndexByte(m, '\n') >= 0 || hasMember(out, string(m)) {
+	add := func(m string) {
+		if m == "" || strings.IndexByte(m, '\n') >= 0 || hasMember(out, m) {
 			return
 		}
 		if !grew {
@@ -538,11 +542,11 @@ func addMembers(cur, base []byte, members []string, limit int) ([]byte, bool) {
 	}
 	for rest := base; len(rest) > 0; {
 		m, tail, _ := bytes.Cut(rest, []byte{'\n'})
-		add(m)
+		add(string(m))
 		rest = tail
 	}
 	for _, m := range members {
-		add([]byte(m))
+		add(m)
 	}
 	for grew && limit > 0 && setLimit(out) > limit {
 		_, out, _ = bytes.Cut(out, []byte{'\n'})
