@@ -59,10 +59,10 @@ func adaptGC(percent int, cacheBytes func() uint64, interval time.Duration) (sto
 	return func() { close(done); <-finished }
 }
 
-// step sets GOGC for the live heap of the last collection, when it moved by more than a tenth.
+// step sets GOGC for the live heap of the last collection, when it moved by more than a twentieth.
 func (a *gcAdapter) step(live uint64) {
 	p := gcPercentFor(a.percent, live, a.cacheBytes())
-	if d := p - a.set; d*10 > a.set || -d*10 > a.set {
+	if d := p - a.set; d*20 > a.set || -d*20 > a.set {
 		debug.SetGCPercent(p)
 		a.set = p
 	}

@@ -116,7 +116,9 @@ func openSharedState(c SharedConfig, logger *slog.Logger, reg prometheus.Registe
 	}
 	stopGC := func() {}
 	if c.GCPercent > 0 && st.Cache != nil {
-		stopGC = adaptGC(c.GCPercent, st.Cache.Bytes, 500*time.Millisecond)
+		// Often enough to follow a filling cache between collections (a GOGC
+		// set for a smaller cache lets the heap overshoot); a step costs a microsecond.
+		stopGC = adaptGC(c.GCPercent, st.Cache.Bytes, 100*time.Millisecond)
 	}
 	return st, func() { stopGC(); store.Close() }, nil
 }

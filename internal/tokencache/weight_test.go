@@ -33,8 +33,8 @@ func TestWeigherCountsWhatAnEntryCosts(t *testing.T) {
 			counted := c.Bytes()
 			ratio := float64(counted) / float64(real)
 			t.Logf("%d entries of %d bytes: heap %.0f B an entry, counted %.0f B (%.2f)", n, size, float64(real)/float64(n), float64(counted)/float64(n), ratio)
-			if ratio < 0.95 || ratio > 1.2 {
-				t.Fatalf("the weigher counts %.2f× what %d-byte entries take of the heap (%d vs %d bytes), want 0.95..1.2", ratio, size, counted, real)
+			if ratio < 1.05 || ratio > 1.3 {
+				t.Fatalf("the weigher counts %.2f× what %d-byte entries take of the heap (%d vs %d bytes), want 1.05..1.3 (the heap, and an eighth for fragmentation)", ratio, size, counted, real)
 			}
 			runtime.KeepAlive(c)
 		})
