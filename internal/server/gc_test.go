@@ -15,7 +15,7 @@ func TestGCPercentDiscountsTheCache(t *testing.T) {
 	}{
 		{"no cache", 40 * MiB, 0, 400},
 		{"not measured yet", 0, 10 * MiB, 400},
-		{"a full 64 MiB cache beside 16 MiB", 80 * MiB, 64 * MiB, 80},   // goal 64 + 5×16 = 144 MiB, not 400 MiB
+		{"a full 64 MiB cache beside 16 MiB", 80 * MiB, 64 * MiB, 80},     // goal 64 + 5×16 = 144 MiB, not 400 MiB
 		{"the cache counted above the live heap", 20 * MiB, 30 * MiB, 80}, // the rest floored at 4 MiB
 		{"a small cache", 100 * MiB, 4 * MiB, 384},
 	} {
