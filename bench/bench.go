@@ -237,7 +237,13 @@ func oneRequest(ctx context.Context, client *http.Client, t vegeta.Target) ([]by
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req.WithContext(ctx))
+	return graphQLAnswer(client, req.WithContext(ctx))
+}
+
+// graphQLAnswer sends one GraphQL request and returns the response body; it fails
+// on a non-200 status or on GraphQL errors.
+func graphQLAnswer(client *http.Client, req *http.Request) ([]byte, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

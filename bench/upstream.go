@@ -151,22 +151,7 @@ func postGraphQL(ctx context.Context, client *http.Client, url, token string, bo
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	var envelope struct {
-		Errors []json.RawMessage `json:"errors"`
-	}
-	if err := json.Unmarshal(b, &envelope); err != nil || resp.StatusCode != http.StatusOK || len(envelope.Errors) > 0 {
-		return b, fmt.Errorf("HTTP %d: %s", resp.StatusCode, truncate(string(b), 500))
-	}
-	return b, nil
+	return graphQLAnswer(client, req)
 }
 
 // firstInvoice returns the uuid of the account's newest invoice and the URL
