@@ -80,6 +80,7 @@ func (c *costScope) cachedFile(ctx context.Context, uuid string, format upstream
 	if err := c.prove(ctx); err != nil {
 		return cachedFile{}, false, fmt.Errorf("download the %s of invoice %s: %w", format, uuid, err)
 	}
+	c.touch(ctx)
 	c.hit(name)
 	return f, true, nil
 }
@@ -140,4 +141,5 @@ func (fc *fileCapture) keep() {
 	fc.file.data = fc.buf.Bytes()
 	fc.buf = nil
 	fc.c.cache.PutSealed(fc.ctx, fc.name, fc.file.encode(), 0)
+	fc.c.touch(fc.ctx)
 }

@@ -67,7 +67,12 @@ type costScope struct {
 	tokenKey string
 
 	// accepted: DigitalOcean answered this request's token with a 2xx.
-	accepted     atomic.Bool
+	accepted atomic.Bool
+	// touched: this request stored or served an entry of the token's cache.
+	// Only then is the recheck mark worth writing: a later request reads it
+	// only to serve a hit, and a token's entries are stored by its requests
+	// (a fresh token a request, as under the cold bench, leaves no mark).
+	touched      atomic.Bool
 	acceptedOnce sync.Once
 	proofOnce    sync.Once
 	proofErr     error
@@ -97,8 +102,8 @@ func newCostScope(st *SharedState, client *upstream.Client, token string) *costS
 	return c
 }
 
-// observe counts an upstream exchange of the request, and remembers (once per
-// request, shared with the other replicas) that DigitalOcean accepted the token.
+// observe counts an upstream exchange of the request, and notes that
+// DigitalOcean accepted the token (markAccepted).
 func (c *costScope) observe(ctx context.Context, call upstream.Call) {
 	made := c.upstreamCalls.Add(1)
 	c.budgetMu.Lock()
@@ -111,9 +116,23 @@ func (c *costScope) observe(ctx context.Context, call upstream.Call) {
 		return
 	}
 	c.accepted.Store(true)
-	if c.state != nil && c.state.Store != nil && c.tokenKey != "" {
-		c.acceptedOnce.Do(func() { c.rechecks().Accepted(context.WithoutCancel(ctx), c.tokenKey) })
+	c.markAccepted(ctx)
+}
+
+// touch records that the request stored or served an entry of the token's cache.
+func (c *costScope) touch(ctx context.Context) {
+	c.touched.Store(true)
+	c.markAccepted(ctx)
+}
+
+// markAccepted remembers, once per request and shared with the other replicas,
+// that DigitalOcean accepted the token, as soon as the request both was
+// accepted and touched the token's cache (whichever comes second writes it).
+func (c *costScope) markAccepted(ctx context.Context) {
+	if c.state == nil || c.state.Store == nil || c.tokenKey == "" || !c.accepted.Load() || !c.touched.Load() {
+		return
 	}
+	c.acceptedOnce.Do(func() { c.rechecks().Accepted(context.WithoutCancel(ctx), c.tokenKey) })
 }
 
 func (c *costScope) rechecks() shared.Rechecks {
@@ -229,11 +248,13 @@ func cached[T any](ctx context.Context, name string, ttl time.Duration, load fun
 		return zero, err
 	}
 	if src == tokencache.Upstream {
+		c.touch(ctx)
 		return fresh, nil
 	}
 	if err := c.prove(ctx); err != nil {
 		return zero, err
 	}
+	c.touch(ctx)
 	c.hit(name)
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {

@@ -174,6 +174,33 @@ func TestARevokedTokenIsNotServedFromTheCache(t *testing.T) {
 	}
 }
 
+// A recheck mark is written only by a request that stored or served an entry
+// of the token's cache: only a hit reads it, and a token's entries come from its
+// own requests. A token used once for a list (the cold bench's load) leaves none.
+func TestARecheckMarkIsWrittenOnlyWhenTheTokensCacheIsTouched(t *testing.T) {
+	store := shared.NewLocal(0)
+	h := newHarness(t, sandbox.New(sandbox.Options{Seed: 1}), func(c *Config) { c.Shared = newSharedState(t, store, nil) })
+	marks := shared.Rechecks{Store: store}
+	tokenKey := shared.TokenKey(bytes.Repeat([]byte{7}, 32), callerToken)
+	var list struct {
+		Invoices struct{ Nodes []struct{ UUID string } }
+	}
+	h.mustData(`{ volumes(first: 5) { nodes { id } } }`, nil, &struct{}{})
+	h.mustData(`{ invoices(first: 3) { nodes { uuid amount } } }`, nil, &list)
+	if marks.Fresh(context.Background(), tokenKey) {
+		t.Fatal("lists answered by DigitalOcean left a recheck mark: no entry of the cache needs it")
+	}
+	query := `query($u: ID!) { invoice(uuid: $u) { summary { amount } } }`
+	vars := map[string]any{"u": list.Invoices.Nodes[0].UUID}
+	h.mustData(query, vars, &struct{}{}) // stores the summary
+	if !marks.Fresh(context.Background(), tokenKey) {
+		t.Fatal("a request that stored an entry of the accepted token left no recheck mark")
+	}
+	if calls, hits := cost(t, h.post(query, vars)); calls != 0 || hits != 1 {
+		t.Fatalf("the stored summary again: {%d calls, %d hits}, want {0, 1}: the mark spares the proof", calls, hits)
+	}
+}
+
 func TestRateBudgetRefusesAWholeOperationBeforeAnyCall(t *testing.T) {
 	budget := ratebudget.New(ratebudget.Options{Store: shared.NewLocal(0), PerMinute: 30, Reserve: 5})
 	st := newSharedState(t, shared.NewLocal(0), budget)

@@ -90,8 +90,29 @@ func (b *Budget) Observe(ctx context.Context, tokenKey string, o Observation) {
 	if err != nil {
 		return
 	}
+	if !b.binds(o, tally, now) {
+		// Dropped rather than kept: the newest observation still wins over an older, tighter one.
+		_ = b.store.Delete(ctx, seenKey(tokenKey))
+		return
+	}
 	v, _ := json.Marshal(seen{Remaining: int64(o.Remaining), Reset: o.Reset.Unix(), Total: tally.Total})
 	_ = b.store.Set(ctx, seenKey(tokenKey), v, o.Reset.Sub(now)+time.Second)
+}
+
+// binds reports whether an observation can ever be tighter than our own count
+// before its reset, and so is worth keeping. It is not when DigitalOcean knows of
+// no call our count lacks (remaining ≥ perMinute − our calls in the window: the
+// token used only through us, as a fresh token a request is) and none of those
+// calls leaves our window before the reset: from then on both views subtract
+// the same later calls. Not keeping it saves a stored entry per token.
+func (b *Budget) binds(o Observation, t shared.Tally, now time.Time) bool {
+	if int64(o.Remaining) < b.perMinute-t.InWindow {
+		return true // calls we did not count: the token is used elsewhere too
+	}
+	if o.Reset.After(now.Add(window)) {
+		return true // calls we count from now on could leave our window before the reset
+	}
+	return !t.Oldest.IsZero() && t.Oldest.Add(window).Before(o.Reset)
 }
 
 // Reservation is an admitted operation's claim on the budget.

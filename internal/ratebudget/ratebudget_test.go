@@ -157,6 +157,55 @@ func TestObservedRemainingBoundsTheBudget(t *testing.T) {
 	})
 }
 
+// keys records the keys a store is asked to set.
+type keys struct {
+	shared.Store
+	mu  sync.Mutex
+	set []string
+}
+
+func (k *keys) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	k.mu.Lock()
+	k.set = append(k.set, key)
+	k.mu.Unlock()
+	return k.Store.Set(ctx, key, value, ttl)
+}
+
+// An observation that says no more than our own count (the token used only
+// through us) is not stored, and replaces an older, tighter one, as a stored
+// observation would: the budget answers as if every observation were kept.
+func TestAnObservationThatAddsNothingIsNotKept(t *testing.T) {
+	stores(t, func(t *testing.T, open func() shared.Store) {
+		clk := newClock()
+		store := &keys{Store: open()}
+		b := ratebudget.New(ratebudget.Options{Store: store, PerMinute: 250, Reserve: 5, Now: clk.Now})
+		ctx := context.Background()
+		r, ok, _ := b.Reserve(ctx, "tk", 1)
+		if !ok {
+			t.Fatal("refused")
+		}
+		r.Settle(ctx, 1)
+		b.Observe(ctx, "tk", ratebudget.Observation{Remaining: 249, Reset: clk.Now().Add(60 * time.Second)})
+		if len(store.set) != 0 {
+			t.Fatalf("an observation agreeing with our count was stored: %q", store.set)
+		}
+
+		b.Observe(ctx, "tk", ratebudget.Observation{Remaining: 30, Reset: clk.Now().Add(60 * time.Second)})
+		if len(store.set) != 1 {
+			t.Fatalf("an observation of calls made elsewhere was not stored: %q", store.set)
+		}
+		if _, ok, _ := b.Reserve(ctx, "tk", dashboard); ok {
+			t.Fatal("27 + 5 calls admitted with 30 left by DigitalOcean's count")
+		}
+		clk.Advance(time.Second)
+		// Newer: DigitalOcean's count came down to ours again (the other use left its minute).
+		b.Observe(ctx, "tk", ratebudget.Observation{Remaining: 249, Reset: clk.Now().Add(59 * time.Second)})
+		if _, ok, _ := b.Reserve(ctx, "tk", dashboard); !ok {
+			t.Fatal("refused after the newest observation agreed with our count: an older one still bound")
+		}
+	})
+}
+
 func TestTwoReplicasShareOneBudget(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newClock()
