@@ -38,7 +38,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "oceangraph:", err)
 		os.Exit(2)
 	}
-	logger := server.NewLogger(cfg.LogFormat)
+	logger, flushLogs := server.NewLogger(cfg.LogFormat)
+	defer flushLogs()
 	tuneGC(&cfg)
 	if cfg.APIURL == "" {
 		// A developer's first `go run .`: make the Playground work offline (not done by Run, so tests never fetch).
@@ -46,6 +47,7 @@ func main() {
 	}
 	if err := server.Run(ctx, cfg, logger, nil); err != nil {
 		logger.Error("server stopped", "err", err)
+		flushLogs() // os.Exit runs no deferred call
 		os.Exit(1)
 	}
 }

@@ -27,13 +27,20 @@ import (
 )
 
 // NewLogger logs to stderr in format (text or json), each line made with a
-// request's context carrying its request id.
-func NewLogger(format string) *slog.Logger {
+// request's context carrying its request id. Lines are written together a
+// few milliseconds after the first of them (telemetry.LogWriter), warnings
+// and errors at once; flush writes what is held (call it before exiting).
+func NewLogger(format string) (logger *slog.Logger, flush func()) {
+	w := telemetry.NewLogWriter(os.Stderr, logDelay)
+	var h slog.Handler = slog.NewTextHandler(w, nil)
 	if format == "json" {
-		return slog.New(telemetry.WithRequestIDs(slog.NewJSONHandler(os.Stderr, nil)))
+		h = slog.NewJSONHandler(w, nil)
 	}
-	return slog.New(telemetry.WithRequestIDs(slog.NewTextHandler(os.Stderr, nil)))
+	return slog.New(telemetry.WithRequestIDs(telemetry.FlushAt(slog.LevelWarn, w, h))), func() { w.Close() }
 }
+
+// logDelay is how long a log line may wait for others to be written with it.
+const logDelay = 5 * time.Millisecond
 
 // Run serves until ctx is done, then lets in-flight requests finish. ready,
 // when set, is told the address once the server accepts connections.

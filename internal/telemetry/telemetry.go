@@ -296,7 +296,7 @@ func (o *Telemetry) Route(pattern string, next http.Handler) http.Handler {
 // aborted: the handler panicked (the response was cut off).
 func (o *Telemetry) finish(r *http.Request, route string, status int, written int64, aborted bool, rec *RequestRecord, elapsed time.Duration) {
 	o.httpRequests.get(httpKey{route, status}).Inc()
-	attrs := []slog.Attr{
+	attrs := append(make([]slog.Attr, 0, 14), // room for every attribute: one allocation
 		slog.String("request_id", rec.ID),
 		slog.String("method", r.Method),
 		slog.String("path", redactPath(r.URL.Path)),
@@ -304,7 +304,7 @@ func (o *Telemetry) finish(r *http.Request, route string, status int, written in
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.Int64("bytes", written),
 		slog.Int("upstream_calls", rec.UpstreamCalls()),
-	}
+	)
 	if aborted {
 		attrs = append(attrs, slog.Bool("aborted", true))
 	}
@@ -338,7 +338,15 @@ func (o *Telemetry) finish(r *http.Request, route string, status int, written in
 	case route == "/healthz" || route == "/readyz" || route == "/metrics":
 		level = slog.LevelDebug // probes and scrapes would drown the log
 	}
-	o.logger.LogAttrs(r.Context(), level, msg, attrs...)
+	// The handler directly, not Logger.LogAttrs: that also records the
+	// caller's program counter (runtime.Callers), which no handler here shows.
+	ctx, h := r.Context(), o.logger.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	line := slog.NewRecord(time.Now(), level, msg, 0)
+	line.AddAttrs(attrs...)
+	h.Handle(ctx, line)
 }
 
 // operationLabel names an operation in logs and metrics: its declared name,
