@@ -26,7 +26,6 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/maypok86/otter/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
@@ -63,7 +62,7 @@ type Options struct {
 // Cache is the per-token cache. It is safe for concurrent use.
 type Cache struct {
 	secret        []byte
-	mem           *otter.Cache[string, entry]
+	mem           *slab
 	maxEntryBytes int
 	shared        shared.Store
 	sharedTTL     time.Duration
@@ -76,13 +75,6 @@ type Cache struct {
 	// XChaCha20-Poly1305's set-up) is the dearest part of a token's view, and
 	// a token comes back request after request.
 	seals *lru.Cache[string, cipher.AEAD]
-}
-
-type entry struct {
-	data []byte
-	ttl  time.Duration
-	// sealed: data is the sealed form (PutSealed), opened on each read.
-	sealed bool
 }
 
 // Source says where Load found a value.
@@ -106,9 +98,6 @@ func (s Source) String() string {
 // Hit reports whether the value cost this request no upstream call.
 func (s Source) Hit() bool { return s != Upstream }
 
-// never stands for "no expiry" in otter's per-entry expiry, which needs a duration.
-const never = 100 * 365 * 24 * time.Hour
-
 // New makes a cache.
 func New(o Options) (*Cache, error) {
 	if len(o.Secret) < 32 {
@@ -128,18 +117,8 @@ func New(o Options) (*Cache, error) {
 		maxEntryBytes: o.MaxEntryBytes,
 		shared:        o.Shared,
 		sharedTTL:     o.SharedTTL,
-		mem: otter.Must(&otter.Options[string, entry]{
-			MaximumWeight: uint64(o.MaxBytes),
-			// The weight is what the entry holds plus a fixed estimate of otter's node and the key.
-			Weigher: func(k string, e entry) uint32 { return EntryWeight(k, e.data) },
-			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, entry]) time.Duration {
-				if e.Value.ttl <= 0 {
-					return never
-				}
-				return e.Value.ttl
-			}),
-		}),
-		seals: must(lru.New[string, cipher.AEAD](sealMemo)),
+		mem:           newSlab(o.MaxBytes, o.MaxEntryBytes),
+		seals:         must(lru.New[string, cipher.AEAD](sealMemo)),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "oceangraph_cache_lookups_total",
 			Help: "Lookups of the immutable-data cache, by where the value came from (upstream is a miss).",
@@ -164,36 +143,6 @@ func New(o Options) (*Cache, error) {
 // at about 200 bytes each.
 const sealMemo = 4096
 
-// EntryWeight is what the in-process tier counts an entry as: its key and
-// value as allocated, otter's node and table slot (measured:
-// TestWeigherCountsWhatAnEntryCosts), and an eighth more for the spans an
-// evicting cache leaves part-empty (measured once: 31 MiB of entries after
-// churn held 37 MiB of spans), so that the byte budget bounds what the cache
-// adds to the process's memory.
-func EntryWeight(key string, value []byte) uint32 {
-	n := allocSize(len(key)) + allocSize(cap(value)) + entryOverhead
-	return uint32(min(n+n/8, 1<<31))
-}
-
-// entryOverhead is otter's node (its header, the key's and value's headers)
-// and the hash table's share, per entry.
-const entryOverhead = 144
-
-// allocSize is what Go's allocator gives for n bytes: small sizes are rounded
-// up to a size class (1/16 more on average above 128 bytes), larger ones to whole pages.
-func allocSize(n int) int {
-	switch {
-	case n == 0:
-		return 0
-	case n <= 128:
-		return (n + 15) &^ 15
-	case n <= 32<<10:
-		return n + n/16
-	default:
-		return (n + 8191) &^ 8191
-	}
-}
-
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
@@ -201,8 +150,9 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// Bytes is what the in-process tier holds, as its byte budget counts it.
-func (c *Cache) Bytes() uint64 { return c.mem.WeightedSize() }
+// Bytes is what the in-process tier takes of the Go heap (its rings and
+// indexes, all pointer-free), as its byte budget counts it.
+func (c *Cache) Bytes() uint64 { return c.mem.bytes() }
 
 // Token is the cache as one token sees it.
 type Token struct {
@@ -212,6 +162,12 @@ type Token struct {
 
 	sealOnce sync.Once
 	aead     cipher.AEAD
+
+	// setMemo is the key of the last set named (HasMember, AddMembers): a
+	// request asks the "issued" set once per invoice it shows.
+	setMu   sync.Mutex
+	setName string
+	setKey  entryKey
 }
 
 // For is a token's view of the cache. Call it once per request. Only the
@@ -250,21 +206,44 @@ func (t *Token) sealer() cipher.AEAD {
 // Key is the token's keyed hash, the name shared state knows it by.
 func (t *Token) Key() string { return t.key }
 
-// storageKey hides the entry's name (it holds invoice UUIDs) behind the server secret.
-func (t *Token) storageKey(name string) string {
+// entryKey is an entry's name hidden behind the server secret (the name holds
+// invoice UUIDs): one keyed hash of the token key and the name, whose first
+// bytes name it in memory and whose text names it in the shared tier.
+type entryKey struct {
+	mem memKey
+	sum [sha256.Size]byte
+}
+
+func (t *Token) keyOf(name string) entryKey {
 	m := t.c.macs.Get().(hash.Hash)
 	m.Reset()
 	m.Write([]byte("oceangraph cache entry\x00"))
 	m.Write([]byte(t.key))
 	m.Write([]byte{0})
 	m.Write([]byte(name))
-	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
+	var k entryKey
+	m.Sum(k.sum[:0])
 	t.c.macs.Put(m)
+	k.mem = memKey(k.sum[:memKeyLen])
+	return k
+}
+
+// setKeyOf is keyOf for a set's name, memoised for the request.
+func (t *Token) setKeyOf(name string) entryKey {
+	t.setMu.Lock()
+	defer t.setMu.Unlock()
+	if t.setName != name || name == "" {
+		t.setName, t.setKey = name, t.keyOf(name)
+	}
+	return t.setKey
+}
+
+// sharedKey is the entry's key in the shared tier, to which its seal is bound.
+func (t *Token) sharedKey(k *entryKey) string {
 	const prefix = len("cache:") + 1
 	out := make([]byte, 0, prefix+len(t.key)+base64.RawURLEncoding.EncodedLen(18))
 	out = append(append(append(out, "cache:"...), t.key...), ':')
-	out = base64.RawURLEncoding.AppendEncode(out, sum[:18])
+	out = base64.RawURLEncoding.AppendEncode(out, k.sum[:18])
 	return string(out)
 }
 
@@ -272,7 +251,8 @@ func (t *Token) storageKey(name string) string {
 // shared tier (which then warms memory). ok is false on a miss. Unlike Load,
 // it is not counted in the lookup metrics: it serves checks, not answers.
 func (t *Token) Get(ctx context.Context, name string) (data []byte, src Source, ok bool) {
-	return t.lookup(ctx, t.storageKey(name))
+	k := t.keyOf(name)
+	return t.lookup(ctx, &k)
 }
 
 // GetCounted is Get counted in the lookup metrics as an answer, a miss as upstream.
@@ -284,24 +264,27 @@ func (t *Token) GetCounted(ctx context.Context, name string) ([]byte, Source, bo
 
 // InMemory reports whether this replica's memory holds name: a hit that costs nothing, not even Redis.
 func (t *Token) InMemory(name string) bool {
-	_, ok := t.c.mem.GetIfPresent(t.storageKey(name))
-	return ok
+	k := t.keyOf(name)
+	return t.c.mem.has(&k.mem)
 }
 
 // Put stores data under name in both tiers, unless memory already holds the same bytes.
 func (t *Token) Put(ctx context.Context, name string, data []byte, ttl time.Duration) {
-	key := t.storageKey(name)
-	if e, ok := t.c.mem.GetIfPresent(key); ok && !e.sealed && bytes.Equal(e.data, data) {
+	k := t.keyOf(name)
+	same := false
+	t.c.mem.view(&k.mem, func(v []byte, sealed bool) { same = !sealed && bytes.Equal(v, data) })
+	if same {
 		return
 	}
-	t.store(ctx, key, data, ttl, false)
+	t.store(ctx, &k, data, ttl, false)
 }
 
 // PutSealed stores data like Put, but sealed in memory too (each read opens
 // it): for whole documents, such as an invoice's PDF, that a dump of the
 // process should not show. A replica that reads it from the shared tier keeps it sealed as well.
 func (t *Token) PutSealed(ctx context.Context, name string, data []byte, ttl time.Duration) {
-	t.store(ctx, t.storageKey(name), data, ttl, true)
+	k := t.keyOf(name)
+	t.store(ctx, &k, data, ttl, true)
 }
 
 // Load returns the value of name, running load on a miss and caching its
@@ -310,8 +293,8 @@ func (t *Token) PutSealed(ctx context.Context, name string, data []byte, ttl tim
 // this replica run load once; load gets the first caller's context without its
 // cancellation, so one client leaving does not fail the others.
 func (t *Token) Load(ctx context.Context, name string, ttl time.Duration, load func(context.Context) ([]byte, error)) ([]byte, Source, error) {
-	key := t.storageKey(name)
-	if data, ok := t.fromMemory(key); ok {
+	k := t.keyOf(name)
+	if data, ok := t.fromMemory(&k); ok {
 		t.c.lookups.WithLabelValues(Memory.String()).Inc()
 		return data, Memory, nil
 	}
@@ -321,15 +304,15 @@ func (t *Token) Load(ctx context.Context, name string, ttl time.Duration, load f
 		leader *byte // the caller whose function ran
 	}
 	me := new(byte)
-	ch := t.c.flights.DoChan(key, func() (any, error) {
-		if data, src, ok := t.lookup(ctx, key); ok {
+	ch := t.c.flights.DoChan(string(k.mem[:]), func() (any, error) {
+		if data, src, ok := t.lookup(ctx, &k); ok {
 			return result{data, src, me}, nil
 		}
 		data, err := load(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
 		}
-		t.store(context.WithoutCancel(ctx), key, data, ttl, false)
+		t.store(context.WithoutCancel(ctx), &k, data, ttl, false)
 		return result{data, Upstream, me}, nil
 	})
 	select {
@@ -350,30 +333,31 @@ func (t *Token) Load(ctx context.Context, name string, ttl time.Duration, load f
 
 // Forget drops name from both tiers (for entries with a TTL that a write made stale).
 func (t *Token) Forget(ctx context.Context, name string) {
-	key := t.storageKey(name)
-	t.c.mem.Invalidate(key)
+	k := t.keyOf(name)
+	t.c.mem.remove(&k.mem)
 	if t.c.shared != nil {
-		_ = t.c.shared.Delete(ctx, key)
+		_ = t.c.shared.Delete(ctx, t.sharedKey(&k))
 	}
 }
 
-// fromMemory is the in-process tier's value of key, opened if it is kept sealed.
-func (t *Token) fromMemory(key string) ([]byte, bool) {
-	e, ok := t.c.mem.GetIfPresent(key)
-	if !ok || !e.sealed {
-		return e.data, ok
+// fromMemory is the in-process tier's value of k (a copy), opened if it is kept sealed.
+func (t *Token) fromMemory(k *entryKey) ([]byte, bool) {
+	data, sealed, ok := t.c.mem.get(&k.mem)
+	if !ok || !sealed {
+		return data, ok
 	}
-	data, _, _, err := t.open(key, e.data)
+	data, _, _, err := t.open(t.sharedKey(k), data)
 	return data, err == nil
 }
 
-func (t *Token) lookup(ctx context.Context, key string) ([]byte, Source, bool) {
-	if data, ok := t.fromMemory(key); ok {
+func (t *Token) lookup(ctx context.Context, k *entryKey) ([]byte, Source, bool) {
+	if data, ok := t.fromMemory(k); ok {
 		return data, Memory, true
 	}
 	if t.c.shared == nil {
 		return nil, Upstream, false
 	}
+	key := t.sharedKey(k)
 	sealed, err := t.c.shared.Get(ctx, key)
 	if err != nil {
 		return nil, Upstream, false
@@ -383,25 +367,28 @@ func (t *Token) lookup(ctx context.Context, key string) ([]byte, Source, bool) {
 		return nil, Upstream, false // another token's, tampered or stale-format: a miss, never an error
 	}
 	if keepSealed {
-		t.c.mem.Set(key, entry{data: sealed, ttl: ttl, sealed: true})
+		t.c.mem.set(&k.mem, sealed, ttl, true)
 	} else {
-		t.c.mem.Set(key, entry{data: data, ttl: ttl})
+		t.c.mem.set(&k.mem, data, ttl, false)
 	}
 	return data, Shared, true
 }
 
-func (t *Token) store(ctx context.Context, key string, data []byte, ttl time.Duration, keepSealed bool) {
+// store keeps data in memory (a copy: the caller's slice is not held) and the shared tier.
+func (t *Token) store(ctx context.Context, k *entryKey, data []byte, ttl time.Duration, keepSealed bool) {
 	if len(data) > t.c.maxEntryBytes {
 		return
 	}
+	var key string
 	var sealed []byte
 	if keepSealed || t.c.shared != nil {
+		key = t.sharedKey(k)
 		sealed = t.seal(key, data, ttl, keepSealed)
 	}
 	if keepSealed {
-		t.c.mem.Set(key, entry{data: sealed, ttl: ttl, sealed: true})
+		t.c.mem.set(&k.mem, sealed, ttl, true)
 	} else {
-		t.c.mem.Set(key, entry{data: data, ttl: ttl})
+		t.c.mem.set(&k.mem, data, ttl, false)
 	}
 	if t.c.shared == nil {
 		return
@@ -468,19 +455,21 @@ func (t *Token) open(key string, sealed []byte) (data []byte, ttl time.Duration,
 // memory had none). Two replicas adding at once may lose one's members there:
 // a lost member is a miss, never a wrong answer.
 func (t *Token) AddMembers(ctx context.Context, name string, members []string, limit int) {
-	key := t.storageKey(name)
-	e, inMemory := t.c.mem.GetIfPresent(key)
-	if inMemory && !e.sealed && hasAll(e.data, members) {
+	k := t.setKeyOf(name)
+	all := false
+	inMemory := t.c.mem.view(&k.mem, func(v []byte, sealed bool) { all = !sealed && hasAll(v, members) })
+	if all {
 		return
 	}
 	var base []byte
 	if !inMemory && t.c.shared != nil {
-		if sealed, err := t.c.shared.Get(ctx, key); err == nil {
-			base, _, _, _ = t.open(key, sealed)
+		if sealed, err := t.c.shared.Get(ctx, t.sharedKey(&k)); err == nil {
+			base, _, _, _ = t.open(t.sharedKey(&k), sealed)
 		}
 	}
-	merged := t.mergeIntoMemory(key, base, members, limit)
+	merged := t.mergeIntoMemory(&k, base, members, limit)
 	if merged != nil && t.c.shared != nil && len(merged) <= t.c.maxEntryBytes {
+		key := t.sharedKey(&k)
 		_ = t.c.shared.Set(ctx, key, t.seal(key, merged, 0, false), t.c.sharedTTL)
 	}
 }
@@ -488,13 +477,16 @@ func (t *Token) AddMembers(ctx context.Context, name string, members []string, l
 // HasMember reports whether the token's set name holds member: in memory, else
 // in the shared tier (another replica may have added it), which then merges into memory.
 func (t *Token) HasMember(ctx context.Context, name, member string) bool {
-	key := t.storageKey(name)
-	if e, ok := t.c.mem.GetIfPresent(key); ok && !e.sealed && hasMember(e.data, member) {
+	k := t.setKeyOf(name)
+	found := false
+	t.c.mem.view(&k.mem, func(v []byte, sealed bool) { found = !sealed && hasMember(v, member) })
+	if found {
 		return true
 	}
 	if t.c.shared == nil {
 		return false
 	}
+	key := t.sharedKey(&k)
 	sealed, err := t.c.shared.Get(ctx, key)
 	if err != nil {
 		return false
@@ -503,25 +495,20 @@ func (t *Token) HasMember(ctx context.Context, name, member string) bool {
 	if err != nil || !hasMember(data, member) {
 		return false
 	}
-	t.mergeIntoMemory(key, data, nil, 0) // the next AddMembers trims it to its limit
+	t.mergeIntoMemory(&k, data, nil, 0) // the next AddMembers trims it to its limit
 	return true
 }
 
-// mergeIntoMemory makes memory's set key the union of itself, base and
+// mergeIntoMemory makes memory's set k the union of itself, base and
 // members, and returns it; nil when memory already held them all.
-func (t *Token) mergeIntoMemory(key string, base []byte, members []string, limit int) []byte {
+func (t *Token) mergeIntoMemory(k *entryKey, base []byte, members []string, limit int) []byte {
 	var merged []byte
-	t.c.mem.Compute(key, func(old entry, found bool) (entry, otter.ComputeOp) {
-		cur := []byte(nil)
-		if found && !old.sealed {
-			cur = old.data
-		}
+	t.c.mem.update(&k.mem, func(cur []byte, found bool) ([]byte, bool) {
 		grown, grew := addMembers(cur, base, members, limit)
-		if !grew {
-			return old, otter.CancelOp
+		if grew {
+			merged = grown
 		}
-		merged = grown
-		return entry{data: grown}, otter.WriteOp
+		return grown, grew
 	})
 	return merged
 }

@@ -12,7 +12,9 @@ import (
 // TestWeigherCountsWhatAnEntryCosts loads entries of the sizes the server
 // keeps (an "issued" set, a summary, an item page, a file) and compares the
 // heap they take with what the byte budget counts them as: the budget is only
-// a bound on memory if the weigher does not undercount.
+// a bound on memory if it does not undercount. The rings are counted as
+// allocated and the index at its largest slot size, so the count is the
+// heap's to within the measurement's noise (a percent), never below it.
 func TestWeigherCountsWhatAnEntryCosts(t *testing.T) {
 	for _, size := range []int{40, 450, 3000, 40_000} {
 		t.Run(fmt.Sprint(size, " bytes"), func(t *testing.T) {
@@ -33,8 +35,8 @@ func TestWeigherCountsWhatAnEntryCosts(t *testing.T) {
 			counted := c.Bytes()
 			ratio := float64(counted) / float64(real)
 			t.Logf("%d entries of %d bytes: heap %.0f B an entry, counted %.0f B (%.2f)", n, size, float64(real)/float64(n), float64(counted)/float64(n), ratio)
-			if ratio < 1.05 || ratio > 1.3 {
-				t.Fatalf("the weigher counts %.2f× what %d-byte entries take of the heap (%d vs %d bytes), want 1.05..1.3 (the heap, and an eighth for fragmentation)", ratio, size, counted, real)
+			if ratio < 0.99 || ratio > 1.3 {
+				t.Fatalf("the budget counts %.2f× what %d-byte entries take of the heap (%d vs %d bytes), want 0.99..1.3 (the heap, never less)", ratio, size, counted, real)
 			}
 			runtime.KeepAlive(c)
 		})
