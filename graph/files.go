@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/graph-gophers/dataloader/v7"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/oceangraph/oceangraph/upstream"
@@ -42,7 +43,7 @@ const maxSkimBytes = 256 << 10
 type fileDownloads struct {
 	maxBytes int64
 	timeout  time.Duration
-	loader   *loader[fileKey, downloadedFile]
+	loader   *dataloader.Loader[fileKey, downloadedFile]
 }
 
 type fileKey struct {
@@ -85,7 +86,7 @@ func (d *fileDownloads) bound(maxBytes int64, timeout time.Duration) {
 // get downloads one invoice file, or waits for the download another field of
 // the request already started, or returns the one it finished.
 func (d *fileDownloads) get(ctx context.Context, invoice string, format upstream.FileFormat) (downloadedFile, error) {
-	return d.loader.Load(ctx, fileKey{invoice, format})
+	return d.loader.Load(ctx, fileKey{invoice, format})()
 }
 
 // download reads one file (the loader runs it under the request's

@@ -1,17 +1,13 @@
 package graph
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
-	"github.com/oceangraph/oceangraph/upstream"
 	"github.com/oceangraph/oceangraph/upstream/sandbox"
 )
 
@@ -214,76 +210,5 @@ func TestListedVolumesArePrimed(t *testing.T) {
 		}
 		slices.Sort(want)
 		assertCalls(t, fmt.Sprintf("list then by id (by-id loader first: %v)", byIDFirst), stub.calls(), want)
-	}
-}
-
-// Callers of one key while its call is in flight wait for that call: one
-// upstream call, every caller the same answer (they run in their own
-// goroutines, as gqlgen's field resolvers do).
-func TestLoaderSharesACallInFlight(t *testing.T) {
-	ctx := withScope(t.Context(), newRequestScope(Config{}, "token", nil))
-	release := make(chan struct{})
-	var calls atomic.Int32
-	l := newLoader(false, func(ctx context.Context, key string) (string, error) {
-		calls.Add(1)
-		<-release
-		return "value of " + key, nil
-	})
-	const callers = 5
-	got := make([]string, callers)
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Go(func() { got[i], _ = l.Load(ctx, "a") })
-	}
-	for calls.Load() == 0 {
-		runtime.Gosched()
-	}
-	close(release)
-	wg.Wait()
-	if n := calls.Load(); n != 1 {
-		t.Errorf("%d calls for one key, want 1", n)
-	}
-	for i, v := range got {
-		if v != "value of a" {
-			t.Errorf("caller %d got %q, want %q", i, v, "value of a")
-		}
-	}
-}
-
-// A transient failure goes to the callers that asked together and is then
-// forgotten; a permanent one is kept; a primed value answers without a call
-// and does not replace a kept answer.
-func TestLoaderKeepsWhatLasts(t *testing.T) {
-	ctx := withScope(t.Context(), newRequestScope(Config{}, "token", nil))
-	answers := map[string][]error{
-		"transient": {&upstream.Error{Kind: upstream.KindHTTP, Status: 503}, nil},
-		"permanent": {&upstream.Error{Kind: upstream.KindHTTP, Status: 403}, nil},
-	}
-	calls := map[string]int{}
-	l := newLoader(false, func(ctx context.Context, key string) (string, error) {
-		err := answers[key][calls[key]]
-		calls[key]++
-		return key, err
-	})
-	for _, key := range []string{"transient", "transient", "permanent", "permanent"} {
-		l.Load(ctx, key)
-	}
-	if calls["transient"] != 2 || calls["permanent"] != 1 {
-		t.Errorf("calls = %v, want transient 2 (asked again after the failure), permanent 1 (kept)", calls)
-	}
-	if _, err := l.Load(ctx, "permanent"); err == nil {
-		t.Error("the permanent failure was not kept")
-	}
-	l.Prime(ctx, "transient", "primed")
-	l.Prime(ctx, "primed", "primed")
-	if v, _ := l.Load(ctx, "transient"); v != "transient" {
-		t.Errorf("Prime replaced a kept answer: %q", v)
-	}
-	if v, _ := l.Load(ctx, "primed"); v != "primed" || calls["primed"] != 0 {
-		t.Errorf("primed key = %q after %d calls, want the primed value and none", v, calls["primed"])
-	}
-	l.ClearAll()
-	if l.Load(ctx, "permanent"); calls["permanent"] != 2 {
-		t.Errorf("after ClearAll the permanent failure was not asked again (%d calls)", calls["permanent"])
 	}
 }
