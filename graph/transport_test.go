@@ -22,6 +22,15 @@ func TestAppendResponseIsJSONMarshal(t *testing.T) {
 		"errors, data and extensions": {Errors: gqlerror.List{{Message: "no <such> volume", Path: ast.Path{ast.PathName("volume")}, Extensions: map[string]any{"code": "NOT_FOUND"}}}, Data: json.RawMessage(`{"volume":null}`), Extensions: map[string]any{"rateLimit": map[string]any{"limit": 250, "remaining": 249, "resetAt": nil}, "cost": 3}},
 		"errors without data":         {Errors: gqlerror.List{{Message: "refused"}}},
 		"incremental fields":          {Data: json.RawMessage(`{}`), Label: "later", Path: ast.Path{ast.PathName("a"), ast.PathIndex(1)}, HasNext: &yes},
+		// The values this server sets, written without reflection (appendExtensions).
+		"rate limit and cost":      {Data: json.RawMessage(`{}`), Extensions: map[string]any{"rateLimit": &rateLimitValue{Limit: 5000, Remaining: 4999, ResetAt: "2026-11-30T18:00:00Z"}, "cost": &costValue{CacheHits: 2, UpstreamCalls: 7}}},
+		"rate limit without reset": {Data: json.RawMessage(`{}`), Extensions: map[string]any{"rateLimit": &rateLimitValue{Limit: 1, Remaining: -1}, "cost": &costValue{}}},
+		"no upstream call":         {Data: json.RawMessage(`{}`), Extensions: map[string]any{"rateLimit": nil, "cost": &costValue{}}},
+		"a reset to escape":        {Data: json.RawMessage(`{}`), Extensions: map[string]any{"rateLimit": &rateLimitValue{ResetAt: "<\"é\u2028\n"}}},
+		"another extension beside": {Data: json.RawMessage(`{}`), Extensions: map[string]any{"rateLimit": nil, "complexity": 12}},
+		"a key to escape":          {Data: json.RawMessage(`{}`), Extensions: map[string]any{"a<b": &costValue{}}},
+		"empty extensions":         {Data: json.RawMessage(`{}`), Extensions: map[string]any{}},
+		"five extensions":          {Data: json.RawMessage(`{}`), Extensions: map[string]any{"e": nil, "d": nil, "c": &costValue{}, "b": nil, "a": nil}},
 	} {
 		want, err := json.Marshal(resp)
 		if err != nil {
@@ -47,7 +56,10 @@ func BenchmarkWriteResponse(b *testing.B) {
 		data.WriteString(`{"id":"506f78a4-e098-11e5-ad9f-000f53306ae1","name":"example-volume-` + string(rune('a'+i)) + `","sizeGigabytes":10,"region":{"slug":"nyc1","name":"New York 1"},"dropletIds":[3164444],"tags":["aninterestingtag"],"createdAt":"2020-03-02T17:00:49Z"}`)
 	}
 	data.WriteString(`]}}`)
-	resp := &graphql.Response{Data: data.Bytes(), Extensions: map[string]any{"rateLimit": map[string]any{"limit": 250, "remaining": 249, "resetAt": "2026-11-30T18:00:00Z"}}}
+	resp := &graphql.Response{Data: data.Bytes(), Extensions: map[string]any{
+		"rateLimit": &rateLimitValue{Limit: 250, Remaining: 249, ResetAt: "2026-11-30T18:00:00Z"},
+		"cost":      &costValue{UpstreamCalls: 1},
+	}}
 	b.Run("appendResponse", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
