@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -73,4 +74,71 @@ func BenchmarkWriteResponse(b *testing.B) {
 			io.Discard.Write(out)
 		}
 	})
+}
+
+// FuzzDecodeParams: a POST body reads as gqlgen's transport read it with
+// encoding/json (the same params, numbers as json.Number; an error where it
+// gave one), whichever path decodeParams took.
+func FuzzDecodeParams(f *testing.F) {
+	for _, body := range []string{
+		`{"query":"{ volumes { nodes { id } } }"}`,
+		`{"query":"query Q($a: ID!) { invoice(uuid: $a) { uuid } }","operationName":"Q","variables":{"a":"x","n":1.50,"big":12345678901234567890,"l":[1,{"b":null}]}}`,
+		`{"query":"{ a }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"abc"}}}`,
+		`{"QUERY":"{ a }","OperationName":"b","variables":null}`,
+		`{"query":"{ a }","query":"{ b }"}`,
+		`{"query":"{ a }","QUERY":"{ b }"}`,
+		`{"query":"{ a }","operation_name":"x"}`,
+		`{"query":"{ a }"} trailing`,
+		`{"query":"\xff\ud800 a"}`,
+		`{"query":1}`,
+		`{"query":"{ a }","variables":"not an object"}`,
+		`{"query":"{ a }","variables":{"a":1,"a":2}}`,
+		`[]`, ``, ` `, `null`, `{`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want graphql.RawParams
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		wantErr := dec.Decode(&want)
+		var got graphql.RawParams
+		gotErr := decodeParams(body, &got)
+		if (gotErr != nil) != (wantErr != nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("body %q: error %v, encoding/json's %v", body, gotErr, wantErr)
+		}
+		if wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("body %q:\n got %#v\nwant %#v", body, got, want)
+		}
+	})
+}
+
+// BenchmarkDecodeParams: the peers' volumes and dashboard bodies, read by
+// decodeParams and by encoding/json (gqlgen's transport).
+func BenchmarkDecodeParams(b *testing.B) {
+	for name, body := range map[string]string{
+		"volumes":   `{"query":"{ volumes(first: 20) { nodes { id name sizeGigabytes region { slug } } } }"}`,
+		"dashboard": `{"query":"query D($a: String!, $b: String!, $c: String!) { a: invoice(uuid: $a) { summary { amount } } b: invoice(uuid: $b) { summary { amount } } c: invoice(uuid: $c) { summary { amount } } }","variables":{"a":"fdabb512-6faf-443c-ba2e-665452332a9e","b":"8b6d4c7e-2a1f-4a8e-9a55-3c2a7d6e1f00","c":"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}}`,
+	} {
+		b.Run(name+"/decodeParams", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var p graphql.RawParams
+				if err := decodeParams([]byte(body), &p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/encoding-json", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var p graphql.RawParams
+				dec := json.NewDecoder(bytes.NewReader([]byte(body)))
+				dec.UseNumber()
+				if err := dec.Decode(&p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
