@@ -40,33 +40,43 @@ func TestComplexityScalesWithPageSize(t *testing.T) {
 }
 
 // BenchmarkGuardsOnTheDashboard is what the depth, cost and upstream-budget
-// checks add to each request of the dashboard (parsing is cached by gqlgen).
+// checks add to each request of the dashboard and of the peers' 7-call one
+// with its three ids (parsing is cached by gqlgen).
 func BenchmarkGuardsOnTheDashboard(b *testing.B) {
 	es := generated.NewExecutableSchema(*executableSchema())
-	doc, errs := gqlparser.LoadQuery(es.Schema(), queries.Dashboard)
-	if errs != nil {
-		b.Fatal(errs)
-	}
 	cost := newComplexityLimit(DefaultMaxComplexity)
 	if err := cost.Validate(es); err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		opCtx := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0]}
-		for _, g := range []graphql.OperationContextMutator{depthLimit{max: DefaultMaxDepth}, cost, upstreamBudget{max: DefaultMaxUpstreamCalls}} {
-			if err := g.MutateOperationContext(ctx, opCtx); err != nil {
-				b.Fatal(err)
+	ids := map[string]any{"a": "fdabb512-6faf-443c-ba2e-665452332a9e", "b": "8b6d4c7e-2a1f-4a8e-9a55-3c2a7d6e1f00", "c": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"}
+	for _, c := range []struct {
+		name, query string
+		vars        map[string]any
+	}{{"Dashboard", queries.Dashboard, nil}, {"PeersDashboard", queries.PeersDashboard, ids}} {
+		b.Run(c.name, func(b *testing.B) {
+			doc, errs := gqlparser.LoadQuery(es.Schema(), c.query)
+			if errs != nil {
+				b.Fatal(errs)
 			}
-		}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				opCtx := &graphql.OperationContext{Doc: doc, Operation: doc.Operations[0], Variables: c.vars}
+				for _, g := range []graphql.OperationContextMutator{depthLimit{max: DefaultMaxDepth}, cost, upstreamBudget{max: DefaultMaxUpstreamCalls}} {
+					if err := g.MutateOperationContext(ctx, opCtx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }
 
-// An operation without variables is walked once: later requests of the same
-// document get the remembered cost, and one over the limit is still refused
-// with gqlgen's error; an operation with variables is walked every time.
-func TestComplexityRememberedOnlyWithoutVariables(t *testing.T) {
+// An operation without variables, or with only strings and IDs, is walked
+// once: later requests of the same document get the remembered cost, and one
+// over the limit is still refused with gqlgen's error; an operation with
+// other variables (a page size) is walked every time.
+func TestComplexityRememberedOnlyWithoutVariablesThatCount(t *testing.T) {
 	es := generated.NewExecutableSchema(*executableSchema())
 	limit := newComplexityLimit(1000)
 	if err := limit.Validate(es); err != nil {
@@ -100,6 +110,17 @@ func TestComplexityRememberedOnlyWithoutVariables(t *testing.T) {
 	}
 	if _, err := run(q, map[string]any{"n": 100}); err == nil {
 		t.Errorf("the same operation with a larger page from its variables passed: its cost was remembered")
+	}
+	ids, errs := gqlparser.LoadQuery(es.Schema(), `query($a: ID!, $b: String) { a: invoice(uuid: $a) { items(first: 5) { nodes { amount } } } volumes(first: 3, name: $b) { nodes { id } } }`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	withIDs, _ := runGuard(t, limit, ids, map[string]any{"a": "x", "b": "y"})
+	if known, ok := limit.known.get(ids.Operations[0]); !ok || known != withIDs {
+		t.Errorf("an operation taking only ids: remembered %d, %v; want its cost %d remembered", known, ok, withIDs)
+	}
+	if other, err := runGuard(t, limit, ids, map[string]any{"a": "z", "b": nil}); other != withIDs || err != nil {
+		t.Errorf("the same operation with other ids: cost %d (err %v), want %d", other, err, withIDs)
 	}
 }
 
