@@ -1,17 +1,28 @@
 package sandbox
 
 import (
+	"runtime"
 	"syscall"
 	"time"
 )
 
-// sleepUntil sleeps the last (sub-millisecond) stretch of a wait with
-// nanosleep, again after each signal that cuts it short (the runtime's
-// preemption signals do): the runtime's timers wake on epoll's millisecond
-// grid, up to 1 ms late, which an emulated 20 ms upstream cannot afford.
+// spinFor is the end of a wait spent yielding rather than asleep: nanosleep
+// wakes 50-150 µs late here (the kernel's timer slack, then the vCPU's
+// wake-up), and holds its P while asleep, so other answers due at the same
+// moment wait behind it.
+const spinFor = 150 * time.Microsecond
+
+// sleepUntil sleeps the last (sub-millisecond) stretch of a wait: the
+// runtime's timers wake on epoll's millisecond grid, up to 1 ms late, which an
+// emulated 20 ms upstream cannot afford. nanosleep takes it to spinFor before
+// the time (a signal cutting it short only lengthens the spin), then it yields
+// until the time.
 func sleepUntil(until time.Time) {
-	for d := time.Until(until); d > 0; d = time.Until(until) {
+	if d := time.Until(until) - spinFor; d > 0 {
 		ts := syscall.NsecToTimespec(int64(d))
 		syscall.Nanosleep(&ts, nil)
+	}
+	for time.Now().Before(until) {
+		runtime.Gosched()
 	}
 }
