@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/hashicorp/golang-lru/v2"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -242,7 +243,8 @@ func cached[T any](ctx context.Context, name string, ttl time.Duration, load fun
 			return nil, err
 		}
 		fresh = v
-		return json.Marshal(v)
+		// encoding/json's output on json/v2's engine: what the cache adds to a cold call.
+		return jsonv1.Marshal(v)
 	})
 	if err != nil {
 		return zero, err
@@ -257,7 +259,7 @@ func cached[T any](ctx context.Context, name string, ttl time.Duration, load fun
 	c.touch(ctx)
 	c.hit(name)
 	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := upstream.DecodeJSON(data, &v); err != nil { // read as DigitalOcean's own answer is
 		return zero, fmt.Errorf("cached %s: %w", name, err)
 	}
 	return v, nil

@@ -124,7 +124,7 @@ func New(o Options) (*Cache, error) {
 			Help: "Lookups of the immutable-data cache, by where the value came from (upstream is a miss).",
 		}, []string{"source"}),
 	}
-	c.macs.New = func() any { return hmac.New(sha256.New, c.secret) }
+	c.macs.New = func() any { return &keyedHash{mac: hmac.New(sha256.New, c.secret)} }
 	if o.Registerer != nil {
 		bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "oceangraph_cache_bytes",
@@ -174,8 +174,8 @@ type Token struct {
 // token's keyed hash is made here; the seal is derived when first used
 // (the shared tier, a sealed file), and memoised per token.
 func (c *Cache) For(token string) *Token {
-	m := c.macs.Get().(hash.Hash)
-	key := shared.TokenKeyWith(m, token)
+	m := c.macs.Get().(*keyedHash)
+	key := shared.TokenKeyWith(m.mac, token)
 	c.macs.Put(m)
 	return &Token{c: c, token: token, key: key}
 }
@@ -215,17 +215,23 @@ type entryKey struct {
 }
 
 func (t *Token) keyOf(name string) entryKey {
-	m := t.c.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte("oceangraph cache entry\x00"))
-	m.Write([]byte(t.key))
-	m.Write([]byte{0})
-	m.Write([]byte(name))
+	m := t.c.macs.Get().(*keyedHash)
+	m.mac.Reset()
+	m.buf = append(append(append(append(m.buf[:0], "oceangraph cache entry\x00"...), t.key...), 0), name...)
+	m.mac.Write(m.buf)
 	var k entryKey
-	m.Sum(k.sum[:0])
+	k.sum = [sha256.Size]byte(m.mac.Sum(m.sum[:0]))
 	t.c.macs.Put(m)
 	k.mem = memKey(k.sum[:memKeyLen])
 	return k
+}
+
+// keyedHash is a pooled HMAC state and buffers for its input and sum: bytes
+// handed to the interface's methods from the stack would escape to the heap.
+type keyedHash struct {
+	mac hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
 }
 
 // setKeyOf is keyOf for a set's name, memoised for the request.
