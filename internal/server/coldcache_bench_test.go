@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -30,18 +29,8 @@ func BenchmarkServerColdDashboard(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req, _ := http.NewRequest("POST", srv.url+"/query", strings.NewReader(string(body)))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Authorization", fmt.Sprint("Bearer cold-", n.Add(1)))
-					resp, err := client.Do(req)
-					if err != nil {
+					if err := coldPost(client, srv.url, body, fmt.Sprint("Bearer cold-", n.Add(1))); err != nil {
 						b.Error(err)
-						return
-					}
-					out, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || strings.Contains(string(out), `"errors"`) {
-						b.Errorf("status %d: %.300s", resp.StatusCode, out)
 						return
 					}
 				}

@@ -4,5 +4,5 @@ package shared
 func TallyCount(l *Local) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.tallies.Len()
+	return l.tallies.len()
 }

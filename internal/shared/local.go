@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/maypok86/otter/v2"
 )
 
@@ -18,21 +17,13 @@ type Local struct {
 	entries *otter.Cache[string, localEntry]
 
 	mu      sync.Mutex
-	tallies *simplelru.LRU[string, *localTally]
+	tallies *tallies
 }
 
 type localEntry struct {
 	value []byte
 	ttl   time.Duration
 }
-
-type localTally struct {
-	buckets []bucket // a token's calls fall in a few seconds of a minute: a short slice, no map
-	total   int64
-	used    time.Time
-}
-
-type bucket struct{ sec, n int64 }
 
 // maxTallies bounds the tallies kept in-process: a fresh token a request (the
 // cold bench) makes one each, and past the bound the least recently used go
@@ -60,7 +51,7 @@ func NewLocal(maxBytes int64) *Local {
 				return e.Value.ttl
 			}),
 		}),
-		tallies: must(simplelru.NewLRU[string, *localTally](maxTallies, nil)),
+		tallies: newTallies(maxTallies),
 	}
 }
 
@@ -95,52 +86,5 @@ func (l *Local) Delete(_ context.Context, key string) error {
 func (l *Local) Count(_ context.Context, key string, at time.Time, n int64, window time.Duration) (Tally, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t, ok := l.tallies.Get(key)
-	if !ok || time.Since(t.used) > tallyIdle {
-		t = &localTally{}
-		l.tallies.Add(key, t)
-	}
-	t.used = time.Now()
-	now := at.Unix()
-	if n != 0 {
-		t.add(now, n)
-		t.total += n
-	}
-	from := now - int64(window/time.Second)
-	out := Tally{Total: t.total}
-	kept := t.buckets[:0]
-	oldest := int64(0)
-	for _, b := range t.buckets {
-		if b.sec <= from {
-			continue
-		}
-		kept = append(kept, b)
-		out.InWindow += b.n
-		if b.n > 0 && (oldest == 0 || b.sec < oldest) {
-			oldest = b.sec
-		}
-	}
-	clear(t.buckets[len(kept):])
-	t.buckets = kept
-	if oldest != 0 {
-		out.Oldest = time.Unix(oldest, 0)
-	}
-	return out, nil
-}
-
-func (t *localTally) add(sec, n int64) {
-	for i := range t.buckets {
-		if t.buckets[i].sec == sec {
-			t.buckets[i].n += n
-			return
-		}
-	}
-	t.buckets = append(t.buckets, bucket{sec, n})
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
+	return l.tallies.count(key, at, n, window), nil
 }
