@@ -95,9 +95,18 @@ func DateTimeFrom(s string) *DateTime {
 	if s == "" {
 		return nil
 	}
+	return parseDateTime(s, new(DateTime))
+}
+
+// parseDateTime is DateTimeFrom writing into a DateTime the caller holds.
+func parseDateTime(s string, into *DateTime) *DateTime {
+	if s == "" {
+		return nil
+	}
 	for _, layout := range upstreamTimeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return &DateTime{t.UTC()}
+			into.Time = t.UTC()
+			return into
 		}
 	}
 	return nil
