@@ -77,6 +77,9 @@ func (w *LogWriter) Flush() {
 	if len(batch) > 0 {
 		w.out.Write(batch)
 	}
+	// The buffer just written is the next one filled; held now has the other.
+	// A rare huge one is dropped, never kept beside held (they would share it).
+	w.spare = nil
 	if cap(batch) <= maxHeldLog*2 {
 		w.spare = batch
 	}

@@ -86,6 +86,54 @@ func TestLogWriterFlushesItselfWhenFull(t *testing.T) {
 	}
 }
 
+// A line larger than the buffers are kept at (a panic's stack) does not leave
+// two batches sharing one buffer: a line logged while a batch is being
+// written never overwrites it.
+func TestLogWriterAfterAHugeLine(t *testing.T) {
+	out := &interruptedOutput{}
+	w := NewLogWriter(out, time.Hour)
+	out.w = w
+	defer w.Close()
+	huge := strings.Repeat("s", 3*maxHeldLog)
+	for i := range 6 {
+		line := fmt.Sprintf("line %d", i)
+		if i == 2 {
+			line = huge
+		}
+		fmt.Fprintln(w, line)
+		w.Flush()
+	}
+	var mine []string
+	for _, l := range strings.Split(strings.TrimSuffix(out.buf.String(), "\n"), "\n") {
+		switch {
+		case l == "during":
+		case l == huge:
+			mine = append(mine, "huge")
+		case strings.HasPrefix(l, "line ") && len(l) == 6:
+			mine = append(mine, l)
+		default:
+			t.Fatalf("a line was overwritten while it was written: %.40q...", l)
+		}
+	}
+	if got := strings.Join(mine, ","); got != "line 0,line 1,huge,line 3,line 4,line 5" {
+		t.Fatalf("lines written: %s", got)
+	}
+}
+
+// interruptedOutput logs a line through w at the start of every write, as
+// another request may at that moment.
+type interruptedOutput struct {
+	w   *LogWriter
+	buf strings.Builder
+}
+
+func (o *interruptedOutput) Write(p []byte) (int, error) {
+	if string(p) != "during\n" {
+		io.WriteString(o.w, "during\n")
+	}
+	return o.buf.Write(p)
+}
+
 func TestWarningsAndErrorsAreWrittenAtOnce(t *testing.T) {
 	out := &logbuffer.Buffer{}
 	w := NewLogWriter(out, time.Hour)
