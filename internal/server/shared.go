@@ -118,7 +118,9 @@ func openSharedState(c SharedConfig, logger *slog.Logger, reg prometheus.Registe
 	if c.GCPercent > 0 && st.Cache != nil {
 		// Often enough to follow a filling cache between collections (a GOGC
 		// set for a smaller cache lets the heap overshoot); a step costs a microsecond.
-		stopGC = adaptGC(c.GCPercent, st.Cache.Bytes, 100*time.Millisecond)
+		// The in-process rate tallies are counted with the cache: bounded
+		// (20,000 tokens), long-lived and pointer-free, they cost the GC no marking.
+		stopGC = adaptGC(c.GCPercent, func() uint64 { return st.Cache.Bytes() + store.TallyBytes() }, 100*time.Millisecond)
 	}
 	return st, func() { stopGC(); store.Close() }, nil
 }

@@ -88,3 +88,11 @@ func (l *Local) Count(_ context.Context, key string, at time.Time, n int64, wind
 	defer l.mu.Unlock()
 	return l.tallies.count(key, at, n, window), nil
 }
+
+// TallyBytes is the heap the in-process tallies hold: bounded, long-lived and
+// pointer-free, so the GC adapter counts them once, as it does the cache.
+func (l *Local) TallyBytes() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tallies.bytes()
+}

@@ -3,6 +3,7 @@ package shared
 import (
 	"hash/maphash"
 	"time"
+	"unsafe"
 )
 
 // tallies are the in-process sliding-window tallies: fixed-size records in one
@@ -54,6 +55,12 @@ func newTallies(max int) *tallies {
 }
 
 func (ts *tallies) len() int { return len(ts.index) }
+
+// bytes is the heap the tallies hold: the records' slice as allocated, and the
+// index at 40 bytes an entry (a 24-byte slot in a swiss table between 5/8 and 7/8 full).
+func (ts *tallies) bytes() uint64 {
+	return uint64(cap(ts.recs))*uint64(unsafe.Sizeof(tallyRec{})) + uint64(len(ts.index))*40
+}
 
 // count adds n to key's bucket of at and returns the tally over the window ending at at.
 func (ts *tallies) count(key string, at time.Time, n int64, window time.Duration) Tally {

@@ -64,7 +64,10 @@ func TestATallyCostsLittleMemory(t *testing.T) {
 	per := (int64(liveHeap()) - int64(before)) / n
 	runtime.KeepAlive(l)
 	runtime.KeepAlive(keys)
-	t.Logf("%d bytes per tally", per)
+	t.Logf("%d bytes per tally; TallyBytes %d, the heap %d", per, l.TallyBytes(), per*n)
+	if got, heap := float64(l.TallyBytes()), float64(per*n); got < 0.8*heap || got > 1.2*heap {
+		t.Errorf("TallyBytes %.0f, the heap %.0f: want within 20%%", got, heap)
+	}
 	if per > 160 {
 		t.Fatalf("%d bytes per tally, want at most 160", per)
 	}

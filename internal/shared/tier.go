@@ -107,6 +107,9 @@ func (s *Shared) Close() error {
 	return s.redis.Close()
 }
 
+// TallyBytes is the heap of the in-process tallies (Local.TallyBytes).
+func (s *Shared) TallyBytes() uint64 { return s.local.TallyBytes() }
+
 // Up reports whether the shared tier is in use: Redis configured and answering.
 func (s *Shared) Up() bool { return s.redis != nil && s.up.Load() }
 
