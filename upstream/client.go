@@ -97,6 +97,10 @@ type Client struct {
 	http       *http.Client
 	retryHTTP  *http.Client // http behind keepPool, for go-retryablehttp
 	maxRetries int
+	auth       []string // the Authorization header of cfg.Token
+	// retriers keep a call's retry state with its go-retryablehttp client and
+	// hooks, made once rather than five objects a call.
+	retriers sync.Pool
 }
 
 // keepPool hides the transport's CloseIdleConnections from go-retryablehttp,
@@ -139,13 +143,16 @@ func New(cfg Config) (*Client, error) {
 	// wherever the Location says (another port, plain http, another host) and
 	// serve that host's body as DigitalOcean's: a 3xx is returned as an error.
 	retryHTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{
+	c := &Client{
 		base:       strings.TrimRight(base.String(), "/"),
 		cfg:        cfg,
 		http:       cfg.HTTPClient,
 		retryHTTP:  &retryHTTP,
 		maxRetries: maxRetries,
-	}, nil
+		auth:       []string{bearer + cfg.Token},
+	}
+	c.retriers.New = func() any { return c.newRetrier() }
+	return c, nil
 }
 
 // NewHTTPClient is the HTTP client New uses when Config.HTTPClient is nil:
@@ -163,23 +170,35 @@ func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 type tokenKey struct{}
 
+const bearer = "Bearer "
+
+// authorization is a token's Authorization header value, made once a
+// request rather than once a call; the token is its tail.
+type authorization struct{ header [1]string }
+
 // WithToken returns a context whose calls authenticate with token instead of
 // the client's configured one.
 func WithToken(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, tokenKey{}, token)
+	return context.WithValue(ctx, tokenKey{}, &authorization{header: [1]string{bearer + token}})
 }
 
 // TokenFrom returns the token WithToken stored, or "".
 func TokenFrom(ctx context.Context) string {
-	t, _ := ctx.Value(tokenKey{}).(string)
-	return t
+	if a, _ := ctx.Value(tokenKey{}).(*authorization); a != nil {
+		return a.header[0][len(bearer):]
+	}
+	return ""
 }
 
-func (c *Client) token(ctx context.Context) string {
-	if t := TokenFrom(ctx); t != "" {
-		return t
+// authHeader is the call's Authorization header value, nil without a token.
+func (c *Client) authHeader(ctx context.Context) []string {
+	if a, _ := ctx.Value(tokenKey{}).(*authorization); a != nil && len(a.header[0]) > len(bearer) {
+		return a.header[:]
 	}
-	return c.cfg.Token
+	if c.cfg.Token != "" {
+		return c.auth
+	}
+	return nil
 }
 
 // callContext applies Config.Timeout to one call.
@@ -370,9 +389,11 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 	target := c.base + path
 	if len(query) > 0 {
 		// %20 rather than +: both mean a space in a query, %20 everywhere.
-		target += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
+		target = c.base + path + "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
 	}
-	r := &retrier{client: c, endpoint: endpoint, idempotent: idempotent(endpoint)}
+	r := c.retriers.Get().(*retrier)
+	defer c.retriers.Put(r)
+	r.reset(endpoint)
 	var reqBody any // nil, not a nil []byte: a GET carries no body at all
 	if body != nil {
 		reqBody = body
@@ -386,27 +407,23 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 	if err != nil {
 		return nil, 0, &Error{Endpoint: endpoint, Kind: KindRequest, Err: err}
 	}
-	req.Header.Set("Accept", accept)
-	req.Header.Set("User-Agent", UserAgent)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	// Shared values, canonical keys: net/http only reads a request's headers.
+	if accept == jsonMediaType {
+		req.Header["Accept"] = jsonHeaderValue
+	} else {
+		req.Header.Set("Accept", accept)
 	}
-	if t := c.token(ctx); t != "" {
-		req.Header.Set("Authorization", "Bearer "+t)
+	req.Header["User-Agent"] = userAgentHeaderValue
+	if body != nil {
+		req.Header["Content-Type"] = jsonHeaderValue
+	}
+	if auth := c.authHeader(ctx); auth != nil {
+		req.Header["Authorization"] = auth
 	}
 	// No Idempotency-Key header, ever: with one, net/http itself would resend
 	// a POST on a broken keep-alive connection.
 	r.url = req.URL.RequestURI()
-	rc := &retryablehttp.Client{
-		HTTPClient:     c.retryHTTP,
-		Logger:         nil, // errors are returned, not logged
-		RetryMax:       c.maxRetries,
-		CheckRetry:     r.check,
-		Backoff:        r.backoff,
-		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
-		RequestLogHook: r.begin,
-	}
-	resp, err := rc.Do(req)
+	resp, err := r.rc.Do(req)
 	switch {
 	case r.waiting:
 		// The context ended while waiting to retry: the last answer is the news.
@@ -430,6 +447,14 @@ func (c *Client) send(ctx context.Context, endpoint, path string, query url.Valu
 	}
 	return resp, r.attempt, nil
 }
+
+const jsonMediaType = "application/json"
+
+// Header values every request shares (never written to).
+var (
+	jsonHeaderValue      = []string{jsonMediaType}
+	userAgentHeaderValue = []string{UserAgent}
+)
 
 // method is the HTTP method an endpoint's route template starts with.
 func method(endpoint string) string {

@@ -19,6 +19,7 @@ import (
 // hooks decide, because the decision needs what the library does not keep:
 // the caller's deadline, the server's requested wait, and the last answer.
 type retrier struct {
+	rc         retryablehttp.Client // its hooks are this retrier's methods
 	client     *Client
 	endpoint   string
 	url        string
@@ -37,6 +38,29 @@ type retrier struct {
 }
 
 // begin runs before every attempt (go-retryablehttp's RequestLogHook).
+// newRetrier makes a retrier for c's pool, its go-retryablehttp client bound to it.
+func (c *Client) newRetrier() *retrier {
+	r := &retrier{client: c}
+	r.rc = retryablehttp.Client{
+		HTTPClient:     c.retryHTTP,
+		Logger:         nil, // errors are returned, not logged
+		RetryMax:       c.maxRetries,
+		CheckRetry:     r.check,
+		Backoff:        r.backoff,
+		ErrorHandler:   retryablehttp.PassthroughErrorHandler,
+		RequestLogHook: r.begin,
+	}
+	return r
+}
+
+// reset readies a pooled retrier for a call to endpoint.
+func (r *retrier) reset(endpoint string) {
+	r.endpoint, r.url, r.idempotent = endpoint, "", idempotent(endpoint)
+	r.askedConn.Store(false)
+	r.gotConn.Store(false)
+	r.endedEarly, r.attempt, r.start, r.wait, r.waiting, r.last = false, 0, time.Time{}, 0, false, nil
+}
+
 func (r *retrier) begin(_ retryablehttp.Logger, req *http.Request, _ int) {
 	r.start, r.waiting = time.Now(), false
 	r.endedEarly = req.Context().Err() != nil
