@@ -332,12 +332,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type pageWindow struct {
 	page, perPage int
 	total         int
+	query         url.Values // the request's query, parsed once for the page and its links
 }
 
 // parsePage reads page and per_page, answering 400 for invalid values.
 func (s *Sandbox) parsePage(w http.ResponseWriter, r *http.Request) (pageWindow, bool) {
-	p := pageWindow{page: 1, perPage: DefaultPerPage}
 	q := r.URL.Query()
+	p := pageWindow{page: 1, perPage: DefaultPerPage, query: q}
 	for _, f := range []struct {
 		name string
 		dst  *int
@@ -382,8 +383,8 @@ func (p pageWindow) links(r *http.Request) *upstream.Links {
 	if r.TLS != nil {
 		scheme = "https"
 	}
+	q := maps.Clone(p.query) // its values are not written, only replaced
 	at := func(page int) string {
-		q := r.URL.Query()
 		q.Set("page", strconv.Itoa(page))
 		q.Set("per_page", strconv.Itoa(p.perPage))
 		u := url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
@@ -484,7 +485,7 @@ func (s *Sandbox) volumes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
+	q := p.query
 	s.read(w, r, func(a *Account, st *accountState) answer {
 		var all []upstream.Volume
 		if st == nil {
