@@ -3,6 +3,7 @@ package upstream
 import (
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // ListOptions selects one page of a paginated DigitalOcean list. Zero values
@@ -51,8 +52,28 @@ func (l *Links) LastPage() int {
 	if err != nil {
 		return 0
 	}
-	n, _ := strconv.Atoi(u.Query().Get("page"))
+	n, _ := strconv.Atoi(queryValue(u.RawQuery, "page"))
 	return n
+}
+
+// queryValue is url.ParseQuery(raw).Get(key) without building the map (one a
+// list page): parts holding ';' or failing to unescape are skipped as there.
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(part, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != key {
+			continue
+		}
+		if v, err := url.QueryUnescape(v); err == nil {
+			return v
+		}
+	}
+	return ""
 }
 
 // Meta is the `meta` object of a list response. Total is the number of
