@@ -88,6 +88,16 @@ func newLoaders(c *upstream.Client, naive bool) *loaders {
 	return &loaders{client: c, naive: naive, files: newFileDownloads(c, naive)}
 }
 
+// listCacheName is a list's cache entry name, made only when lists are cached
+// (CACHE_LIST_TTL), the only case in which cachedList reads it: by default a
+// list call would format a name for nothing.
+func listCacheName(ctx context.Context, name func() string) string {
+	if c := scopeFrom(ctx).cost; c == nil || c.cache == nil || c.state.ListTTL <= 0 {
+		return ""
+	}
+	return name()
+}
+
 // made returns *slot, making it with newLoader(call) on its first use.
 func made[K comparable, V any](l *loaders, slot **dataloader.Loader[K, V], call func(ctx context.Context, key K) (V, error)) *dataloader.Loader[K, V] {
 	l.mu.Lock()
@@ -100,7 +110,7 @@ func made[K comparable, V any](l *loaders, slot **dataloader.Loader[K, V], call 
 
 func (l *loaders) billingHistoryPages() *dataloader.Loader[listKey, *upstream.BillingHistoryPage] {
 	return made(l, &l.made.billingHistoryPages, func(ctx context.Context, k listKey) (*upstream.BillingHistoryPage, error) {
-		p, err := cachedList(ctx, fmt.Sprintf("billing_history?page=%d&per_page=%d", k.page, k.perPage), func(ctx context.Context) (*upstream.BillingHistoryPage, error) {
+		p, err := cachedList(ctx, listCacheName(ctx, func() string { return fmt.Sprintf("billing_history?page=%d&per_page=%d", k.page, k.perPage) }), func(ctx context.Context) (*upstream.BillingHistoryPage, error) {
 			return l.client.ListBillingHistory(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 		if err == nil {
@@ -116,7 +126,7 @@ func (l *loaders) billingHistoryPages() *dataloader.Loader[listKey, *upstream.Bi
 
 func (l *loaders) invoicePages() *dataloader.Loader[listKey, *upstream.InvoicePage] {
 	return made(l, &l.made.invoicePages, func(ctx context.Context, k listKey) (*upstream.InvoicePage, error) {
-		p, err := cachedList(ctx, fmt.Sprintf("invoices?page=%d&per_page=%d", k.page, k.perPage), func(ctx context.Context) (*upstream.InvoicePage, error) {
+		p, err := cachedList(ctx, listCacheName(ctx, func() string { return fmt.Sprintf("invoices?page=%d&per_page=%d", k.page, k.perPage) }), func(ctx context.Context) (*upstream.InvoicePage, error) {
 			return l.client.ListInvoices(ctx, upstream.ListOptions{Page: k.page, PerPage: k.perPage})
 		})
 		if err == nil {
@@ -186,7 +196,9 @@ func prime(ctx context.Context, volumes *dataloader.Loader[string, *upstream.Vol
 
 func (l *loaders) volumePages() *dataloader.Loader[volumeListKey, *upstream.VolumePage] {
 	return made(l, &l.made.volumePages, func(ctx context.Context, k volumeListKey) (*upstream.VolumePage, error) {
-		p, err := cachedList(ctx, fmt.Sprintf("volumes@%s?region=%q&name=%q&page=%d&per_page=%d", volumeListGeneration(ctx), k.region, k.name, k.page, k.perPage), func(ctx context.Context) (*upstream.VolumePage, error) {
+		p, err := cachedList(ctx, listCacheName(ctx, func() string {
+			return fmt.Sprintf("volumes@%s?region=%q&name=%q&page=%d&per_page=%d", volumeListGeneration(ctx), k.region, k.name, k.page, k.perPage)
+		}), func(ctx context.Context) (*upstream.VolumePage, error) {
 			return l.client.ListVolumes(ctx, upstream.VolumeListOptions{
 				ListOptions: upstream.ListOptions{Page: k.page, PerPage: k.perPage},
 				Region:      k.region, Name: k.name,
