@@ -254,11 +254,13 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.record(r.Method, route, r.RequestURI, r.URL)
 
 	token := bearerToken(r)
+	// DigitalOcean limits each token on its own, so the rate window stays the
+	// presented token's even when -account-token serves its data from one account.
+	limited := s.setRateLimitHeaders(w, token)
 	if token != "" && s.accountToken != "" {
 		token = s.accountToken
 		r.Header.Set("Authorization", "Bearer "+token) // what the handlers read
 	}
-	limited := s.setRateLimitHeaders(w, token)
 	w.Header().Set("X-Request-Id", s.newRequestID())
 
 	if route != "" && s.routes[route][r.Method] == nil {
