@@ -70,7 +70,7 @@ func runBench(ctx context.Context, args []string) error {
 		}
 	}
 	var suite floorSuite
-	if cfg.runs("floor") {
+	if cfg.runs("floor") || cfg.runs("floor-latency") {
 		if suite, err = runFloorSuite(ctx, cfg, rg); err != nil {
 			return err
 		}

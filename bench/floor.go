@@ -58,16 +58,11 @@ func runFloor(ctx context.Context, args []string) error {
 		return errors.New("want -upstream URL, -codec std|server and -concurrency >= 1")
 	}
 	f := &floor{base: strings.TrimRight(*base, "/"), http: upstream.NewHTTPClient(), codec: codec, concurrency: *concurrency}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /volumes", f.serve((*floorCall).volumes))
-	mux.HandleFunc("POST /invoices", f.serve((*floorCall).invoices))
-	mux.HandleFunc("POST /dashboard", f.serve((*floorCall).dashboard))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: f.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -84,6 +79,17 @@ type floor struct {
 	http        *http.Client
 	codec       floorCodec
 	concurrency int
+}
+
+// handler routes each query to its floor handler.
+func (f *floor) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /volumes", f.serve((*floorCall).volumes))
+	mux.HandleFunc("POST /invoices", f.serve((*floorCall).invoices))
+	mux.HandleFunc("POST /dashboard", f.serve((*floorCall).dashboard))
+	mux.HandleFunc("POST /dashboard27", f.serve((*floorCall).dashboard27))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	return mux
 }
 
 // floorCall is one request's upstream side: its token, its concurrency bound
@@ -331,4 +337,213 @@ func (c *floorCall) dashboard() (any, error) {
 		B        floorInvoiceDetail `json:"b"`
 		C        floorInvoiceDetail `json:"c"`
 	}{list, details[0], details[1], details[2]}, nil
+}
+
+// The canonical 27-call Dashboard (internal/queries: queries.Dashboard).
+
+// floorTime is a DateTime as the server writes it: UTC RFC 3339, null when
+// missing or not RFC 3339.
+func floorTime(s string) *string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil
+	}
+	out := t.UTC().Format(time.RFC3339Nano)
+	return &out
+}
+
+// floorFloat is a number DigitalOcean sends as a string; null when it is not one.
+func floorFloat(s string) *float64 {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil
+	}
+	return &f
+}
+
+// floorBillingTypes are the BillingHistoryType enum's names for DigitalOcean's types.
+var floorBillingTypes = map[string]string{
+	"ACHFailure": "ACH_FAILURE", "Adjustment": "ADJUSTMENT", "AttemptFailed": "ATTEMPT_FAILED",
+	"Chargeback": "CHARGEBACK", "Credit": "CREDIT", "CreditExpiration": "CREDIT_EXPIRATION",
+	"Invoice": "INVOICE", "Payment": "PAYMENT", "Refund": "REFUND", "Reversal": "REVERSAL",
+}
+
+type (
+	floorContentType struct {
+		ContentType string `json:"contentType"`
+	}
+	floorFullItem struct {
+		Product     *string  `json:"product"`
+		Description *string  `json:"description"`
+		Amount      *string  `json:"amount"`
+		Duration    *float64 `json:"duration"`
+		StartTime   *string  `json:"startTime"`
+		EndTime     *string  `json:"endTime"`
+	}
+	// floorListedInvoice is an invoice node of the Dashboard, its summary and items included.
+	floorListedInvoice struct {
+		UUID      string  `json:"uuid"`
+		InvoiceID *string `json:"invoiceId"`
+		Period    *string `json:"period"`
+		Amount    *string `json:"amount"`
+		Summary   struct {
+			Amount *string `json:"amount"`
+		} `json:"summary"`
+		Items struct {
+			TotalCount int             `json:"totalCount"`
+			Nodes      []floorFullItem `json:"nodes"`
+		} `json:"items"`
+		Files struct {
+			CSV floorContentType `json:"csv"`
+			PDF floorContentType `json:"pdf"`
+		} `json:"files"`
+	}
+	floorPreview struct {
+		UUID      string  `json:"uuid"`
+		Amount    *string `json:"amount"`
+		Period    *string `json:"period"`
+		UpdatedAt *string `json:"updatedAt"`
+	}
+	floorFullVolume struct {
+		ID            string `json:"id"`
+		Name          string `json:"name"`
+		SizeGigabytes int    `json:"sizeGigabytes"`
+		Region        *struct {
+			Slug string `json:"slug"`
+		} `json:"region"`
+		DropletIDs []int    `json:"dropletIds"`
+		Tags       []string `json:"tags"`
+	}
+	floorBillingEntry struct {
+		Type        string  `json:"type"`
+		Description *string `json:"description"`
+		Amount      *string `json:"amount"`
+		Date        *string `json:"date"`
+		InvoiceID   *string `json:"invoiceId"`
+		InvoiceUUID *string `json:"invoiceUuid"`
+	}
+	floorDashboard27 struct {
+		Invoices struct {
+			TotalCount int                  `json:"totalCount"`
+			Preview    *floorPreview        `json:"preview"`
+			Nodes      []floorListedInvoice `json:"nodes"`
+		} `json:"invoices"`
+		Volumes struct {
+			TotalCount int               `json:"totalCount"`
+			Nodes      []floorFullVolume `json:"nodes"`
+		} `json:"volumes"`
+		BillingHistory struct {
+			TotalCount *int                `json:"totalCount"`
+			Nodes      []floorBillingEntry `json:"nodes"`
+		} `json:"billingHistory"`
+	}
+)
+
+// total is a page's meta.total, 0 when missing (as the server's connections).
+func total(m upstream.Meta) int {
+	if m.Total == nil {
+		return 0
+	}
+	return *m.Total
+}
+
+// dashboard27 is the canonical Dashboard: the invoice list, 50 volumes and
+// 10 billing events at once, and, as soon as the invoice list arrives, each
+// listed invoice's summary and first 5 items (2 calls an invoice), every call
+// waiting for one of the request's slots as the server's do.
+func (c *floorCall) dashboard27() (any, error) {
+	var d floorDashboard27
+	err := all(c.dashboardInvoices(&d), func() error {
+		var page upstream.VolumePage
+		if err := c.get("/v2/volumes?page=1&per_page=50", &page); err != nil {
+			return err
+		}
+		d.Volumes.TotalCount = total(page.Meta)
+		d.Volumes.Nodes = make([]floorFullVolume, len(page.Volumes))
+		for i, v := range page.Volumes {
+			n := &d.Volumes.Nodes[i]
+			n.ID, n.Name, n.SizeGigabytes, n.DropletIDs, n.Tags = v.ID, v.Name, v.SizeGigabytes, v.DropletIDs, v.Tags
+			if n.DropletIDs == nil {
+				n.DropletIDs = []int{}
+			}
+			if n.Tags == nil {
+				n.Tags = []string{}
+			}
+			if v.Region != nil {
+				n.Region = &struct {
+					Slug string `json:"slug"`
+				}{v.Region.Slug}
+			}
+		}
+		return nil
+	}, func() error {
+		var page upstream.BillingHistoryPage
+		if err := c.get("/v2/customers/my/billing_history?page=1&per_page=10", &page); err != nil {
+			return err
+		}
+		d.BillingHistory.TotalCount = page.Meta.Total
+		d.BillingHistory.Nodes = make([]floorBillingEntry, len(page.BillingHistory))
+		for i, e := range page.BillingHistory {
+			t, ok := floorBillingTypes[e.Type]
+			if !ok {
+				t = "UNKNOWN"
+			}
+			d.BillingHistory.Nodes[i] = floorBillingEntry{Type: t, Description: optional(e.Description), Amount: optional(e.Amount),
+				Date: floorTime(e.Date), InvoiceID: optional(e.InvoiceID), InvoiceUUID: optional(e.InvoiceUUID)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// dashboardInvoices reads invoices(first: 12) with the preview, then each
+// invoice's summary and items page.
+func (c *floorCall) dashboardInvoices(d *floorDashboard27) func() error {
+	return func() error {
+		var page upstream.InvoicePage
+		if err := c.get("/v2/customers/my/invoices?page=1&per_page=12", &page); err != nil {
+			return err
+		}
+		inv := &d.Invoices
+		inv.TotalCount = total(page.Meta)
+		if p := page.InvoicePreview; p != nil {
+			uuid := p.InvoiceUUID
+			if uuid == "" {
+				uuid = upstream.PreviewUUID
+			}
+			inv.Preview = &floorPreview{UUID: uuid, Amount: optional(p.Amount), Period: optional(p.InvoicePeriod), UpdatedAt: floorTime(p.UpdatedAt)}
+		}
+		inv.Nodes = make([]floorListedInvoice, len(page.Invoices))
+		calls := make([]func() error, 0, 2*len(page.Invoices))
+		for i, listed := range page.Invoices {
+			n := &inv.Nodes[i]
+			n.UUID, n.InvoiceID, n.Period, n.Amount = listed.InvoiceUUID, optional(listed.InvoiceID), optional(listed.InvoicePeriod), optional(listed.Amount)
+			n.Files.CSV.ContentType, n.Files.PDF.ContentType = "text/csv", "application/pdf"
+			path := "/v2/customers/my/invoices/" + listed.InvoiceUUID
+			calls = append(calls, func() error {
+				var s upstream.InvoiceSummary
+				if err := c.get(path+"/summary", &s); err != nil {
+					return err
+				}
+				n.Summary.Amount = optional(s.Amount)
+				return nil
+			}, func() error {
+				var p upstream.InvoiceItemPage
+				if err := c.get(path+"?page=1&per_page=5", &p); err != nil {
+					return err
+				}
+				n.Items.TotalCount = total(p.Meta)
+				n.Items.Nodes = make([]floorFullItem, len(p.InvoiceItems))
+				for j, it := range p.InvoiceItems {
+					n.Items.Nodes[j] = floorFullItem{Product: optional(it.Product), Description: optional(it.Description), Amount: optional(it.Amount),
+						Duration: floorFloat(it.Duration), StartTime: floorTime(it.StartTime), EndTime: floorTime(it.EndTime)}
+				}
+				return nil
+			})
+		}
+		return all(calls...)
+	}
 }

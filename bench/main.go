@@ -9,6 +9,7 @@
 //	go run ./bench                                 # the full benchmark (~4 min); writes bench/results.md
 //	go run ./bench -quick                          # a short run (~1 min)
 //	go run ./bench -only floor                     # the issue-12 queries beside the floor (~5 min)
+//	go run ./bench -only floor-latency -rounds 4   # only its one-client 20 ms rows (light on CPU)
 //	go run ./bench soak -duration 60s -clients 200 # 5% 5xx + 1% 429 injected upstream
 //	go run ./bench floor -upstream URL             # the floor alone (the benchmark starts it itself)
 package main
@@ -82,7 +83,7 @@ type benchConfig struct {
 }
 
 // suites are what -only may name.
-var suites = []string{"canonical", "floor", "cache", "cache-rss", "warm"}
+var suites = []string{"canonical", "floor", "floor-latency", "cache", "cache-rss", "warm"}
 
 // runs reports whether the run includes the suite.
 func (c benchConfig) runs(suite string) bool {
@@ -109,7 +110,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 	serverEnv := fs.String("server-env", "", "extra environment for the server in every mode, comma-separated (e.g. GOGC=400)")
 	fs.Int64Var(&c.PDFSize, "pdf-size", 50<<20, "PDF size for the streaming-memory measurement, bytes (0: skip)")
 	fs.StringVar(&c.Token, "token", "bench-token", "bearer token the load sends (a sandbox account)")
-	fs.StringVar(&c.Only, "only", "", "the suites to run, comma-separated: canonical (the canonical queries, naive beside, the PDF), floor (the issue-12 queries beside the floor), cache (the cache's CPU per cold query), cache-rss (its memory under a 10,000-invoice workload), warm (the warm dashboard); empty: all")
+	fs.StringVar(&c.Only, "only", "", "the suites to run, comma-separated: canonical (the canonical queries, naive beside, the PDF), floor (the issue-12 queries beside the floor), floor-latency (only its one-client 20 ms rows: the 7- and 27-call dashboards beside their floor), cache (the cache's CPU per cold query), cache-rss (its memory under a 10,000-invoice workload), warm (the warm dashboard); empty: all")
 	fs.Int64Var(&c.RSSBudget, "rss-budget", 64<<20, "CACHE_BYTES of the cache's memory workload")
 	fs.IntVar(&c.RSSInvoices, "rss-invoices", 10_000, "issued invoices the cache's memory workload loads (24 a token)")
 	fs.BoolVar(&c.RSSFiles, "rss-files", true, "the memory workload also loads each invoice's CSV and PDF (their byteSize), which the cache keeps up to CACHE_FILE_MAX_BYTES")

@@ -413,7 +413,7 @@ func machineInfo(ctx context.Context) []string {
 
 // features says which of the server's features the scenarios ran with.
 func (c benchConfig) features() string {
-	if !c.runs("canonical") && !c.runs("floor") {
+	if !c.runs("canonical") && !c.runs("floor") && !c.runs("floor-latency") {
 		return ""
 	}
 	if !c.Cold {
