@@ -20,14 +20,22 @@ func TestRingServesTheLastValueOrNothing(t *testing.T) {
 		budget         int64
 		maxEntry, keys int
 		maxValue       int
+		admission      bool
 	}{
-		{96 << 10, 16 << 10, 300, 3000}, // one shard: the ring wraps
-		{1 << 20, 16 << 10, 300, 3000},  // 16 shards
-		{1 << 20, 1 << 20, 6000, 60},    // small entries: the index's share evicts before the ring is full size, then it grows
+		{96 << 10, 16 << 10, 300, 3000, false}, // one shard: the ring wraps
+		{1 << 20, 16 << 10, 300, 3000, false},  // 16 shards
+		{1 << 20, 1 << 20, 6000, 60, false},    // small entries: the index's share evicts before the ring is full size, then it grows
+		// The same with probation rings: entries set with and without admit, reads that promote and reads that do not.
+		{96 << 10, 16 << 10, 300, 3000, true},
+		{1 << 20, 16 << 10, 300, 3000, true},
+		{1 << 20, 1 << 20, 6000, 60, true},
 	} {
 		budget := c.budget
-		t.Run(fmt.Sprint(budget, "/", c.keys), func(t *testing.T) {
+		t.Run(fmt.Sprint(budget, "/", c.keys, "/admission=", c.admission), func(t *testing.T) {
 			s := newSlab(budget, c.maxEntry)
+			if c.admission {
+				s = newAdmittingSlab(budget, c.maxEntry)
+			}
 			r := rand.New(rand.NewPCG(1, uint64(budget)))
 			model := map[memKey][]byte{}
 			keys := make([]memKey, c.keys)
@@ -48,19 +56,19 @@ func TestRingServesTheLastValueOrNothing(t *testing.T) {
 				case 1, 2, 3, 4:
 					v := bytes.Repeat([]byte{byte(op)}, r.IntN(c.maxValue))
 					v = fmt.Appendf(v, "#%d", op)
-					if s.set(&k, v, 0, false) {
+					if s.set(&k, v, 0, false, r.IntN(2) == 0) {
 						model[k] = v
 						last = k
 					} else {
 						delete(model, k)
 					}
 				default:
-					got, _, ok := s.get(&k)
+					got, _, ok := s.get(&k, r.IntN(2) == 0)
 					if want, kept := model[k]; ok && (!kept || !bytes.Equal(got, want)) {
 						t.Fatalf("op %d: read %d bytes ending %q, want %d bytes ending %q (kept %v)", op, len(got), tail(got), len(want), tail(want), kept)
 					}
 				}
-				if _, ok := model[last]; ok && !s.has(&last) {
+				if _, ok := model[last]; ok && !s.has(&last, false) {
 					t.Fatalf("op %d: the entry written last is gone", op)
 				}
 				if b := s.bytes(); b > uint64(budget) {
@@ -123,23 +131,23 @@ func TestRingGrowsAfterTheIndexEvicted(t *testing.T) {
 	value := func(i int) []byte { return fmt.Appendf(bytes.Repeat([]byte{'.'}, i/10_000*300), "value %d", i) }
 	for i := range 10_000 { // small entries: the index's share fills first
 		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
-		s.set(&k, value(i), 0, false)
+		s.set(&k, value(i), 0, false, true)
 	}
-	before := len(sh.ring)
-	if sh.head == 0 || before == sh.maxRing {
-		t.Fatalf("head %d, ring %d of %d: the index did not evict before the ring reached full size", sh.head, before, sh.maxRing)
+	before := len(sh.main.buf)
+	if sh.main.head == 0 || before == sh.main.max {
+		t.Fatalf("head %d, ring %d of %d: the index did not evict before the ring reached full size", sh.main.head, before, sh.main.max)
 	}
 	for i := 10_000; i < 12_000; i++ { // larger ones: the ring grows with its head moved
 		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
-		s.set(&k, value(i), 0, false)
+		s.set(&k, value(i), 0, false, true)
 	}
-	if len(sh.ring) == before {
+	if len(sh.main.buf) == before {
 		t.Fatal("the ring did not grow")
 	}
 	found := 0
 	for i := range 12_000 {
 		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
-		if got, _, ok := s.get(&k); ok {
+		if got, _, ok := s.get(&k, false); ok {
 			found++
 			if !bytes.Equal(got, value(i)) {
 				t.Fatalf("entry %d reads %q", i, tail(got))

@@ -75,6 +75,9 @@ type Cache struct {
 	// XChaCha20-Poly1305's set-up) is the dearest part of a token's view, and
 	// a token comes back request after request.
 	seals *lru.Cache[string, cipher.AEAD]
+	// seen remembers recent tokens for admission (slab.go): whose request
+	// comes back is no longer a one-off.
+	seen seenTokens
 }
 
 // Source says where Load found a value.
@@ -117,13 +120,14 @@ func New(o Options) (*Cache, error) {
 		maxEntryBytes: o.MaxEntryBytes,
 		shared:        o.Shared,
 		sharedTTL:     o.SharedTTL,
-		mem:           newSlab(o.MaxBytes, o.MaxEntryBytes),
+		seen:          newSeenTokens(o.MaxBytes),
 		seals:         must(lru.New[string, cipher.AEAD](sealMemo)),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "oceangraph_cache_lookups_total",
 			Help: "Lookups of the immutable-data cache, by where the value came from (upstream is a miss).",
 		}, []string{"source"}),
 	}
+	c.mem = newAdmittingSlab(o.MaxBytes-int64(c.seen.bytes()), o.MaxEntryBytes)
 	c.macs.New = func() any { return &keyedHash{mac: hmac.New(sha256.New, c.secret)} }
 	if o.Registerer != nil {
 		bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -152,13 +156,16 @@ func must[T any](v T, err error) T {
 
 // Bytes is what the in-process tier takes of the Go heap (its rings and
 // indexes, all pointer-free), as its byte budget counts it.
-func (c *Cache) Bytes() uint64 { return c.mem.bytes() }
+func (c *Cache) Bytes() uint64 { return c.mem.bytes() + c.seen.bytes() }
 
 // Token is the cache as one token sees it.
 type Token struct {
 	c     *Cache
 	token string
 	key   string
+	// returning: an earlier request of this token was seen (Cache.seen), so
+	// its entries are admitted to the main rings.
+	returning bool
 
 	sealOnce sync.Once
 	aead     cipher.AEAD
@@ -177,7 +184,7 @@ func (c *Cache) For(token string) *Token {
 	m := c.macs.Get().(*keyedHash)
 	key := shared.TokenKeyWith(m.mac, token)
 	c.macs.Put(m)
-	return &Token{c: c, token: token, key: key}
+	return &Token{c: c, token: token, key: key, returning: c.seen.visit(key)}
 }
 
 // sealer is the token's XChaCha20-Poly1305, derived (HKDF-SHA256 of the server
@@ -271,14 +278,14 @@ func (t *Token) GetCounted(ctx context.Context, name string) ([]byte, Source, bo
 // InMemory reports whether this replica's memory holds name: a hit that costs nothing, not even Redis.
 func (t *Token) InMemory(name string) bool {
 	k := t.keyOf(name)
-	return t.c.mem.has(&k.mem)
+	return t.c.mem.has(&k.mem, t.returning)
 }
 
 // Put stores data under name in both tiers, unless memory already holds the same bytes.
 func (t *Token) Put(ctx context.Context, name string, data []byte, ttl time.Duration) {
 	k := t.keyOf(name)
 	same := false
-	t.c.mem.view(&k.mem, func(v []byte, sealed bool) { same = !sealed && bytes.Equal(v, data) })
+	t.c.mem.view(&k.mem, t.returning, func(v []byte, sealed bool) { same = !sealed && bytes.Equal(v, data) })
 	if same {
 		return
 	}
@@ -348,7 +355,7 @@ func (t *Token) Forget(ctx context.Context, name string) {
 
 // fromMemory is the in-process tier's value of k (a copy), opened if it is kept sealed.
 func (t *Token) fromMemory(k *entryKey) ([]byte, bool) {
-	data, sealed, ok := t.c.mem.get(&k.mem)
+	data, sealed, ok := t.c.mem.get(&k.mem, t.returning)
 	if !ok || !sealed {
 		return data, ok
 	}
@@ -372,10 +379,11 @@ func (t *Token) lookup(ctx context.Context, k *entryKey) ([]byte, Source, bool) 
 	if err != nil {
 		return nil, Upstream, false // another token's, tampered or stale-format: a miss, never an error
 	}
+	// Another replica or an earlier process stored it: the token is back.
 	if keepSealed {
-		t.c.mem.set(&k.mem, sealed, ttl, true)
+		t.c.mem.set(&k.mem, sealed, ttl, true, true)
 	} else {
-		t.c.mem.set(&k.mem, data, ttl, false)
+		t.c.mem.set(&k.mem, data, ttl, false, true)
 	}
 	return data, Shared, true
 }
@@ -392,9 +400,9 @@ func (t *Token) store(ctx context.Context, k *entryKey, data []byte, ttl time.Du
 		sealed = t.seal(key, data, ttl, keepSealed)
 	}
 	if keepSealed {
-		t.c.mem.set(&k.mem, sealed, ttl, true)
+		t.c.mem.set(&k.mem, sealed, ttl, true, t.returning)
 	} else {
-		t.c.mem.set(&k.mem, data, ttl, false)
+		t.c.mem.set(&k.mem, data, ttl, false, t.returning)
 	}
 	if t.c.shared == nil {
 		return
@@ -463,7 +471,7 @@ func (t *Token) open(key string, sealed []byte) (data []byte, ttl time.Duration,
 func (t *Token) AddMembers(ctx context.Context, name string, members []string, limit int) {
 	k := t.setKeyOf(name)
 	all := false
-	inMemory := t.c.mem.view(&k.mem, func(v []byte, sealed bool) { all = !sealed && hasAll(v, members) })
+	inMemory := t.c.mem.view(&k.mem, t.returning, func(v []byte, sealed bool) { all = !sealed && hasAll(v, members) })
 	if all {
 		return
 	}
@@ -473,7 +481,7 @@ func (t *Token) AddMembers(ctx context.Context, name string, members []string, l
 			base, _, _, _ = t.open(t.sharedKey(&k), sealed)
 		}
 	}
-	merged := t.mergeIntoMemory(&k, base, members, limit)
+	merged := t.mergeIntoMemory(&k, base, members, limit, t.returning || base != nil)
 	if merged != nil && t.c.shared != nil && len(merged) <= t.c.maxEntryBytes {
 		key := t.sharedKey(&k)
 		_ = t.c.shared.Set(ctx, key, t.seal(key, merged, 0, false), t.c.sharedTTL)
@@ -485,7 +493,7 @@ func (t *Token) AddMembers(ctx context.Context, name string, members []string, l
 func (t *Token) HasMember(ctx context.Context, name, member string) bool {
 	k := t.setKeyOf(name)
 	found := false
-	t.c.mem.view(&k.mem, func(v []byte, sealed bool) { found = !sealed && hasMember(v, member) })
+	t.c.mem.view(&k.mem, t.returning, func(v []byte, sealed bool) { found = !sealed && hasMember(v, member) })
 	if found {
 		return true
 	}
@@ -501,15 +509,15 @@ func (t *Token) HasMember(ctx context.Context, name, member string) bool {
 	if err != nil || !hasMember(data, member) {
 		return false
 	}
-	t.mergeIntoMemory(&k, data, nil, 0) // the next AddMembers trims it to its limit
+	t.mergeIntoMemory(&k, data, nil, 0, true) // the next AddMembers trims it to its limit
 	return true
 }
 
 // mergeIntoMemory makes memory's set k the union of itself, base and
-// members, and returns it; nil when memory already held them all.
-func (t *Token) mergeIntoMemory(k *entryKey, base []byte, members []string, limit int) []byte {
+// members, and returns it; nil when memory already held them all. admit is slab.set's.
+func (t *Token) mergeIntoMemory(k *entryKey, base []byte, members []string, limit int, admit bool) []byte {
 	var merged []byte
-	t.c.mem.update(&k.mem, func(cur []byte, found bool) ([]byte, bool) {
+	t.c.mem.update(&k.mem, admit, func(cur []byte, found bool) ([]byte, bool) {
 		grown, grew := addMembers(cur, base, members, limit)
 		if grew {
 			merged = grown

@@ -141,7 +141,8 @@ func TestEvictionKeepsTheByteBudget(t *testing.T) {
 	const budget = 1 << 20
 	c := newCache(t, tokencache.Options{MaxBytes: budget, Registerer: reg})
 	ctx := context.Background()
-	tk := c.For("tok")
+	c.For("tok")       // the token's first request: its entries would stay in probation
+	tk := c.For("tok") // a returning token's fill the main rings
 	page := bytes.Repeat([]byte("x"), 10<<10)
 	for i := range 1000 { // 10 MB of entries through a 1 MiB cache
 		if _, _, err := tk.Load(ctx, fmt.Sprint("page-", i), 0, func(context.Context) ([]byte, error) { return page, nil }); err != nil {
@@ -467,5 +468,51 @@ func TestASetInMemoryOnlyIsFoundAndNotCrossed(t *testing.T) {
 	}
 	if c.For("alice").HasMember(ctx, "issued", "a") || c.For("alice").HasMember(ctx, "issued", "a1\na2") {
 		t.Fatal("a prefix or a joined pair of members counts as a member")
+	}
+}
+
+// TestOneRequestTokensHoldOnlyProbation: a flood of tokens seen once each (the
+// cold bench: a fresh token a request) offers the cache four times its budget
+// and holds at most a tenth of it (the probation rings), while a token whose
+// second request comes finds its entries and keeps them through the next flood.
+func TestOneRequestTokensHoldOnlyProbation(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	const budget = 4 << 20
+	c := newCache(t, tokencache.Options{MaxBytes: budget, Registerer: reg})
+	ctx := context.Background()
+	page := bytes.Repeat([]byte("x"), 700) // an issued set or a summary
+	l := &loader{value: string(page)}
+	flood := func(from int) {
+		for i := from; i < from+8000; i++ { // 8,000 tokens × 3 entries × 700 B: 4× the budget
+			tk := c.For(fmt.Sprint("one-off-", i))
+			for _, name := range []string{"issued", "summary/a", "items/a"} {
+				if _, _, err := tk.Load(ctx, name, 0, l.load); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	user := c.For("user")
+	for _, name := range []string{"issued", "summary/a", "items/a"} {
+		if _, src, _ := user.Load(ctx, name, 0, l.load); src != tokencache.Upstream {
+			t.Fatalf("the user's first %s: %v, want upstream", name, src)
+		}
+	}
+	flood(0)
+	if held := metricValue(t, reg, "oceangraph_cache_bytes"); held > budget/10 {
+		t.Fatalf("one-request tokens hold %v bytes of a %d budget, want at most a tenth", held, budget)
+	}
+	last := c.For("one-off-7999") // its second request, just after its first
+	if _, src, _ := last.Load(ctx, "summary/a", 0, l.load); src != tokencache.Memory {
+		t.Fatalf("a token's second request right after its first: %v, want memory", src)
+	}
+	flood(8000)
+	again := c.For("one-off-7999") // its third, after another flood: promoted by the second's hit
+	if _, src, _ := again.Load(ctx, "summary/a", 0, l.load); src != tokencache.Memory {
+		t.Fatalf("a returning token's entry after another flood: %v, want memory (kept in the main rings)", src)
+	}
+	if _, src, _ := c.For("user").Load(ctx, "items/a", 0, l.load); src != tokencache.Upstream {
+		// The user's first request's entries were in probation; the flood churned them out.
+		t.Fatalf("an entry seen by one request only, after two floods of 4× the budget: %v, want upstream", src)
 	}
 }
