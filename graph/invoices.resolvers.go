@@ -48,6 +48,7 @@ func (r *queryResolver) Invoices(ctx context.Context, first *int, after *string,
 		func(cursor string, n *model.Invoice) *model.InvoiceEdge {
 			return &model.InvoiceEdge{Cursor: cursor, Node: n}
 		})
+	startListedInvoiceCalls(ctx, conn.Nodes)
 	if sink.preview != nil {
 		conn.Preview = model.PreviewFromList(sink.preview)
 	}
