@@ -12,20 +12,25 @@ import (
 // becomes the cache plus (1 + GOGC/100) times the rest of the live heap, so
 // the cache costs its budget and collections come as often as without it.
 
-// minOtherHeap is the floor of the rest of the live heap in the sum, as the
-// runtime's own minimum heap (4 MiB) keeps a nearly empty heap from collecting constantly.
-const minOtherHeap = 4 << 20
+// heapMinimum is the runtime's own floor of the heap goal at GOGC=100 (it
+// scales with GOGC: 16 MiB at 400), which keeps a nearly empty heap from
+// collecting constantly. The adapter floors the rest of the goal at the same
+// figure, so that a small live heap beside the cache gets the goal it would
+// get without one, and the cache costs its bytes, not its bytes and a floor.
+const heapMinimum = 4 << 20
 
-// gcPercentFor is the GOGC that puts the heap goal at cache + (1+percent/100) × (live - cache).
+// gcPercentFor is the GOGC that puts the heap goal at
+// cache + max((1+percent/100) × (live - cache), heapMinimum × percent/100).
 func gcPercentFor(percent int, live, cache uint64) int {
-	if live == 0 {
+	if live == 0 || cache == 0 {
 		return percent
 	}
-	other := max(live-min(cache, live), minOtherHeap)
-	if other >= live {
+	cache = min(cache, live)
+	goal := cache + max((live-cache)*uint64(100+percent)/100, heapMinimum*uint64(percent)/100)
+	if goal >= live*uint64(100+percent)/100 {
 		return percent
 	}
-	return max(int(uint64(percent)*other/live), 1)
+	return max(int(100*goal/live)-100, 1)
 }
 
 type gcAdapter struct {

@@ -16,8 +16,11 @@ func TestGCPercentDiscountsTheCache(t *testing.T) {
 		{"no cache", 40 * MiB, 0, 400},
 		{"not measured yet", 0, 10 * MiB, 400},
 		{"a full 64 MiB cache beside 16 MiB", 80 * MiB, 64 * MiB, 80},     // goal 64 + 5×16 = 144 MiB, not 400 MiB
-		{"the cache counted above the live heap", 20 * MiB, 30 * MiB, 80}, // the rest floored at 4 MiB
+		{"the cache counted above the live heap", 20 * MiB, 30 * MiB, 80}, // the goal floored at 16 MiB over it
 		{"a small cache", 100 * MiB, 4 * MiB, 384},
+		// The rest under the runtime's own floor (16 MiB at 400): goal 4 + 16 = 20 MiB, what 2 MiB
+		// without a cache gets plus the cache (the floor at 4 MiB of the rest made it 22).
+		{"a small heap beside the cache", 6 * MiB, 4 * MiB, 233},
 	} {
 		if got := gcPercentFor(400, tc.live, tc.cache); got != tc.want {
 			t.Errorf("%s: GOGC %d for live %d MiB with a %d MiB cache, want %d", tc.name, got, tc.live/MiB, tc.cache/MiB, tc.want)
