@@ -290,7 +290,9 @@ func newLoader[K comparable, V any](naive bool, call func(ctx context.Context, k
 		}
 		return results
 	}
-	options := []dataloader.Option[K, V]{dataloader.WithBatchCapacity[K, V](1)}
+	// A batch of one key takes one request: the default input capacity (1,000)
+	// would make each Load a batcher with an 8 KB channel buffer, live for the call.
+	options := []dataloader.Option[K, V]{dataloader.WithBatchCapacity[K, V](1), dataloader.WithInputCapacity[K, V](1)}
 	if naive {
 		options = append(options, dataloader.WithCache[K, V](&dataloader.NoCache[K, V]{}))
 	}

@@ -1,8 +1,10 @@
 package graph
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -210,5 +212,23 @@ func TestListedVolumesArePrimed(t *testing.T) {
 		}
 		slices.Sort(want)
 		assertCalls(t, fmt.Sprintf("list then by id (by-id loader first: %v)", byIDFirst), stub.calls(), want)
+	}
+}
+
+// TestALoadMakesNoSpareBatchInput: every batch holds one key, so a Load's
+// batcher needs room for one request, not dataloader's default 1,000 (an
+// 8 KB channel buffer a Load, held for the whole upstream call).
+func TestALoadMakesNoSpareBatchInput(t *testing.T) {
+	l := newLoader(false, func(_ context.Context, k int) (int, error) { return k, nil })
+	ctx := context.Background()
+	const n = 2000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range n { // a batcher each (no token in ctx: each answers an error, which costs the same)
+		_, _ = load(ctx, l, i)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 4096 {
+		t.Fatalf("%d bytes allocated a Load, want at most 4 KiB (a batcher sized for one request; 10 KB with the default)", per)
 	}
 }
