@@ -119,6 +119,9 @@ func TestOnlyPicksSuitesAndTheirFile(t *testing.T) {
 	if c, _ := parseBenchFlags(nil); !c.runs("canonical") || !c.runs("cache-rss") || c.Out != "bench/results.md" || !c.Cold {
 		t.Errorf("no flags: %+v, want every suite, cold, into bench/results.md", c)
 	}
+	if c, _ := parseBenchFlags([]string{"-only", "floor-latency"}); !c.runs("floor-latency") || c.runs("floor") || c.Out != "bench/floor-latency-results.md" {
+		t.Errorf("-only floor-latency: runs floor-latency %v floor %v, out %q; want only the floor suite's 20 ms rows", c.runs("floor-latency"), c.runs("floor"), c.Out)
+	}
 	if _, err := parseBenchFlags([]string{"-only", "flor"}); err == nil {
 		t.Error("-only flor: no error")
 	}
