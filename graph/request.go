@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -108,7 +109,16 @@ func callUpstream(ctx context.Context, call func(ctx context.Context) error) err
 	case <-ctx.Done():
 		return &upstream.Error{Kind: upstream.KindTransport, Err: ctx.Err()}
 	}
-	defer func() { <-s.slots }()
+	defer func() {
+		<-s.slots
+		// A call waiting for a slot took this one (the buffer is full again):
+		// let it send its request before this goroutine hands its answer on,
+		// or the answer's readers (resolvers, gqlgen's marshalling) run first
+		// and the waiting call, next on the request's critical path, after them.
+		if len(s.slots) == cap(s.slots) {
+			runtime.Gosched()
+		}
+	}()
 	return call(upstream.WithToken(ctx, s.token))
 }
 
