@@ -200,6 +200,9 @@ func TestInlineInvoiceFieldsShareTheRound(t *testing.T) {
 		{"a billing history entry's invoice",
 			`{ billingHistory(first: 2) { nodes { invoice { amount items(first: 1) { nodes { amount } } } } } }`,
 			"/v2/customers/my/billing_history"},
+		{"a billing history entry's invoice, through edges",
+			`{ billingHistory(first: 2) { edges { node { invoice { amount items(first: 1) { nodes { amount } } } } } } }`,
+			"/v2/customers/my/billing_history"},
 		{"the preview by uuid",
 			`{ invoice(uuid: "preview") { updatedAt summary { amount } } }`, ""},
 	} {

@@ -22,7 +22,6 @@ import (
 	"errors"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/oceangraph/oceangraph/graph/model"
 	"github.com/oceangraph/oceangraph/upstream"
@@ -158,22 +157,10 @@ func readsSummaryInLine(inv *model.Invoice, fields []graphql.CollectedField) boo
 func entryInvoiceFields(ctx context.Context) []graphql.CollectedField {
 	opCtx := graphql.GetOperationContext(ctx)
 	var fields []graphql.CollectedField
-	invoicesOf := func(entry ast.SelectionSet) {
-		for _, f := range graphql.CollectFields(opCtx, entry, []string{"BillingHistoryEntry"}) {
+	for _, set := range nodeSelections(opCtx, graphql.CollectFieldsCtx(ctx, nil), "BillingHistoryEdge") {
+		for _, f := range graphql.CollectFields(opCtx, set, []string{"BillingHistoryEntry"}) {
 			if f.Name == "invoice" {
 				fields = append(fields, graphql.CollectFields(opCtx, f.Selections, []string{"Invoice"})...)
-			}
-		}
-	}
-	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
-		switch f.Name {
-		case "nodes":
-			invoicesOf(f.Selections)
-		case "edges":
-			for _, g := range graphql.CollectFields(opCtx, f.Selections, []string{"BillingHistoryEdge"}) {
-				if g.Name == "node" {
-					invoicesOf(g.Selections)
-				}
 			}
 		}
 	}

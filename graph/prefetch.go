@@ -59,20 +59,27 @@ func startListedInvoiceCalls(ctx context.Context, nodes []*model.Invoice) {
 // nodes and edges { node }.
 func listedInvoiceFields(opCtx *graphql.OperationContext, connection []graphql.CollectedField) []graphql.CollectedField {
 	var fields []graphql.CollectedField
-	onInvoice := func(set ast.SelectionSet) {
+	for _, set := range nodeSelections(opCtx, connection, "InvoiceEdge") {
 		fields = append(fields, graphql.CollectFields(opCtx, set, []string{"Invoice"})...)
 	}
+	return fields
+}
+
+// nodeSelections are the selection sets a connection's fields make on its
+// nodes: under nodes, and under edges { node } (edgeType names the edge).
+func nodeSelections(opCtx *graphql.OperationContext, connection []graphql.CollectedField, edgeType string) []ast.SelectionSet {
+	var sets []ast.SelectionSet
 	for _, f := range connection {
 		switch f.Name {
 		case "nodes":
-			onInvoice(f.Selections)
+			sets = append(sets, f.Selections)
 		case "edges":
-			for _, e := range graphql.CollectFields(opCtx, f.Selections, []string{"InvoiceEdge"}) {
+			for _, e := range graphql.CollectFields(opCtx, f.Selections, []string{edgeType}) {
 				if e.Name == "node" {
-					onInvoice(e.Selections)
+					sets = append(sets, e.Selections)
 				}
 			}
 		}
 	}
-	return fields
+	return sets
 }

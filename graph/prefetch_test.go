@@ -21,6 +21,7 @@ import (
 // resolves before that invoice's summary and items fields, until the
 // upstream has received every per-invoice request (or a deadline passes).
 type holdFirstInvoice struct {
+	path    string // the first invoice's uuid field
 	arrived <-chan struct{}
 	seen    func() int
 	// seenAtDeadline is how many had arrived when the deadline passed (-1: it did not).
@@ -31,7 +32,7 @@ func (*holdFirstInvoice) ExtensionName() string                   { return "hold
 func (*holdFirstInvoice) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (h *holdFirstInvoice) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
-	if graphql.GetFieldContext(ctx).Path().String() == "invoices.nodes[0].uuid" {
+	if graphql.GetFieldContext(ctx).Path().String() == h.path {
 		select {
 		case <-h.arrived:
 		case <-time.After(10 * time.Second): // a failure, not a timing: the calls never came
@@ -47,33 +48,38 @@ func (h *holdFirstInvoice) InterceptField(ctx context.Context, next graphql.Reso
 // (before this change, the held invoice's two never came while it was held).
 func TestListedInvoiceCallsStartWithTheList(t *testing.T) {
 	const perInvoice = 6 // 3 invoices × (summary + items page)
-	sb := sandbox.New(sandbox.Options{Seed: 1})
-	arrived := make(chan struct{})
-	var mu sync.Mutex
-	seen := 0
-	upstreamHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v2/customers/my/invoices/") {
-			mu.Lock()
-			if seen++; seen == perInvoice {
-				close(arrived)
+	for _, c := range []struct{ query, held string }{
+		{`{ invoices(first: 3) { nodes { uuid summary { amount } items(first: 2) { nodes { amount } } } } }`, "invoices.nodes[0].uuid"},
+		{`{ invoices(first: 3) { edges { node { uuid summary { amount } items(first: 2) { nodes { amount } } } } } }`, "invoices.edges[0].node.uuid"},
+	} {
+		sb := sandbox.New(sandbox.Options{Seed: 1})
+		arrived := make(chan struct{})
+		var mu sync.Mutex
+		seen := 0
+		upstreamHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/v2/customers/my/invoices/") {
+				mu.Lock()
+				if seen++; seen == perInvoice {
+					close(arrived)
+				}
+				mu.Unlock()
 			}
-			mu.Unlock()
+			sb.ServeHTTP(w, r)
+		})
+		hold := &holdFirstInvoice{path: c.held, arrived: arrived, seen: func() int { mu.Lock(); defer mu.Unlock(); return seen }}
+		hold.seenAtDeadline.Store(-1)
+		h := newHarness(t, upstreamHandler, func(c *Config) { c.Extensions = append(c.Extensions, hold) })
+		h.sandbox = sb
+		resp := h.post(c.query, nil)
+		if len(resp.Errors) > 0 {
+			t.Fatalf("errors: %+v", resp.Errors)
 		}
-		sb.ServeHTTP(w, r)
-	})
-	hold := &holdFirstInvoice{arrived: arrived, seen: func() int { mu.Lock(); defer mu.Unlock(); return seen }}
-	hold.seenAtDeadline.Store(-1)
-	h := newHarness(t, upstreamHandler, func(c *Config) { c.Extensions = append(c.Extensions, hold) })
-	h.sandbox = sb
-	resp := h.post(`{ invoices(first: 3) { nodes { uuid summary { amount } items(first: 2) { nodes { amount } } } } }`, nil)
-	if len(resp.Errors) > 0 {
-		t.Fatalf("errors: %+v", resp.Errors)
-	}
-	if n := hold.seenAtDeadline.Load(); n >= 0 {
-		t.Fatalf("only %d of the %d per-invoice requests were made while the first invoice's fields waited", n, perInvoice)
-	}
-	if calls := h.upstreamCalls(); len(calls) != 1+perInvoice {
-		t.Errorf("%d upstream calls, want %d: %q", len(calls), 1+perInvoice, calls)
+		if n := hold.seenAtDeadline.Load(); n >= 0 {
+			t.Fatalf("only %d of the %d per-invoice requests were made while the first invoice's fields waited", n, perInvoice)
+		}
+		if calls := h.upstreamCalls(); len(calls) != 1+perInvoice {
+			t.Errorf("%d upstream calls, want %d: %q", len(calls), 1+perInvoice, calls)
+		}
 	}
 }
 
