@@ -230,7 +230,7 @@ func (r rssResult) targets() []target {
 	if r.Files {
 		name += " + CSV and PDF"
 	}
-	name += fmt.Sprintf(", %d clients): server peak RSS with CACHE_BYTES=%s", r.Workers, mb(r.Budget))
+	name += fmt.Sprintf(", %d clients): server peak RSS with CACHE_BYTES=%s", r.Workers, mib(r.Budget))
 	t := target{Name: name, Want: "<= the same workload's peak RSS with CACHE_BYTES=0 + the budget", Command: "go run ./bench -only cache-rss"}
 	switch {
 	case r.Problem != "":
@@ -240,7 +240,7 @@ func (r rssResult) targets() []target {
 		t.Measured, t.Met = true, r.On.HWM <= limit
 		t.Got = fmt.Sprintf("%s (limit %s = %s + %s); the cache held %s of its %s at the end (oceangraph_cache_bytes), %.0f entries loaded, %.0f hits; "+
 			"loaded again afterwards, the first token's newest invoice cost %d upstream calls and %d cache hits, the last token's %d and %d; %d requests, %d upstream calls, %v (without the cache %d calls, %v)",
-			mb(r.On.HWM), mb(limit), mb(r.Off.HWM), mb(r.Budget), mb(int64(r.On.Cache.Bytes)), mb(r.Budget), r.On.Cache.Misses(), r.On.Cache.Hits(),
+			mib(r.On.HWM), mib(limit), mib(r.Off.HWM), mib(r.Budget), mib(int64(r.On.Cache.Bytes)), mib(r.Budget), r.On.Cache.Misses(), r.On.Cache.Hits(),
 			r.FirstCost.UpstreamCalls, r.FirstCost.CacheHits, r.LastCost.UpstreamCalls, r.LastCost.CacheHits,
 			r.On.Requests, r.On.Calls, r.On.Took.Round(time.Second), r.Off.Calls, r.Off.Took.Round(time.Second))
 	}

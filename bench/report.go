@@ -150,16 +150,16 @@ func (rep report) canonicalTargets() []target {
 				Met: clean && r.Load.RPS() >= 3000, Measured: true},
 			target{Name: "volumes(first:20) at 0ms: p99", Want: "<= 25ms",
 				Got: ms(r.Load.Quantile(0.99)).String(), Met: clean && r.Load.Quantile(0.99) <= 25*time.Millisecond, Measured: true},
-			target{Name: "volumes(first:20) at 0ms: server peak RSS", Want: "<= 100 MB",
-				Got: mb(r.PeakRSS), Met: r.PeakRSS > 0 && r.PeakRSS <= 100<<20, Measured: true},
+			target{Name: "volumes(first:20) at 0ms: server peak RSS", Want: "<= 100 MiB",
+				Got: mib(r.PeakRSS), Met: r.PeakRSS > 0 && r.PeakRSS <= 100<<20, Measured: true},
 		)
 	}
 	if rep.PDF.Size > 0 {
-		t := target{Name: fmt.Sprintf("streaming a %s PDF: server RSS growth", mb(rep.PDF.Size)), Want: "<= 10 MB"}
+		t := target{Name: fmt.Sprintf("streaming a %s PDF: server RSS growth", mib(rep.PDF.Size)), Want: "<= 10 MiB"}
 		if rep.PDF.Problem == "" {
 			t.Measured, t.Met = true, rep.PDF.Growth() <= 10<<20
-			t.Got = fmt.Sprintf("%s (RSS %s before, peak %s; %s in %v via %s)", mb(rep.PDF.Growth()),
-				mb(rep.PDF.BaseRSS), mb(rep.PDF.PeakRSS), mb(rep.PDF.Bytes), rep.PDF.Took.Round(time.Millisecond), rep.PDF.Via)
+			t.Got = fmt.Sprintf("%s (RSS %s before, peak %s; %s in %v via %s)", mib(rep.PDF.Growth()),
+				mib(rep.PDF.BaseRSS), mib(rep.PDF.PeakRSS), mib(rep.PDF.Bytes), rep.PDF.Took.Round(time.Millisecond), rep.PDF.Via)
 		} else {
 			t.Got = "not measured: " + rep.PDF.Problem
 		}
@@ -218,7 +218,7 @@ func (r row) cells() []string {
 		r.Latency.String(), r.Mode, r.Query.Name, fmt.Sprint(r.Clients), calls,
 		ms(r.Load.Quantile(0.5)).String(), ms(r.Load.Quantile(0.95)).String(), ms(r.Load.Quantile(0.99)).String(),
 		fmt.Sprintf("%.0f", r.Load.RPS()), fmt.Sprintf("%.2f", r.CPU), r.CPUPerRequest.Round(time.Microsecond).String(),
-		mb(r.PeakRSS), fmt.Sprintf("%.2f + %.2f", r.SandboxCPU, r.LoadGenCPU), errs, r.Cache.String(),
+		mib(r.PeakRSS), fmt.Sprintf("%.2f + %.2f", r.SandboxCPU, r.LoadGenCPU), errs, r.Cache.String(),
 	}
 }
 
@@ -331,8 +331,8 @@ func (rep report) markdown() string {
 			name string
 			rssRun
 		}{{"CACHE_BYTES=0", r.Off}, {fmt.Sprintf("CACHE_BYTES=%d", r.Budget), r.On}} {
-			fmt.Fprintf(&b, "| %s | %d | %d | %v | %s | %s | %s | %s, %s |\n", run.name, run.Requests, run.Calls, run.Took.Round(time.Second), mb(run.Base), mb(run.HWM), run.Cache,
-				mb(int64(run.Cache.HeapInuse)), mb(int64(run.Cache.NextGC)))
+			fmt.Fprintf(&b, "| %s | %d | %d | %v | %s | %s | %s | %s, %s |\n", run.name, run.Requests, run.Calls, run.Took.Round(time.Second), mib(run.Base), mib(run.HWM), run.Cache,
+				mib(int64(run.Cache.HeapInuse)), mib(int64(run.Cache.NextGC)))
 		}
 	}
 	if rep.Warm.Duration > 0 {
@@ -433,7 +433,8 @@ func ms(d time.Duration) time.Duration {
 	return d.Round(10 * time.Microsecond)
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+// mib shows a byte count in MiB (2^20 bytes), the unit every RSS target here is compared in.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func ratio(a, b float64) string {
 	if b == 0 {

@@ -43,7 +43,7 @@ func parseSoakFlags(args []string) (soakConfig, error) {
 	fs.Float64Var(&c.RateLimited, "upstream-429", 0.01, "fraction of upstream requests answered 429 with Retry-After")
 	fs.DurationVar(&c.Latency, "latency", 2*time.Millisecond, "added upstream latency")
 	fs.DurationVar(&c.Jitter, "jitter", 8*time.Millisecond, "added random upstream latency, up to this much")
-	maxRSS := fs.Int("max-rss-mb", 300, "the server's RSS may not exceed this many MB")
+	maxRSS := fs.Int("max-rss-mb", 300, "the server's RSS may not exceed this many MiB")
 	fs.DurationVar(&c.Settle, "settle", 20*time.Second, "how long goroutines may take to return to their baseline")
 	fs.StringVar(&c.Out, "out", "", "also write the summary as Markdown here, relative to the module root")
 	if err := fs.Parse(args); err != nil {
@@ -199,7 +199,7 @@ func runSoak(ctx context.Context, args []string) error {
 		fail("%d RATE_LIMITED errors without retryAfter", res.RateLimitedWithoutRetryAfter)
 	}
 	if end.HWM > cfg.MaxRSS {
-		fail("server peak RSS %s exceeds %s", mb(end.HWM), mb(cfg.MaxRSS))
+		fail("server peak RSS %s exceeds %s", mib(end.HWM), mib(cfg.MaxRSS))
 	}
 	goroutineLine := "not measurable: " + fmt.Sprint(gerr)
 	if gerr == nil {
@@ -218,7 +218,7 @@ func runSoak(ctx context.Context, args []string) error {
 	fmt.Fprintf(&b, "- upstream: %d requests with %.0f%% 5xx and %.0f%% 429 injected\n", stats1.Total-stats0.Total, cfg.ServerError*100, cfg.RateLimited*100)
 	fmt.Fprintf(&b, "- server HTTP statuses: %s\n", res.statusSummary())
 	fmt.Fprintf(&b, "- responses with GraphQL errors: %d (%.2f%%); error codes: %s\n", res.WithErrors, pct(res.WithErrors, res.Requests), countsSummary(res.Codes))
-	fmt.Fprintf(&b, "- server RSS: %s before, peak %s, %s at the end (samples: %s)\n", mb(base.RSS), mb(max(peakRSS, end.HWM)), mb(end.RSS), rssTrend(rssSamples))
+	fmt.Fprintf(&b, "- server RSS: %s before, peak %s, %s at the end (samples: %s)\n", mib(base.RSS), mib(max(peakRSS, end.HWM)), mib(end.RSS), rssTrend(rssSamples))
 	fmt.Fprintf(&b, "- goroutines: %s\n", goroutineLine)
 	if len(res.Examples) > 0 {
 		fmt.Fprintf(&b, "- examples: %s\n", truncate(strings.Join(res.Examples, " | "), 1500))
@@ -266,7 +266,7 @@ func rssTrend(samples []int64) string {
 	for i := 0; i < len(samples); i += step {
 		parts = append(parts, fmt.Sprintf("%.0f", float64(samples[i])/(1<<20)))
 	}
-	return strings.Join(parts, " → ") + " MB"
+	return strings.Join(parts, " → ") + " MiB"
 }
 
 // keepLog copies the server's log out of the temporary directory.
