@@ -129,3 +129,14 @@ func TestOnlyPicksSuitesAndTheirFile(t *testing.T) {
 		t.Errorf("-cold=false: server env %q, want CACHE_BYTES=0", c.serverEnv())
 	}
 }
+
+// RSS figures are computed in MiB (2^20 bytes) and must say so: printed as
+// "MB" they read as met against a MiB target they had missed.
+func TestRSSFiguresSayMiB(t *testing.T) {
+	if got := mib(48 << 20); got != "48.0 MiB" {
+		t.Errorf("mib(48 MiB) = %q", got)
+	}
+	if got := rssTrend([]int64{20 << 20, 50 << 20}); got != "20 → 50 MiB" {
+		t.Errorf("rssTrend = %q", got)
+	}
+}
